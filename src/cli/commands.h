@@ -1,0 +1,28 @@
+#pragma once
+// Each subcommand registers its options on the app and returns the function that runs it.
+// A run returns the process exit code; structseq::Error thrown from it exits with 1.
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace structseq::cli {
+
+struct Command {
+    CLI::App* app;
+    std::function<int()> run;
+};
+
+Command add_demo_command(CLI::App& parent);
+Command add_info_command(CLI::App& parent);
+Command add_inspect_command(CLI::App& parent);
+
+}  // namespace structseq::cli
+
+namespace structseq::cli {
+
+// What `structseq inspect PATH` prints: the tensors of a .safetensors or .npy file
+// (name, dtype, shape, bytes) and its metadata.
+void print_file_summary(const std::string& path);
+
+}  // namespace structseq::cli
