@@ -31,7 +31,12 @@ ProgressBar::ProgressBar(std::int64_t total, std::string label, Mode mode, std::
     if (mode_ == Mode::Auto) mode_ = isatty(fileno(out_)) ? Mode::Terminal : Mode::Lines;
 }
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar() {
+    try {
+        finish();
+    } catch (...) {  // a closed or full output must not turn into std::terminate
+    }
+}
 
 std::string ProgressBar::render(double elapsed) const {
     const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;

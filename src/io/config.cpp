@@ -116,7 +116,7 @@ public:
 
     Config load(const YAML::Node& root, const ConfigField& schema) {
         Config config;
-        read_section(root, schema, "", config);
+        read_section(std::optional<YAML::Node>(root), schema, "", config);
         return config;
     }
 
@@ -221,42 +221,43 @@ private:
         fail("internal error: read_leaf on a section");
     }
 
-    void read_section(const YAML::Node& node, const ConfigField& schema, const std::string& prefix,
-                      Config& config) const {
-        const std::string where = prefix.empty() ? "the top level" : prefix;
-        if (node && !node.IsNull() && !node.IsMap()) {
-            if (prefix.empty()) fail("{}: expected a mapping at the top level, got {}", source_, describe(node));
-            fail_at(prefix, fmt::format("expected a mapping, got {}", describe(node)));
+    // `node` is empty when the section is absent from the file.
+    void read_section(const std::optional<YAML::Node>& node, const ConfigField& schema,
+                      const std::string& prefix, Config& config) const {
+        const bool is_map = node && node->IsMap();
+        if (node && !node->IsNull() && !is_map) {
+            if (prefix.empty()) fail("{}: expected a mapping at the top level, got {}", source_, describe(*node));
+            fail_at(prefix, fmt::format("expected a mapping, got {}", describe(*node)));
         }
         std::vector<std::string> names;
         for (const auto& [name, field] : schema.fields_) names.push_back(name);
-        if (node && node.IsMap()) {
-            for (const auto& item : node) {
+        if (is_map) {
+            for (const auto& item : *node) {
                 const std::string key = item.first.Scalar();
-                if (std::find(names.begin(), names.end(), key) == names.end()) {
-                    const std::string suggestion = closest_name(key, names);
-                    const std::string dotted = prefix.empty() ? key : prefix + "." + key;
-                    if (suggestion.empty()) fail("{}: unknown key '{}' in {}", source_, dotted, where);
-                    fail("{}: unknown key '{}'; did you mean '{}'?", source_, dotted,
-                         prefix.empty() ? suggestion : prefix + "." + suggestion);
-                }
+                if (std::find(names.begin(), names.end(), key) != names.end()) continue;
+                const std::string dotted = prefix.empty() ? key : prefix + "." + key;
+                const std::string suggestion = closest_name(key, names);
+                if (suggestion.empty()) fail("{}: unknown key '{}' (this section takes no keys)", source_, dotted);
+                fail("{}: unknown key '{}'; did you mean '{}'?", source_, dotted,
+                     prefix.empty() ? suggestion : prefix + "." + suggestion);
             }
         }
         for (const auto& [name, field] : schema.fields_) {
             const std::string path = prefix.empty() ? name : prefix + "." + name;
-            const YAML::Node child = node && node.IsMap() ? node[name] : YAML::Node();
+            std::optional<YAML::Node> child;
+            if (is_map) {
+                if (const YAML::Node found = (*node)[name]) child = found;
+            }
             if (field.kind_ == ConfigField::Kind::Section) {
                 read_section(child, field, path, config);
-                continue;
+            } else if (!child) {
+                config.values_.emplace_back(path, field.default_);
+            } else if (child->IsNull()) {
+                if (!field.nullable_) fail_at(path, "expected a value, got null");
+                config.values_.emplace_back(path, ConfigValue{});
+            } else {
+                config.values_.emplace_back(path, read_leaf(*child, field, path));
             }
-            if (!child || child.IsNull()) {
-                if (child && child.IsNull() && !field.nullable_) {
-                    fail_at(path, "expected a value, got null");
-                }
-                config.values_.emplace_back(path, child ? ConfigValue{} : field.default_);
-                continue;
-            }
-            config.values_.emplace_back(path, read_leaf(child, field, path));
         }
     }
 
@@ -338,7 +339,7 @@ const std::vector<std::string>& Config::strings(std::string_view path) const {
 }
 
 std::string Config::to_yaml() const {
-    YAML::Node root;
+    YAML::Node root(YAML::NodeType::Map);  // a map from the start, so copies share it
     for (const auto& [path, value] : values_) {
         std::vector<std::string> parts;
         std::stringstream stream(path);

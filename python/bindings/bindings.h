@@ -1,0 +1,11 @@
+#pragma once
+// One binding function per area; module.cpp calls them all.
+
+#include <pybind11/pybind11.h>
+
+namespace structseq::python {
+
+void bind_core(pybind11::module_& m);
+void bind_io(pybind11::module_& m);
+
+}  // namespace structseq::python

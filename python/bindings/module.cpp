@@ -1,0 +1,21 @@
+// structseq._core: the compiled half of the Python module. structseq.Error becomes ValueError
+// with the same message.
+
+#include "bindings.h"
+
+#include "structseq/build_config.h"
+#include "structseq/core/error.h"
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "structseq: structured sequence models (compiled core)";
+    m.attr("__version__") = structseq::build::version;
+    pybind11::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const structseq::Error& e) {
+            PyErr_SetString(PyExc_ValueError, e.what());
+        }
+    });
+    structseq::python::bind_core(m);
+    structseq::python::bind_io(m);
+}

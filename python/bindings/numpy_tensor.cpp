@@ -1,0 +1,70 @@
+#include "numpy_tensor.h"
+
+#include <memory>
+
+namespace structseq::python {
+
+namespace {
+
+DType dtype_of_array(const py::array& array, std::string_view where, std::string_view argument) {
+    // Read through Python attributes: numpy 2 moved fields of the C descriptor struct.
+    const py::object dtype = array.attr("dtype");
+    const auto kind = dtype.attr("kind").cast<std::string>()[0];
+    const auto size = dtype.attr("itemsize").cast<int>();
+    if (kind == 'f' && size == 4) return DType::F32;
+    if (kind == 'f' && size == 8) return DType::F64;
+    if (kind == 'c' && size == 8) return DType::C64;
+    if (kind == 'c' && size == 16) return DType::C128;
+    if (kind == 'i' && size == 1) return DType::I8;
+    if (kind == 'u' && size == 1) return DType::U8;
+    if (kind == 'i' && size == 4) return DType::I32;
+    if (kind == 'i' && size == 8) return DType::I64;
+    fail_argument(where, argument, fmt::format("an array of dtype {}", py::str(dtype).cast<std::string>()),
+                  "float32, float64, complex64, complex128, int8, uint8, int32 or int64");
+}
+
+}  // namespace
+
+Tensor tensor_from_numpy(const py::handle& object, std::string_view where, std::string_view argument) {
+    const py::array array = py::array::ensure(object, py::array::c_style);
+    if (!array) {
+        fail_argument(where, argument, fmt::format("a {}", py::str(py::type::of(object)).cast<std::string>()),
+                      "a numpy array or something numpy.asarray accepts");
+    }
+    const DType dtype = dtype_of_array(array, where, argument);
+    Shape shape(array.shape(), array.shape() + array.ndim());
+    auto* keep = new py::object(array);
+    std::shared_ptr<const void> owner(keep, [](const void* p) {
+        py::gil_scoped_acquire gil;
+        delete static_cast<const py::object*>(p);
+    });
+    return Tensor::borrow(const_cast<void*>(array.data()), std::move(shape), dtype, std::move(owner));
+}
+
+Tensor float_tensor_from_numpy(const py::handle& object, std::string_view where, std::string_view argument) {
+    Tensor tensor = tensor_from_numpy(object, where, argument);
+    if (tensor.dtype() != DType::F32 && tensor.dtype() != DType::F64) {
+        fail_argument(where, argument, fmt::format("an array of dtype {}", dtype_name(tensor.dtype())),
+                      "float32 or float64");
+    }
+    return tensor;
+}
+
+py::array numpy_from_tensor(const Tensor& tensor) {
+    if (!tensor.defined()) fail("internal error: returning an undefined tensor to Python");
+    auto* holder = new std::shared_ptr<Storage>(tensor.storage());
+    py::capsule owner(holder, [](void* p) { delete static_cast<std::shared_ptr<Storage>*>(p); });
+    const auto element = static_cast<py::ssize_t>(dtype_size(tensor.dtype()));
+    std::vector<py::ssize_t> strides;
+    for (std::int64_t s : tensor.strides()) strides.push_back(s * element);
+    const std::vector<py::ssize_t> shape(tensor.shape().begin(), tensor.shape().end());
+    return py::array(py::dtype(std::string(dtype_name(tensor.dtype()))), shape, strides,
+                     tensor.raw_data(), owner);
+}
+
+DType dtype_from_python(const py::handle& dtype) {
+    const py::module_ numpy = py::module_::import("numpy");
+    return dtype_from_name(py::str(numpy.attr("dtype")(dtype).attr("name")).cast<std::string>());
+}
+
+}  // namespace structseq::python
