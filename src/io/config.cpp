@@ -264,7 +264,39 @@ private:
     std::string source_;
 };
 
+// YAML streams hold printable Unicode only: tab, line breaks and no other control characters,
+// in valid UTF-8. yaml-cpp is lenient here, so the loader checks first.
+void check_yaml_characters(std::string_view text, const std::string& source) {
+    int line = 1;
+    int column = 1;
+    for (std::size_t i = 0; i < text.size(); ++column) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        std::size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+        bool valid = length != 0 && i + length <= text.size();
+        std::uint32_t code = length == 1 ? c : c & (0x7F >> length);
+        for (std::size_t k = 1; valid && k < length; ++k) {
+            const auto next = static_cast<unsigned char>(text[i + k]);
+            valid = (next & 0xC0) == 0x80;
+            code = (code << 6) | (next & 0x3F);
+        }
+        const std::uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+        valid = valid && code >= smallest[length] && code <= 0x10FFFF && (code < 0xD800 || code > 0xDFFF);
+        if (!valid) fail("{}:{}:{}: the text is not valid UTF-8", source, line, column);
+        const bool control = (code < 0x20 && code != '\t' && code != '\n' && code != '\r') ||
+                             (code >= 0x7F && code <= 0x9F && code != 0x85);
+        if (control) {
+            fail("{}:{}:{}: control character U+{:04X} is not allowed in YAML", source, line, column, code);
+        }
+        if (code == '\n') {
+            ++line;
+            column = 0;
+        }
+        i += length;
+    }
+}
+
 Config parse_config(std::string_view text, const ConfigField& schema, const std::string& source) {
+    check_yaml_characters(text, source);
     YAML::Node root;
     try {
         root = YAML::Load(std::string(text));
@@ -339,32 +371,42 @@ const std::vector<std::string>& Config::strings(std::string_view path) const {
 }
 
 std::string Config::to_yaml() const {
-    YAML::Node root(YAML::NodeType::Map);  // a map from the start, so copies share it
+    // Paths arrive in schema order, so every section's keys are contiguous.
+    YAML::Emitter out;
+    out << YAML::BeginMap;
+    std::vector<std::string> open;  // the sections currently open, outermost first
     for (const auto& [path, value] : values_) {
         std::vector<std::string> parts;
         std::stringstream stream(path);
         for (std::string part; std::getline(stream, part, '.');) parts.push_back(part);
-        YAML::Node node = root;
-        for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
-            YAML::Node child = node[parts[i]];
-            node.reset(child);
+        std::size_t common = 0;
+        while (common < open.size() && common + 1 < parts.size() && open[common] == parts[common]) ++common;
+        for (; open.size() > common; open.pop_back()) out << YAML::EndMap;
+        for (; open.size() + 1 < parts.size(); open.push_back(parts[open.size()])) {
+            out << YAML::Key << parts[open.size()] << YAML::Value << YAML::BeginMap;
         }
-        YAML::Node leaf = node[parts.back()];
+        out << YAML::Key << parts.back() << YAML::Value;
         std::visit(
             [&](const auto& v) {
                 using T = std::decay_t<decltype(v)>;
                 if constexpr (std::is_same_v<T, std::monostate>) {
-                    leaf = YAML::Node(YAML::NodeType::Null);
+                    out << YAML::Null;
                 } else if constexpr (std::is_same_v<T, double>) {
-                    leaf = fmt::format("{}", v);  // shortest text that reads back to the same double
+                    out << fmt::format("{}", v);  // the shortest text that reads back exactly
+                } else if constexpr (std::is_same_v<T, std::string>) {
+                    out << YAML::DoubleQuoted << v;
+                } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+                    out << YAML::Flow << YAML::BeginSeq;
+                    for (const auto& item : v) out << YAML::DoubleQuoted << item;
+                    out << YAML::EndSeq;
                 } else {
-                    leaf = v;
+                    out << v;
                 }
             },
             value);
     }
-    YAML::Emitter out;
-    out << root;
+    for (; !open.empty(); open.pop_back()) out << YAML::EndMap;
+    out << YAML::EndMap;
     return std::string(out.c_str()) + "\n";
 }
 

@@ -97,6 +97,21 @@ TEST(Config, ToYamlReadsBackToTheSameValues) {
     EXPECT_EQ(back.values(), c.values()) << c.to_yaml();
 }
 
+TEST(Config, ToYamlQuotesStringsThatLookLikeOtherTypes) {
+    for (const char* text : {"null", "true", "~", "12", " padded ", "a: b", "#x", "'q'"}) {
+        const std::string yaml = fmt::format("model: {{mixer: [{}]}}\nteacher: {}\n",
+                                             fmt::format("\"{}\"", text), fmt::format("\"{}\"", text));
+        const Config c = parse(yaml);
+        EXPECT_EQ(parse(c.to_yaml()).values(), c.values()) << c.to_yaml();
+    }
+}
+
+TEST(Config, ControlCharactersAndInvalidUtf8AreRefused) {
+    EXPECT_ERROR_CONTAINS(parse("model: {mixer: a\x0b}\n"), "config.yaml:1:17: control character U+000B");
+    EXPECT_ERROR_CONTAINS(parse("model:\n  mixer: \xf3\xf3\n"), "config.yaml:2:10: the text is not valid UTF-8");
+    EXPECT_EQ(parse("model: {mixer: \"caf\xc3\xa9\"}\n").strings("model.mixer")[0], "caf\xc3\xa9");
+}
+
 TEST(Config, MissingFileIsAClearError) {
     EXPECT_ERROR_CONTAINS(load_config("/nonexistent/config.yaml", test_schema()), "cannot open the configuration file");
 }
