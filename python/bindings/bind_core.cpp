@@ -23,7 +23,7 @@ py::array random_array(const py::handle& shape, std::uint64_t seed, const py::ha
     const DType type = dtype_from_python(dtype);
     check_argument(type == DType::F32 || type == DType::F64, normal ? "random_normal" : "random_uniform",
                    "dtype", dtype_name(type), "float32 or float64");
-    Tensor out(shape_from_python(shape), type);
+    Tensor out = Tensor::empty(shape_from_python(shape), type);
     Rng rng(seed, stream);
     rng.set_offset(offset);
     {

@@ -32,7 +32,7 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
         file->data_ = static_cast<unsigned char*>(p);
         file->mapped_ = true;
     }
-    ::close(fd);
+    file->fd_ = fd;
     return file;
 }
 
@@ -46,6 +46,23 @@ std::shared_ptr<const MappedFile> MappedFile::from_bytes(std::string bytes) {
 
 MappedFile::~MappedFile() {
     if (mapped_) ::munmap(data_, size_);
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void MappedFile::copy_to(void* out, std::size_t offset, std::size_t bytes) const {
+    if (offset > size_ || bytes > size_ - offset) {
+        fail("MappedFile::copy_to: range [{}, {}) beyond {} bytes", offset, offset + bytes, size_);
+    }
+    auto* dst = static_cast<unsigned char*>(out);
+    while (fd_ >= 0 && bytes > 0) {
+        const ::ssize_t got = ::pread(fd_, dst, bytes, static_cast<::off_t>(offset));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;  // the mapping below serves whatever pread could not
+        dst += got;
+        offset += static_cast<std::size_t>(got);
+        bytes -= static_cast<std::size_t>(got);
+    }
+    if (bytes > 0) std::memcpy(dst, data_ + offset, bytes);
 }
 
 }  // namespace structseq::io

@@ -116,8 +116,8 @@ NpyHeader parse_npy_header(const MappedFile& bytes, const std::string& source) {
 Tensor load_npy(const std::string& path) {
     const auto bytes = MappedFile::open(path);
     const NpyHeader header = parse_npy_header(*bytes, path);
-    Tensor out(header.shape, header.dtype);
-    if (out.nbytes() > 0) std::memcpy(out.raw_data(), bytes->data() + header.data_offset, out.nbytes());
+    Tensor out = Tensor::empty(header.shape, header.dtype);
+    bytes->copy_to(out.raw_data(), header.data_offset, out.nbytes());
     return out;
 }
 

@@ -215,12 +215,12 @@ Tensor SafetensorsFile::load(std::string_view name) const {
     const unsigned char* src = bytes_->data() + 8 + header_bytes_ + e.begin;
     const std::size_t bytes = e.end - e.begin;
     if (e.dtype == "F32" || e.dtype == "F64") {
-        Tensor out(e.shape, e.dtype == "F32" ? DType::F32 : DType::F64);
-        std::memcpy(out.raw_data(), src, bytes);
+        Tensor out = Tensor::empty(e.shape, e.dtype == "F32" ? DType::F32 : DType::F64);
+        bytes_->copy_to(out.raw_data(), 8 + header_bytes_ + e.begin, bytes);
         return out;
     }
     if (e.dtype == "F16" || e.dtype == "BF16") {
-        Tensor out(e.shape, DType::F32);
+        Tensor out = Tensor::empty(e.shape, DType::F32);
         float* dst = out.data<float>();
         const bool brain = e.dtype == "BF16";
         for (std::size_t i = 0; i < bytes / 2; ++i) {

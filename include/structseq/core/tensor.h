@@ -45,8 +45,8 @@ inline constexpr std::size_t kTensorAlignment = 64;
 
 class Storage {
 public:
-    // Zeroed, kTensorAlignment-aligned bytes.
-    static std::shared_ptr<Storage> allocate(std::size_t bytes);
+    // kTensorAlignment-aligned bytes, zeroed unless `zeroed` is false.
+    static std::shared_ptr<Storage> allocate(std::size_t bytes, bool zeroed = true);
     // Borrowed bytes; `owner` is released when the last view goes away.
     static std::shared_ptr<Storage> borrow(void* data, std::size_t bytes,
                                            std::shared_ptr<const void> owner);
@@ -66,6 +66,8 @@ class Tensor {
 public:
     Tensor() = default;  // undefined: defined() is false
     Tensor(Shape shape, DType dtype);  // zero-filled, contiguous
+    // Contiguous with unspecified contents: for outputs that are overwritten in full.
+    static Tensor empty(Shape shape, DType dtype);
 
     // View of external contiguous memory of `shape` and `dtype`, kept alive by `owner`.
     static Tensor borrow(void* data, Shape shape, DType dtype, std::shared_ptr<const void> owner);
