@@ -14,7 +14,9 @@ namespace structseq {
 namespace {
 
 std::string bench_path(const char* name) {
-    return (std::filesystem::temp_directory_path() / fmt::format("structseq-bench-{}-{}", ::getpid(), name)).string();
+    return (std::filesystem::temp_directory_path() /
+            fmt::format("structseq-bench-{}-{}", ::getpid(), name))
+        .string();
 }
 
 io::NamedTensors model_like(std::int64_t megabytes) {
@@ -28,7 +30,8 @@ void BM_SafetensorsSave(benchmark::State& state) {
     const auto tensors = model_like(state.range(0));
     const auto path = bench_path("save.safetensors");
     for (auto _ : state) io::save_safetensors(path, tensors);
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0) * (1 << 20));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0) *
+                            (1 << 20));
     std::filesystem::remove(path);
 }
 
@@ -37,9 +40,11 @@ void BM_SafetensorsLoad(benchmark::State& state) {
     io::save_safetensors(path, model_like(state.range(0)));
     for (auto _ : state) {
         const auto file = io::SafetensorsFile::open(path);
-        for (const auto& entry : file.entries()) benchmark::DoNotOptimize(file.load(entry.name).raw_data());
+        for (const auto& entry : file.entries())
+            benchmark::DoNotOptimize(file.load(entry.name).raw_data());
     }
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0) * (1 << 20));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0) *
+                            (1 << 20));
     std::filesystem::remove(path);
 }
 
@@ -57,14 +62,35 @@ void BM_NpyLoad(benchmark::State& state) {
     const auto path = bench_path("load.npy");
     io::save_npy(path, model_like(state.range(0))[0].second);
     for (auto _ : state) benchmark::DoNotOptimize(io::load_npy(path).raw_data());
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0) * (1 << 20));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0) *
+                            (1 << 20));
     std::filesystem::remove(path);
 }
 
-BENCHMARK(BM_SafetensorsSave)->Name("safetensors_save")->Arg(64)->ArgName("MiB")->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_SafetensorsLoad)->Name("safetensors_load")->Arg(64)->ArgName("MiB")->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_SafetensorsOpenAndView)->Name("safetensors_open_view")->Arg(64)->ArgName("MiB")->UseRealTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_NpyLoad)->Name("npy_load")->Arg(64)->ArgName("MiB")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SafetensorsSave)
+    ->Name("safetensors_save")
+    ->Arg(64)
+    ->ArgName("MiB")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SafetensorsLoad)
+    ->Name("safetensors_load")
+    ->Arg(64)
+    ->ArgName("MiB")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SafetensorsOpenAndView)
+    ->Name("safetensors_open_view")
+    ->Arg(64)
+    ->ArgName("MiB")
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_NpyLoad)
+    ->Name("npy_load")
+    ->Arg(64)
+    ->ArgName("MiB")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace structseq

@@ -33,7 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     try {
         const auto config = structseq::io::parse_config(text, config_schema, "fuzz.yaml");
-        const auto again = structseq::io::parse_config(config.to_yaml(), config_schema, "dump.yaml");
+        const auto again =
+            structseq::io::parse_config(config.to_yaml(), config_schema, "dump.yaml");
         if (again.values() != config.values()) __builtin_trap();
     } catch (const structseq::Error&) {
     }

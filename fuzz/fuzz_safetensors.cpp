@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     using namespace structseq;
     try {
         const auto file = io::SafetensorsFile::parse(
-            io::MappedFile::from_bytes(std::string(reinterpret_cast<const char*>(data), size)), "fuzz");
+            io::MappedFile::from_bytes(std::string(reinterpret_cast<const char*>(data), size)),
+            "fuzz");
         for (const auto& entry : file.entries()) {
             try {
                 const Tensor t = file.load(entry.name);

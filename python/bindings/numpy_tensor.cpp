@@ -19,16 +19,19 @@ DType dtype_of_array(const py::array& array, std::string_view where, std::string
     if (kind == 'u' && size == 1) return DType::U8;
     if (kind == 'i' && size == 4) return DType::I32;
     if (kind == 'i' && size == 8) return DType::I64;
-    fail_argument(where, argument, fmt::format("an array of dtype {}", py::str(dtype).cast<std::string>()),
+    fail_argument(where, argument,
+                  fmt::format("an array of dtype {}", py::str(dtype).cast<std::string>()),
                   "float32, float64, complex64, complex128, int8, uint8, int32 or int64");
 }
 
 }  // namespace
 
-Tensor tensor_from_numpy(const py::handle& object, std::string_view where, std::string_view argument) {
+Tensor tensor_from_numpy(const py::handle& object, std::string_view where,
+                         std::string_view argument) {
     const py::array array = py::array::ensure(object, py::array::c_style);
     if (!array) {
-        fail_argument(where, argument, fmt::format("a {}", py::str(py::type::of(object)).cast<std::string>()),
+        fail_argument(where, argument,
+                      fmt::format("a {}", py::str(py::type::of(object)).cast<std::string>()),
                       "a numpy array or something numpy.asarray accepts");
     }
     const DType dtype = dtype_of_array(array, where, argument);
@@ -38,13 +41,16 @@ Tensor tensor_from_numpy(const py::handle& object, std::string_view where, std::
         py::gil_scoped_acquire gil;
         delete static_cast<const py::object*>(p);
     });
-    return Tensor::borrow(const_cast<void*>(array.data()), std::move(shape), dtype, std::move(owner));
+    return Tensor::borrow(const_cast<void*>(array.data()), std::move(shape), dtype,
+                          std::move(owner));
 }
 
-Tensor float_tensor_from_numpy(const py::handle& object, std::string_view where, std::string_view argument) {
+Tensor float_tensor_from_numpy(const py::handle& object, std::string_view where,
+                               std::string_view argument) {
     Tensor tensor = tensor_from_numpy(object, where, argument);
     if (tensor.dtype() != DType::F32 && tensor.dtype() != DType::F64) {
-        fail_argument(where, argument, fmt::format("an array of dtype {}", dtype_name(tensor.dtype())),
+        fail_argument(where, argument,
+                      fmt::format("an array of dtype {}", dtype_name(tensor.dtype())),
                       "float32 or float64");
     }
     return tensor;

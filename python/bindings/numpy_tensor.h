@@ -15,9 +15,11 @@ namespace structseq::python {
 
 namespace py = pybind11;
 
-Tensor tensor_from_numpy(const py::handle& object, std::string_view where, std::string_view argument);
+Tensor tensor_from_numpy(const py::handle& object, std::string_view where,
+                         std::string_view argument);
 // As above, and the dtype must be float32 or float64.
-Tensor float_tensor_from_numpy(const py::handle& object, std::string_view where, std::string_view argument);
+Tensor float_tensor_from_numpy(const py::handle& object, std::string_view where,
+                               std::string_view argument);
 py::array numpy_from_tensor(const Tensor& tensor);
 
 // "float32", np.float32 or np.dtype("float32") → DType.

@@ -37,7 +37,8 @@ std::pair<Tensor, double> timed_normals(std::int64_t n, int threads) {
 }
 
 void tour_random_numbers(std::int64_t n) {
-    fmt::print("\n1. Counter-based random numbers (Philox4x32-10): same bits whatever the thread count\n");
+    fmt::print(
+        "\n1. Counter-based random numbers (Philox4x32-10): same bits whatever the thread count\n");
     const int threads = num_threads();
     const auto [one, t1] = timed_normals(n, 1);
     const auto [many, tn] = timed_normals(n, threads);
@@ -50,14 +51,15 @@ void tour_random_numbers(std::int64_t n) {
         squares += static_cast<double>(x[i]) * x[i];
     }
     const double mean = sum / static_cast<double>(n);
-    fmt::print("   {} normals: {:.3f} s on 1 thread, {:.3f} s on {} threads; bit-identical: {}\n", n,
-               t1, tn, threads, same ? "yes" : "NO");
+    fmt::print("   {} normals: {:.3f} s on 1 thread, {:.3f} s on {} threads; bit-identical: {}\n",
+               n, t1, tn, threads, same ? "yes" : "NO");
     fmt::print("   sample mean {:+.5f}, sample std {:.5f} (expected 0 and 1)\n", mean,
                std::sqrt(squares / static_cast<double>(n) - mean * mean));
 }
 
 void tour_safetensors(const std::filesystem::path& folder, std::int64_t rows) {
-    fmt::print("\n2. safetensors: atomic write, memory-mapped and validated read, zero-copy views\n");
+    fmt::print(
+        "\n2. safetensors: atomic write, memory-mapped and validated read, zero-copy views\n");
     Rng rng(7);
     io::NamedTensors tensors = {
         {"embedding.weight", rng.normal({rows, 256}, DType::F32)},
@@ -79,9 +81,11 @@ void tour_safetensors(const std::filesystem::path& folder, std::int64_t rows) {
         exact = exact && std::memcmp(loaded.raw_data(), tensor.raw_data(), tensor.nbytes()) == 0;
     }
     fmt::print("   wrote {:.1f} MiB in {:.3f} s ({:.2f} GB/s, fsync included)\n",
-               static_cast<double>(bytes) / (1 << 20), write_s, static_cast<double>(bytes) / write_s / 1e9);
-    fmt::print("   opened, validated and viewed 'embedding.weight' {} without a copy in {:.3f} ms\n",
-               shape_string(view.shape()), open_s * 1e3);
+               static_cast<double>(bytes) / (1 << 20), write_s,
+               static_cast<double>(bytes) / write_s / 1e9);
+    fmt::print(
+        "   opened, validated and viewed 'embedding.weight' {} without a copy in {:.3f} ms\n",
+        shape_string(view.shape()), open_s * 1e3);
     fmt::print("   every tensor read back bit-exact: {}\n\n", exact ? "yes" : "NO");
     print_file_summary(path);
 }
@@ -89,14 +93,16 @@ void tour_safetensors(const std::filesystem::path& folder, std::int64_t rows) {
 }  // namespace
 
 Command add_demo_command(CLI::App& parent) {
-    CLI::App* app = parent.add_subcommand("demo", "A short tour of the engine with measured figures");
+    CLI::App* app =
+        parent.add_subcommand("demo", "A short tour of the engine with measured figures");
     auto samples = std::make_shared<std::int64_t>(1 << 24);
     app->add_option("--samples", *samples, "How many random normals to draw in the RNG tour")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30))
         ->capture_default_str();
     return {app, [samples] {
                 fmt::print("structseq tour\n");
-                for (const auto& [key, value] : build_info()) fmt::print("   {:<24}{}\n", key + ":", value);
+                for (const auto& [key, value] : build_info())
+                    fmt::print("   {:<24}{}\n", key + ":", value);
                 tour_random_numbers(*samples);
                 const auto folder = std::filesystem::temp_directory_path() /
                                     fmt::format("structseq-demo-{}", ::getpid());

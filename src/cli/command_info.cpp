@@ -9,9 +9,11 @@
 namespace structseq::cli {
 
 Command add_info_command(CLI::App& parent) {
-    CLI::App* app = parent.add_subcommand("info", "Print the version, build options, threads and BLAS in use");
+    CLI::App* app =
+        parent.add_subcommand("info", "Print the version, build options, threads and BLAS in use");
     return {app, [] {
-                for (const auto& [key, value] : build_info()) fmt::print("{:<24}{}\n", key + ":", value);
+                for (const auto& [key, value] : build_info())
+                    fmt::print("{:<24}{}\n", key + ":", value);
                 return 0;
             }};
 }

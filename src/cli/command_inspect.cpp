@@ -17,11 +17,13 @@ namespace {
 std::string human_bytes(std::uint64_t bytes) {
     if (bytes < 1024) return fmt::format("{} B", bytes);
     if (bytes < 1024 * 1024) return fmt::format("{:.1f} KiB", static_cast<double>(bytes) / 1024);
-    if (bytes < 1024ull * 1024 * 1024) return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024));
+    if (bytes < 1024ull * 1024 * 1024)
+        return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024));
     return fmt::format("{:.2f} GiB", static_cast<double>(bytes) / (1024.0 * 1024 * 1024));
 }
 
-void print_safetensors(const std::string& path, const std::shared_ptr<const io::MappedFile>& bytes) {
+void print_safetensors(const std::string& path,
+                       const std::shared_ptr<const io::MappedFile>& bytes) {
     const auto file = io::SafetensorsFile::parse(bytes, path);
     fmt::print("{}: safetensors, {} tensors, {} (header {} bytes)\n", path, file.entries().size(),
                human_bytes(file.file_bytes()), file.header_bytes());
@@ -49,7 +51,8 @@ void print_npy(const std::string& path, const io::MappedFile& bytes) {
 
 void print_file_summary(const std::string& path) {
     const auto bytes = io::MappedFile::open(path);
-    const std::string_view head(reinterpret_cast<const char*>(bytes->data()), std::min<std::size_t>(bytes->size(), 6));
+    const std::string_view head(reinterpret_cast<const char*>(bytes->data()),
+                                std::min<std::size_t>(bytes->size(), 6));
     if (head == "\x93NUMPY") {
         print_npy(path, *bytes);
     } else {
@@ -59,9 +62,11 @@ void print_file_summary(const std::string& path) {
 
 Command add_inspect_command(CLI::App& parent) {
     CLI::App* app = parent.add_subcommand(
-        "inspect", "List the tensors (name, dtype, shape, bytes) and metadata of a .safetensors or .npy file");
+        "inspect",
+        "List the tensors (name, dtype, shape, bytes) and metadata of a .safetensors or .npy file");
     auto path = std::make_shared<std::string>();
-    app->add_option("file", *path, "A .safetensors or .npy file (told apart by content)")->required();
+    app->add_option("file", *path, "A .safetensors or .npy file (told apart by content)")
+        ->required();
     return {app, [path] {
                 print_file_summary(*path);
                 return 0;

@@ -30,7 +30,8 @@ int run(int argc, char** argv) {
                    "number of cores)")
         ->check(CLI::Range(1, 4096));
     std::string log_level;
-    app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off (default info)")
+    app.add_option("--log-level", log_level,
+                   "trace, debug, info, warn, error or off (default info)")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 
     const std::vector<structseq::cli::Command> commands = {

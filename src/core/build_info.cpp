@@ -13,7 +13,9 @@ namespace structseq {
 
 std::vector<std::pair<std::string, std::string>> build_info() {
     const int blas_parallel = openblas_get_parallel();
-    const char* blas_threading = blas_parallel == 2 ? "OpenMP" : blas_parallel == 1 ? "pthreads" : "sequential";
+    const char* blas_threading = blas_parallel == 2   ? "OpenMP"
+                                 : blas_parallel == 1 ? "pthreads"
+                                                      : "sequential";
     return {
         {"version", build::version},
         {"build type", build::build_type},

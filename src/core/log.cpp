@@ -37,14 +37,15 @@ spdlog::logger& logger() {
         auto created = std::make_shared<spdlog::logger>("structseq", sink);
         created->set_pattern("[%H:%M:%S] %^%l%$: %v");
         const char* env = std::getenv("STRUCTSEQ_LOG_LEVEL");
-        created->set_level(env != nullptr && *env != '\0'
-                               ? parse_level(env, "STRUCTSEQ_LOG_LEVEL")
-                               : spdlog::level::info);
+        created->set_level(env != nullptr && *env != '\0' ? parse_level(env, "STRUCTSEQ_LOG_LEVEL")
+                                                          : spdlog::level::info);
         return created;
     }();
     return *instance;
 }
 
-void set_level(std::string_view name) { logger().set_level(parse_level(name, "log level")); }
+void set_level(std::string_view name) {
+    logger().set_level(parse_level(name, "log level"));
+}
 
 }  // namespace structseq::log

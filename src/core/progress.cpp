@@ -13,7 +13,8 @@ namespace {
 
 std::string format_duration(double seconds) {
     const auto total = static_cast<long>(std::llround(std::max(0.0, seconds)));
-    if (total >= 3600) return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60);
+    if (total >= 3600)
+        return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60);
     return fmt::format("{}:{:02}", total / 60, total % 60);
 }
 
@@ -42,7 +43,8 @@ std::string ProgressBar::render(double elapsed) const {
     const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
     std::string line = label_;
     if (total_ > 0) {
-        const double fraction = std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_));
+        const double fraction =
+            std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_));
         constexpr int kWidth = 20;
         const int filled = static_cast<int>(fraction * kWidth);
         line += fmt::format(" [{}{}] {:3.0f}% {}/{}", std::string(filled, '#'),

@@ -15,10 +15,12 @@ constexpr std::uint32_t kPhiloxW0 = 0x9E3779B9u;
 constexpr std::uint32_t kPhiloxW1 = 0xBB67AE85u;
 
 // The 4 words of Philox block `block`: counter = (block, stream), key = seed.
-std::array<std::uint32_t, 4> block_words(std::uint64_t seed, std::uint64_t stream, std::uint64_t block) {
-    return philox4x32({static_cast<std::uint32_t>(block), static_cast<std::uint32_t>(block >> 32),
-                       static_cast<std::uint32_t>(stream), static_cast<std::uint32_t>(stream >> 32)},
-                      {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});
+std::array<std::uint32_t, 4> block_words(std::uint64_t seed, std::uint64_t stream,
+                                         std::uint64_t block) {
+    return philox4x32(
+        {static_cast<std::uint32_t>(block), static_cast<std::uint32_t>(block >> 32),
+         static_cast<std::uint32_t>(stream), static_cast<std::uint32_t>(stream >> 32)},
+        {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});
 }
 
 // Uniform in [0, 1) with 53 random bits.
@@ -28,7 +30,9 @@ double unit_double(std::uint32_t hi, std::uint32_t lo) {
 }
 
 // Uniform in [0, 1) with 24 random bits, exactly representable in float.
-float unit_float(std::uint32_t word) { return static_cast<float>(word >> 8) * 0x1.0p-24f; }
+float unit_float(std::uint32_t word) {
+    return static_cast<float>(word >> 8) * 0x1.0p-24f;
+}
 
 // Element i of a draw is value j = i mod K of block i / K, where one Philox block yields K values
 // (`make_values(words)`); blocks are independent, so any split over threads gives the same bits.
@@ -54,7 +58,8 @@ void fill_blocks(Tensor& out, std::uint64_t& offset, MakeValues&& make_values) {
 
 void check_real_float(const Tensor& out, const char* where) {
     if (!out.defined() || (out.dtype() != DType::F32 && out.dtype() != DType::F64)) {
-        fail_argument(where, "out", out.defined() ? std::string(dtype_name(out.dtype())) : "undefined",
+        fail_argument(where, "out",
+                      out.defined() ? std::string(dtype_name(out.dtype())) : "undefined",
                       "a float32 or float64 tensor");
     }
 }
@@ -86,7 +91,8 @@ void Rng::normal(Tensor& out, double mean, double stddev) {
         const auto w = block_words(seed_, stream_, block);
         const double r = std::sqrt(-2.0 * std::log1p(-unit_double(w[0], w[1])));
         const double angle = 2.0 * std::numbers::pi * unit_double(w[2], w[3]);
-        return std::array<double, 2>{mean + stddev * r * std::cos(angle), mean + stddev * r * std::sin(angle)};
+        return std::array<double, 2>{mean + stddev * r * std::cos(angle),
+                                     mean + stddev * r * std::sin(angle)};
     };
     if (out.dtype() == DType::F32) {
         fill_blocks<float, 2>(out, offset_, [&](std::uint64_t block) {
@@ -103,7 +109,8 @@ void Rng::normal(Tensor& out, double mean, double stddev) {
 void Rng::uniform(Tensor& out, double low, double high) {
     check_real_float(out, "Rng::uniform");
     check_argument(std::isfinite(low) && std::isfinite(high) && low < high, "Rng::uniform",
-                   "(low, high)", fmt::format("({}, {})", low, high), "finite numbers with low < high");
+                   "(low, high)", fmt::format("({}, {})", low, high),
+                   "finite numbers with low < high");
     if (out.dtype() == DType::F32) {
         const float lo = static_cast<float>(low);
         const float hi = static_cast<float>(high);

@@ -64,7 +64,8 @@ void for_each_offset(const Shape& shape, const Shape& strides, std::int64_t offs
     }
 }
 
-template <class To, class From> To convert_value(From value) {
+template <class To, class From>
+To convert_value(From value) {
     if constexpr (std::is_same_v<To, From>) {
         return value;
     } else if constexpr (requires { value.real(); }) {
@@ -81,34 +82,50 @@ template <class To, class From> To convert_value(From value) {
     }
 }
 
-template <class Fn> decltype(auto) visit_dtype(DType dtype, Fn&& fn) {
+template <class Fn>
+decltype(auto) visit_dtype(DType dtype, Fn&& fn) {
     switch (dtype) {
-        case DType::F32: return fn(float{});
-        case DType::F64: return fn(double{});
-        case DType::C64: return fn(std::complex<float>{});
-        case DType::C128: return fn(std::complex<double>{});
-        case DType::I8: return fn(std::int8_t{});
-        case DType::U8: return fn(std::uint8_t{});
-        case DType::I32: return fn(std::int32_t{});
-        case DType::I64: return fn(std::int64_t{});
+        case DType::F32:
+            return fn(float{});
+        case DType::F64:
+            return fn(double{});
+        case DType::C64:
+            return fn(std::complex<float>{});
+        case DType::C128:
+            return fn(std::complex<double>{});
+        case DType::I8:
+            return fn(std::int8_t{});
+        case DType::U8:
+            return fn(std::uint8_t{});
+        case DType::I32:
+            return fn(std::int32_t{});
+        case DType::I64:
+            return fn(std::int64_t{});
     }
     fail("internal error: unknown dtype {}", static_cast<int>(dtype));
 }
 
-bool is_complex(DType dtype) { return dtype == DType::C64 || dtype == DType::C128; }
+bool is_complex(DType dtype) {
+    return dtype == DType::C64 || dtype == DType::C128;
+}
 
 }  // namespace
 
-std::size_t dtype_size(DType dtype) { return info_of(dtype).size; }
-std::string_view dtype_name(DType dtype) { return info_of(dtype).name; }
+std::size_t dtype_size(DType dtype) {
+    return info_of(dtype).size;
+}
+std::string_view dtype_name(DType dtype) {
+    return info_of(dtype).name;
+}
 
 DType dtype_from_name(std::string_view name) {
     for (const auto& info : kDTypes) {
         if (info.name == name) return info.dtype;
     }
-    fail("dtype: unknown dtype '{}', expected one of float32, float64, complex64, complex128, "
-         "int8, uint8, int32, int64",
-         name);
+    fail(
+        "dtype: unknown dtype '{}', expected one of float32, float64, complex64, complex128, "
+        "int8, uint8, int32, int64",
+        name);
 }
 
 std::string shape_string(const Shape& shape) {
@@ -134,7 +151,8 @@ std::shared_ptr<Storage> Storage::allocate(std::size_t bytes, bool zeroed) {
     constexpr std::size_t kHugePage = std::size_t{2} << 20;
     const bool huge = bytes >= 2 * kHugePage;
     const std::size_t alignment = huge ? kHugePage : kTensorAlignment;
-    const std::size_t rounded = (std::max<std::size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
+    const std::size_t rounded =
+        (std::max<std::size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
     void* data = std::aligned_alloc(alignment, rounded);
     if (data == nullptr) fail("Tensor: cannot allocate {} bytes", bytes);
     if (huge) ::madvise(data, rounded, MADV_HUGEPAGE);
@@ -156,7 +174,8 @@ Tensor::Tensor(Shape shape, DType dtype)
 
 Tensor Tensor::empty(Shape shape, DType dtype) {
     Tensor t;
-    t.storage_ = Storage::allocate(static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype), false);
+    t.storage_ =
+        Storage::allocate(static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype), false);
     t.shape_ = std::move(shape);
     t.strides_ = contiguous_strides(t.shape_);
     t.dtype_ = dtype;
@@ -173,9 +192,13 @@ Tensor Tensor::borrow(void* data, Shape shape, DType dtype, std::shared_ptr<cons
     return t;
 }
 
-std::int64_t Tensor::dim(int axis) const { return shape_[normalize_axis(axis, "Tensor::dim")]; }
+std::int64_t Tensor::dim(int axis) const {
+    return shape_[normalize_axis(axis, "Tensor::dim")];
+}
 
-std::int64_t Tensor::numel() const { return shape_numel(shape_); }
+std::int64_t Tensor::numel() const {
+    return shape_numel(shape_);
+}
 
 bool Tensor::is_contiguous() const {
     std::int64_t expected = 1;
@@ -195,9 +218,9 @@ void* Tensor::raw_data() const {
 int Tensor::normalize_axis(int axis, std::string_view where) const {
     const int n = rank();
     if (axis < -n || axis >= n) {
-        fail_argument(where, "axis", std::to_string(axis),
-                      fmt::format("in [{}, {}) for a tensor of shape {}", -n, n,
-                                  shape_string(shape_)));
+        fail_argument(
+            where, "axis", std::to_string(axis),
+            fmt::format("in [{}, {}) for a tensor of shape {}", -n, n, shape_string(shape_)));
     }
     return axis < 0 ? axis + n : axis;
 }
@@ -221,9 +244,10 @@ std::int64_t Tensor::element_offset(std::initializer_list<std::int64_t> index) c
 
 Tensor Tensor::reshape(Shape shape) const {
     if (!is_contiguous()) {
-        fail("Tensor::reshape: a view of shape {} with strides {} is not contiguous; call "
-             "contiguous() first",
-             shape_string(shape_), shape_string(strides_));
+        fail(
+            "Tensor::reshape: a view of shape {} with strides {} is not contiguous; call "
+            "contiguous() first",
+            shape_string(shape_), shape_string(strides_));
     }
     int inferred = -1;
     std::int64_t known = 1;
@@ -269,8 +293,7 @@ Tensor Tensor::narrow(int axis, std::int64_t start, std::int64_t length) const {
 Tensor Tensor::select(int axis, std::int64_t index) const {
     const int a = normalize_axis(axis, "Tensor::select");
     if (index < 0 || index >= shape_[a]) {
-        fail("Tensor::select: index {} out of range for axis {} of extent {}", index, a,
-             shape_[a]);
+        fail("Tensor::select: index {} out of range for axis {} of extent {}", index, a, shape_[a]);
     }
     Tensor view = *this;
     view.offset_ += index * strides_[a];
@@ -304,15 +327,18 @@ Tensor Tensor::clone() const {
     return out;
 }
 
-Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+Tensor Tensor::contiguous() const {
+    return is_contiguous() ? *this : clone();
+}
 
 Tensor Tensor::to(DType dtype) const {
     if (!defined()) fail("Tensor::to: the tensor is undefined");
     if (dtype == dtype_) return *this;
     if (is_complex(dtype_) && !is_complex(dtype)) {
-        fail("Tensor::to: converting {} to {} would drop the imaginary part; take the real part "
-             "explicitly",
-             dtype_name(dtype_), dtype_name(dtype));
+        fail(
+            "Tensor::to: converting {} to {} would drop the imaginary part; take the real part "
+            "explicitly",
+            dtype_name(dtype_), dtype_name(dtype));
     }
     Tensor out = empty(shape_, dtype);
     visit_dtype(dtype_, [&](auto src_tag) {
@@ -353,8 +379,8 @@ void check_shape(std::string_view where, std::string_view argument, const Tensor
     if (ok) return;
     std::vector<std::string> parts;
     for (std::int64_t e : expected) parts.push_back(e < 0 ? "*" : std::to_string(e));
-    const std::string want =
-        parts.size() == 1 ? fmt::format("({},)", parts[0]) : fmt::format("({})", fmt::join(parts, ", "));
+    const std::string want = parts.size() == 1 ? fmt::format("({},)", parts[0])
+                                               : fmt::format("({})", fmt::join(parts, ", "));
     fail("{}: {} has shape {}, expected {}", where, argument, shape_string(tensor.shape()), want);
 }
 

@@ -51,7 +51,9 @@ int parse_thread_count(std::string_view text, std::string_view source) {
     return value;
 }
 
-int num_threads() { return thread_count().load(std::memory_order_relaxed); }
+int num_threads() {
+    return thread_count().load(std::memory_order_relaxed);
+}
 
 void set_num_threads(int n) {
     check_argument(n >= 1 && n <= kMaxThreads, "set_num_threads", "n", std::to_string(n),

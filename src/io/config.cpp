@@ -139,36 +139,43 @@ private:
 
     std::string bounds_text(const ConfigField& field) const {
         std::string text;
-        if (field.min_) text += fmt::format(" {} {}", field.min_exclusive_ ? ">" : ">=", *field.min_);
+        if (field.min_)
+            text += fmt::format(" {} {}", field.min_exclusive_ ? ">" : ">=", *field.min_);
         if (field.max_) text += fmt::format("{} <= {}", field.min_ ? " and" : "", *field.max_);
         return text;
     }
 
     void check_bounds(double value, const ConfigField& field, const std::string& path,
                       std::string_view kind, const YAML::Node& node) const {
-        const bool low = field.min_ && (field.min_exclusive_ ? value <= *field.min_ : value < *field.min_);
+        const bool low =
+            field.min_ && (field.min_exclusive_ ? value <= *field.min_ : value < *field.min_);
         const bool high = field.max_ && value > *field.max_;
         if (low || high) {
-            fail_at(path, fmt::format("expected {}{}, got {}", kind, bounds_text(field), describe(node)));
+            fail_at(path,
+                    fmt::format("expected {}{}, got {}", kind, bounds_text(field), describe(node)));
         }
     }
 
     static std::optional<double> parse_number(std::string text) {
         if (!text.empty() && text.front() == '+') text.erase(0, 1);
         std::string lower = text;
-        std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+        std::transform(lower.begin(), lower.end(), lower.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
         if (lower == ".nan") return std::nan("");
         if (lower == ".inf" || lower == "-.inf") return lower[0] == '-' ? -HUGE_VAL : HUGE_VAL;
         double value = 0;
         const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-        if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+        if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+            return std::nullopt;
         return value;
     }
 
-    ConfigValue read_leaf(const YAML::Node& node, const ConfigField& field, const std::string& path) const {
+    ConfigValue read_leaf(const YAML::Node& node, const ConfigField& field,
+                          const std::string& path) const {
         switch (field.kind_) {
             case ConfigField::Kind::Number: {
-                const auto value = is_plain_scalar(node) ? parse_number(node.Scalar()) : std::nullopt;
+                const auto value =
+                    is_plain_scalar(node) ? parse_number(node.Scalar()) : std::nullopt;
                 if (!value) fail_at(path, fmt::format("expected a number, got {}", describe(node)));
                 if (!std::isfinite(*value)) {
                     fail_at(path, fmt::format("expected a finite number, got {}", describe(node)));
@@ -179,7 +186,8 @@ private:
             case ConfigField::Kind::Integer: {
                 std::int64_t value = 0;
                 const std::string text = is_plain_scalar(node) ? node.Scalar() : std::string();
-                const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+                const auto [end, ec] =
+                    std::from_chars(text.data(), text.data() + text.size(), value);
                 if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
                     fail_at(path, fmt::format("expected an integer, got {}", describe(node)));
                 }
@@ -188,35 +196,42 @@ private:
             }
             case ConfigField::Kind::Boolean: {
                 std::string text = is_plain_scalar(node) ? node.Scalar() : std::string();
-                std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+                std::transform(text.begin(), text.end(), text.begin(),
+                               [](unsigned char c) { return std::tolower(c); });
                 if (text == "true" || text == "yes" || text == "on") return true;
                 if (text == "false" || text == "no" || text == "off") return false;
                 fail_at(path, fmt::format("expected true or false, got {}", describe(node)));
             }
             case ConfigField::Kind::String: {
-                if (!node.IsScalar()) fail_at(path, fmt::format("expected a string, got {}", describe(node)));
+                if (!node.IsScalar())
+                    fail_at(path, fmt::format("expected a string, got {}", describe(node)));
                 const std::string& text = node.Scalar();
                 if (!field.choices_.empty() &&
-                    std::find(field.choices_.begin(), field.choices_.end(), text) == field.choices_.end()) {
-                    fail_at(path, fmt::format("expected one of {}, got \"{}\"", fmt::join(field.choices_, ", "), text));
+                    std::find(field.choices_.begin(), field.choices_.end(), text) ==
+                        field.choices_.end()) {
+                    fail_at(path, fmt::format("expected one of {}, got \"{}\"",
+                                              fmt::join(field.choices_, ", "), text));
                 }
                 return text;
             }
             case ConfigField::Kind::Strings: {
                 if (node.IsScalar()) return std::vector<std::string>{node.Scalar()};
                 if (!node.IsSequence()) {
-                    fail_at(path, fmt::format("expected a string or a list of strings, got {}", describe(node)));
+                    fail_at(path, fmt::format("expected a string or a list of strings, got {}",
+                                              describe(node)));
                 }
                 std::vector<std::string> items;
                 for (std::size_t i = 0; i < node.size(); ++i) {
                     if (!node[i].IsScalar()) {
-                        fail_at(fmt::format("{}[{}]", path, i), fmt::format("expected a string, got {}", describe(node[i])));
+                        fail_at(fmt::format("{}[{}]", path, i),
+                                fmt::format("expected a string, got {}", describe(node[i])));
                     }
                     items.push_back(node[i].Scalar());
                 }
                 return items;
             }
-            case ConfigField::Kind::Section: break;
+            case ConfigField::Kind::Section:
+                break;
         }
         fail("internal error: read_leaf on a section");
     }
@@ -226,7 +241,8 @@ private:
                       const std::string& prefix, Config& config) const {
         const bool is_map = node && node->IsMap();
         if (node && !node->IsNull() && !is_map) {
-            if (prefix.empty()) fail("{}: expected a mapping at the top level, got {}", source_, describe(*node));
+            if (prefix.empty())
+                fail("{}: expected a mapping at the top level, got {}", source_, describe(*node));
             fail_at(prefix, fmt::format("expected a mapping, got {}", describe(*node)));
         }
         std::vector<std::string> names;
@@ -237,7 +253,8 @@ private:
                 if (std::find(names.begin(), names.end(), key) != names.end()) continue;
                 const std::string dotted = prefix.empty() ? key : prefix + "." + key;
                 const std::string suggestion = closest_name(key, names);
-                if (suggestion.empty()) fail("{}: unknown key '{}' (this section takes no keys)", source_, dotted);
+                if (suggestion.empty())
+                    fail("{}: unknown key '{}' (this section takes no keys)", source_, dotted);
                 fail("{}: unknown key '{}'; did you mean '{}'?", source_, dotted,
                      prefix.empty() ? suggestion : prefix + "." + suggestion);
             }
@@ -271,7 +288,11 @@ void check_yaml_characters(std::string_view text, const std::string& source) {
     int column = 1;
     for (std::size_t i = 0; i < text.size(); ++column) {
         const auto c = static_cast<unsigned char>(text[i]);
-        std::size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+        std::size_t length = c < 0x80           ? 1
+                             : (c >> 5) == 0x6  ? 2
+                             : (c >> 4) == 0xE  ? 3
+                             : (c >> 3) == 0x1E ? 4
+                                                : 0;
         bool valid = length != 0 && i + length <= text.size();
         std::uint32_t code = length == 1 ? c : c & (0x7F >> length);
         for (std::size_t k = 1; valid && k < length; ++k) {
@@ -280,12 +301,14 @@ void check_yaml_characters(std::string_view text, const std::string& source) {
             code = (code << 6) | (next & 0x3F);
         }
         const std::uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
-        valid = valid && code >= smallest[length] && code <= 0x10FFFF && (code < 0xD800 || code > 0xDFFF);
+        valid = valid && code >= smallest[length] && code <= 0x10FFFF &&
+                (code < 0xD800 || code > 0xDFFF);
         if (!valid) fail("{}:{}:{}: the text is not valid UTF-8", source, line, column);
         const bool control = (code < 0x20 && code != '\t' && code != '\n' && code != '\r') ||
                              (code >= 0x7F && code <= 0x9F && code != 0x85);
         if (control) {
-            fail("{}:{}:{}: control character U+{:04X} is not allowed in YAML", source, line, column, code);
+            fail("{}:{}:{}: control character U+{:04X} is not allowed in YAML", source, line,
+                 column, code);
         }
         if (code == '\n') {
             ++line;
@@ -380,7 +403,8 @@ std::string Config::to_yaml() const {
         std::stringstream stream(path);
         for (std::string part; std::getline(stream, part, '.');) parts.push_back(part);
         std::size_t common = 0;
-        while (common < open.size() && common + 1 < parts.size() && open[common] == parts[common]) ++common;
+        while (common < open.size() && common + 1 < parts.size() && open[common] == parts[common])
+            ++common;
         for (; open.size() > common; open.pop_back()) out << YAML::EndMap;
         for (; open.size() + 1 < parts.size(); open.push_back(parts[open.size()])) {
             out << YAML::Key << parts[open.size()] << YAML::Value << YAML::BeginMap;

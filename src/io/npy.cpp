@@ -19,12 +19,19 @@ struct Descr {
 };
 
 constexpr std::array<Descr, 8> kDescrs = {{
-    {"<f4", DType::F32}, {"<f8", DType::F64}, {"<c8", DType::C64}, {"<c16", DType::C128},
-    {"|i1", DType::I8}, {"|u1", DType::U8}, {"<i4", DType::I32}, {"<i8", DType::I64},
+    {"<f4", DType::F32},
+    {"<f8", DType::F64},
+    {"<c8", DType::C64},
+    {"<c16", DType::C128},
+    {"|i1", DType::I8},
+    {"|u1", DType::U8},
+    {"<i4", DType::I32},
+    {"<i8", DType::I64},
 }};
 
 // The value text after `'key':` in the header's Python dict literal.
-std::string_view dict_value(std::string_view dict, std::string_view key, const std::string& source) {
+std::string_view dict_value(std::string_view dict, std::string_view key,
+                            const std::string& source) {
     const std::string quoted = fmt::format("'{}':", key);
     const auto at = dict.find(quoted);
     if (at == std::string_view::npos) fail("{}: npy header has no '{}' field", source, key);
@@ -43,8 +50,10 @@ DType parse_descr(std::string_view dict, const std::string& source) {
     for (const auto& d : kDescrs) {
         if (d.text == value) return d.dtype;
     }
-    fail("{}: npy dtype '{}' is not supported, expected one of <f4, <f8, <c8, <c16, |i1, |u1, <i4, <i8",
-         source, value);
+    fail(
+        "{}: npy dtype '{}' is not supported, expected one of <f4, <f8, <c8, <c16, |i1, |u1, <i4, "
+        "<i8",
+        source, value);
 }
 
 Shape parse_shape(std::string_view dict, const std::string& source) {
@@ -55,7 +64,8 @@ Shape parse_shape(std::string_view dict, const std::string& source) {
     std::string_view inner = value.substr(1, close - 1);
     Shape shape;
     while (!inner.empty()) {
-        while (!inner.empty() && (inner.front() == ' ' || inner.front() == ',')) inner.remove_prefix(1);
+        while (!inner.empty() && (inner.front() == ' ' || inner.front() == ','))
+            inner.remove_prefix(1);
         if (inner.empty()) break;
         std::int64_t extent = -1;
         const auto [end, ec] = std::from_chars(inner.data(), inner.data() + inner.size(), extent);
@@ -82,7 +92,8 @@ NpyHeader parse_npy_header(const MappedFile& bytes, const std::string& source) {
     std::size_t length = 0;
     std::size_t prefix = 0;
     if (header.major_version == 1) {
-        length = static_cast<unsigned char>(data[8]) | static_cast<std::size_t>(static_cast<unsigned char>(data[9])) << 8;
+        length = static_cast<unsigned char>(data[8]) |
+                 static_cast<std::size_t>(static_cast<unsigned char>(data[9])) << 8;
         prefix = 10;
     } else if (header.major_version == 2 || header.major_version == 3) {
         if (size < 12) fail("{}: npy file is truncated in its header", source);
@@ -105,10 +116,12 @@ NpyHeader parse_npy_header(const MappedFile& bytes, const std::string& source) {
     }
     header.shape = parse_shape(dict, source);
     header.data_offset = prefix + length;
-    const auto needed = static_cast<std::size_t>(shape_numel(header.shape)) * dtype_size(header.dtype);
+    const auto needed =
+        static_cast<std::size_t>(shape_numel(header.shape)) * dtype_size(header.dtype);
     if (size - header.data_offset != needed) {
         fail("{}: npy data holds {} bytes, but shape {} of {} needs {}", source,
-             size - header.data_offset, shape_string(header.shape), dtype_name(header.dtype), needed);
+             size - header.data_offset, shape_string(header.shape), dtype_name(header.dtype),
+             needed);
     }
     return header;
 }

@@ -22,10 +22,21 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::array<std::pair<std::string_view, std::size_t>, 15> kDTypeSizes = {{
-    {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"F8_E5M2", 1}, {"F8_E4M3", 1},
-    {"I16", 2}, {"U16", 2}, {"F16", 2}, {"BF16", 2},
-    {"I32", 4}, {"U32", 4}, {"F32", 4},
-    {"I64", 8}, {"U64", 8}, {"F64", 8},
+    {"BOOL", 1},
+    {"U8", 1},
+    {"I8", 1},
+    {"F8_E5M2", 1},
+    {"F8_E4M3", 1},
+    {"I16", 2},
+    {"U16", 2},
+    {"F16", 2},
+    {"BF16", 2},
+    {"I32", 4},
+    {"U32", 4},
+    {"F32", 4},
+    {"I64", 8},
+    {"U64", 8},
+    {"F64", 8},
 }};
 
 std::uint64_t read_u64_le(const unsigned char* p) {
@@ -35,7 +46,8 @@ std::uint64_t read_u64_le(const unsigned char* p) {
 }
 
 std::uint64_t as_offset(const json& value) {
-    if (!value.is_number_unsigned() && !(value.is_number_integer() && value.get<std::int64_t>() >= 0)) {
+    if (!value.is_number_unsigned() &&
+        !(value.is_number_integer() && value.get<std::int64_t>() >= 0)) {
         throw std::invalid_argument("a non-negative integer");
     }
     return value.get<std::uint64_t>();
@@ -43,17 +55,17 @@ std::uint64_t as_offset(const json& value) {
 
 SafetensorsEntry parse_entry(const std::string& source, const std::string& name, const json& value,
                              std::uint64_t data_bytes) {
-    auto bad = [&](std::string_view what) {
-        fail("{}: tensor '{}': {}", source, name, what);
-    };
+    auto bad = [&](std::string_view what) { fail("{}: tensor '{}': {}", source, name, what); };
     if (name.empty()) fail("{}: a tensor has an empty name", source);
-    if (!value.is_object()) bad(fmt::format("entry is JSON {}, expected an object", value.type_name()));
+    if (!value.is_object())
+        bad(fmt::format("entry is JSON {}, expected an object", value.type_name()));
     for (const auto& [key, ignored] : value.items()) {
         if (key != "dtype" && key != "shape" && key != "data_offsets") {
             bad(fmt::format("unknown field '{}', expected dtype, shape and data_offsets", key));
         }
     }
-    if (!value.contains("dtype") || !value["dtype"].is_string()) bad("missing string field 'dtype'");
+    if (!value.contains("dtype") || !value["dtype"].is_string())
+        bad("missing string field 'dtype'");
     if (!value.contains("shape") || !value["shape"].is_array()) bad("missing array field 'shape'");
     if (!value.contains("data_offsets") || !value["data_offsets"].is_array() ||
         value["data_offsets"].size() != 2) {
@@ -64,7 +76,8 @@ SafetensorsEntry parse_entry(const std::string& source, const std::string& name,
     entry.dtype = value["dtype"].get<std::string>();
     const std::size_t element_bytes = safetensors_dtype_size(entry.dtype);
     if (element_bytes == 0) {
-        bad(fmt::format("unknown dtype '{}', expected one of BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, "
+        bad(
+            fmt::format("unknown dtype '{}', expected one of BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, "
                         "U16, F16, BF16, I32, U32, F32, I64, U64, F64",
                         entry.dtype));
     }
@@ -140,16 +153,18 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     return parse(MappedFile::open(path), path);
 }
 
-SafetensorsFile SafetensorsFile::parse(std::shared_ptr<const MappedFile> bytes, std::string source) {
+SafetensorsFile SafetensorsFile::parse(std::shared_ptr<const MappedFile> bytes,
+                                       std::string source) {
     SafetensorsFile file;
     file.source_ = std::move(source);
     file.bytes_ = std::move(bytes);
     const std::string& src = file.source_;
     const std::uint64_t size = file.bytes_->size();
     if (size < 8) {
-        fail("{}: file is {} bytes, too short for a safetensors file (it starts with an 8-byte "
-             "header length)",
-             src, size);
+        fail(
+            "{}: file is {} bytes, too short for a safetensors file (it starts with an 8-byte "
+            "header length)",
+            src, size);
     }
     const std::uint64_t n = read_u64_le(file.bytes_->data());
     if (n > kSafetensorsMaxHeaderBytes) {
@@ -157,9 +172,10 @@ SafetensorsFile SafetensorsFile::parse(std::shared_ptr<const MappedFile> bytes, 
              kSafetensorsMaxHeaderBytes);
     }
     if (n > size - 8) {
-        fail("{}: header length {} reaches beyond the end of the file ({} bytes follow the "
-             "length)",
-             src, n, size - 8);
+        fail(
+            "{}: header length {} reaches beyond the end of the file ({} bytes follow the "
+            "length)",
+            src, n, size - 8);
     }
     file.header_bytes_ = n;
     const std::string_view text(reinterpret_cast<const char*>(file.bytes_->data()) + 8, n);
@@ -170,7 +186,8 @@ SafetensorsFile SafetensorsFile::parse(std::shared_ptr<const MappedFile> bytes, 
             file.entries_.push_back(parse_entry(src, key, value, data_bytes));
             continue;
         }
-        if (!value.is_object()) fail("{}: __metadata__ is JSON {}, expected an object", src, value.type_name());
+        if (!value.is_object())
+            fail("{}: __metadata__ is JSON {}, expected an object", src, value.type_name());
         for (const auto& [meta_key, meta_value] : value.items()) {
             if (!meta_value.is_string()) {
                 fail("{}: __metadata__ value of '{}' is JSON {}, expected a string", src, meta_key,
@@ -243,9 +260,10 @@ Tensor SafetensorsFile::load(std::string_view name, DType dtype) const {
 Tensor SafetensorsFile::view(std::string_view name) const {
     const auto& e = entry(name);
     if (e.dtype != "F32" && e.dtype != "F64") {
-        fail("{}: tensor '{}' has dtype {}; only F32 and F64 tensors can be viewed without a copy, "
-             "use load()",
-             source_, e.name, e.dtype);
+        fail(
+            "{}: tensor '{}' has dtype {}; only F32 and F64 tensors can be viewed without a copy, "
+            "use load()",
+            source_, e.name, e.dtype);
     }
     unsigned char* src = const_cast<unsigned char*>(bytes_->data()) + 8 + header_bytes_ + e.begin;
     const std::size_t element_bytes = safetensors_dtype_size(e.dtype);
@@ -264,11 +282,12 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
                        fmt::format("'{}'", name), "a non-empty name other than __metadata__");
         check_argument(names.insert(name).second, "save_safetensors", "tensor name",
                        fmt::format("'{}'", name), "unique names");
-        check_argument(tensor.defined() && (tensor.dtype() == DType::F32 || tensor.dtype() == DType::F64),
-                       "save_safetensors", fmt::format("tensor '{}'", name),
-                       tensor.defined() ? fmt::format("of dtype {}", dtype_name(tensor.dtype()))
-                                        : std::string("undefined"),
-                       "float32 or float64");
+        check_argument(
+            tensor.defined() && (tensor.dtype() == DType::F32 || tensor.dtype() == DType::F64),
+            "save_safetensors", fmt::format("tensor '{}'", name),
+            tensor.defined() ? fmt::format("of dtype {}", dtype_name(tensor.dtype()))
+                             : std::string("undefined"),
+            "float32 or float64");
     }
     // Wider elements first, so every tensor stays aligned to its element size without gaps.
     std::vector<std::size_t> order(tensors.size());

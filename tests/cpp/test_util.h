@@ -5,10 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
 namespace structseq::testing {
 
@@ -18,7 +18,8 @@ public:
     TempDir() {
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
         path_ = std::filesystem::temp_directory_path() /
-                fmt::format("structseq-test-{}-{}-{}", ::getpid(), info ? info->name() : "x", counter()++);
+                fmt::format("structseq-test-{}-{}-{}", ::getpid(), info ? info->name() : "x",
+                            counter()++);
         std::filesystem::create_directories(path_);
     }
     ~TempDir() { std::filesystem::remove_all(path_); }
@@ -41,15 +42,15 @@ inline void write_bytes(const std::string& path, const std::string& bytes) {
 }
 
 // Asserts that `statement` throws structseq::Error whose message contains `fragment`.
-#define EXPECT_ERROR_CONTAINS(statement, fragment)                                          \
-    do {                                                                                    \
-        try {                                                                               \
-            statement;                                                                      \
+#define EXPECT_ERROR_CONTAINS(statement, fragment)                                            \
+    do {                                                                                      \
+        try {                                                                                 \
+            statement;                                                                        \
             ADD_FAILURE() << "expected structseq::Error containing \"" << (fragment) << "\""; \
-        } catch (const ::structseq::Error& e) {                                             \
-            EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)              \
-                << "message: " << e.what();                                                 \
-        }                                                                                   \
+        } catch (const ::structseq::Error& e) {                                               \
+            EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)                \
+                << "message: " << e.what();                                                   \
+        }                                                                                     \
     } while (0)
 
 }  // namespace structseq::testing

@@ -11,13 +11,16 @@ namespace structseq::log {
 spdlog::logger& logger();
 void set_level(std::string_view name);  // Error naming the valid levels when unknown
 
-template <class... Args> void debug(fmt::format_string<Args...> f, Args&&... args) {
+template <class... Args>
+void debug(fmt::format_string<Args...> f, Args&&... args) {
     logger().debug(f, std::forward<Args>(args)...);
 }
-template <class... Args> void info(fmt::format_string<Args...> f, Args&&... args) {
+template <class... Args>
+void info(fmt::format_string<Args...> f, Args&&... args) {
     logger().info(f, std::forward<Args>(args)...);
 }
-template <class... Args> void warn(fmt::format_string<Args...> f, Args&&... args) {
+template <class... Args>
+void warn(fmt::format_string<Args...> f, Args&&... args) {
     logger().warn(f, std::forward<Args>(args)...);
 }
 

@@ -23,18 +23,43 @@ namespace structseq {
 enum class DType : std::uint8_t { F32, F64, C64, C128, I8, U8, I32, I64 };
 
 std::size_t dtype_size(DType dtype);
-std::string_view dtype_name(DType dtype);  // numpy spelling: "float32", "complex128", ...
+std::string_view dtype_name(DType dtype);      // numpy spelling: "float32", "complex128", ...
 DType dtype_from_name(std::string_view name);  // inverse of dtype_name; Error when unknown
 
-template <class T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::F32; }
-template <> constexpr DType dtype_of<double>() { return DType::F64; }
-template <> constexpr DType dtype_of<std::complex<float>>() { return DType::C64; }
-template <> constexpr DType dtype_of<std::complex<double>>() { return DType::C128; }
-template <> constexpr DType dtype_of<std::int8_t>() { return DType::I8; }
-template <> constexpr DType dtype_of<std::uint8_t>() { return DType::U8; }
-template <> constexpr DType dtype_of<std::int32_t>() { return DType::I32; }
-template <> constexpr DType dtype_of<std::int64_t>() { return DType::I64; }
+template <class T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+    return DType::F32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+    return DType::F64;
+}
+template <>
+constexpr DType dtype_of<std::complex<float>>() {
+    return DType::C64;
+}
+template <>
+constexpr DType dtype_of<std::complex<double>>() {
+    return DType::C128;
+}
+template <>
+constexpr DType dtype_of<std::int8_t>() {
+    return DType::I8;
+}
+template <>
+constexpr DType dtype_of<std::uint8_t>() {
+    return DType::U8;
+}
+template <>
+constexpr DType dtype_of<std::int32_t>() {
+    return DType::I32;
+}
+template <>
+constexpr DType dtype_of<std::int64_t>() {
+    return DType::I64;
+}
 
 using Shape = std::vector<std::int64_t>;
 
@@ -64,7 +89,7 @@ private:
 
 class Tensor {
 public:
-    Tensor() = default;  // undefined: defined() is false
+    Tensor() = default;                // undefined: defined() is false
     Tensor(Shape shape, DType dtype);  // zero-filled, contiguous
     // Contiguous with unspecified contents: for outputs that are overwritten in full.
     static Tensor empty(Shape shape, DType dtype);
@@ -85,12 +110,14 @@ public:
     bool shares_storage_with(const Tensor& other) const { return storage_ == other.storage_; }
 
     void* raw_data() const;
-    template <class T> T* data() const {
+    template <class T>
+    T* data() const {
         check_dtype(dtype_of<T>(), "data");
         return static_cast<T*>(raw_data());
     }
     // Element access by full index, for tests and small loops, not for kernels.
-    template <class T> T& at(std::initializer_list<std::int64_t> index) const {
+    template <class T>
+    T& at(std::initializer_list<std::int64_t> index) const {
         check_dtype(dtype_of<T>(), "at");
         return static_cast<T*>(storage_->data())[element_offset(index)];
     }
@@ -102,8 +129,8 @@ public:
     Tensor transpose(int axis0, int axis1) const;
 
     // Copies.
-    Tensor clone() const;       // contiguous deep copy
-    Tensor contiguous() const;  // *this when already contiguous, else clone()
+    Tensor clone() const;          // contiguous deep copy
+    Tensor contiguous() const;     // *this when already contiguous, else clone()
     Tensor to(DType dtype) const;  // converted contiguous copy (*this when dtype already matches)
 
     void check_dtype(DType expected, std::string_view where) const;

@@ -33,11 +33,11 @@ public:
     static ConfigField strings(std::vector<std::string> default_value);
     static ConfigField section(Fields fields);
 
-    ConfigField& at_least(double bound);     // value >= bound
-    ConfigField& greater_than(double bound); // value > bound
-    ConfigField& at_most(double bound);      // value <= bound
-    ConfigField& nullable();                 // `null` (or no default) is allowed: has() is false
-    ConfigField& no_default();               // absent unless given; implies nullable()
+    ConfigField& at_least(double bound);      // value >= bound
+    ConfigField& greater_than(double bound);  // value > bound
+    ConfigField& at_most(double bound);       // value <= bound
+    ConfigField& nullable();                  // `null` (or no default) is allowed: has() is false
+    ConfigField& no_default();                // absent unless given; implies nullable()
 
     Kind kind() const { return kind_; }
     const Fields& fields() const { return fields_; }

@@ -14,7 +14,8 @@ double float16_reference(std::uint16_t bits) {
     const int exponent = (bits >> 10) & 0x1F;
     const int mantissa = bits & 0x3FF;
     if (exponent == 0x1F) {
-        return mantissa ? std::numeric_limits<double>::quiet_NaN() : sign * std::numeric_limits<double>::infinity();
+        return mantissa ? std::numeric_limits<double>::quiet_NaN()
+                        : sign * std::numeric_limits<double>::infinity();
     }
     if (exponent == 0) return sign * std::ldexp(mantissa / 1024.0, -14);
     return sign * std::ldexp(1.0 + mantissa / 1024.0, exponent - 15);

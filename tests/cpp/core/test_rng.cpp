@@ -13,10 +13,12 @@ namespace {
 TEST(Philox, MatchesRandom123KnownAnswers) {
     EXPECT_EQ(philox4x32({0, 0, 0, 0}, {0, 0}),
               (std::array<std::uint32_t, 4>{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}));
-    EXPECT_EQ(philox4x32({0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff}),
-              (std::array<std::uint32_t, 4>{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}));
-    EXPECT_EQ(philox4x32({0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0}),
-              (std::array<std::uint32_t, 4>{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}));
+    EXPECT_EQ(
+        philox4x32({0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff}),
+        (std::array<std::uint32_t, 4>{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}));
+    EXPECT_EQ(
+        philox4x32({0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0}),
+        (std::array<std::uint32_t, 4>{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}));
 }
 
 bool same_bits(const Tensor& a, const Tensor& b) {
@@ -98,14 +100,16 @@ TEST(Rng, UniformStaysInRangeWithRightMean) {
             sum += v;
         }
         // Var of U(-1, 3) is 16/12; 6 standard errors.
-        EXPECT_NEAR(sum / static_cast<double>(n), 1.0, 6.0 * std::sqrt(16.0 / 12.0 / static_cast<double>(n)));
+        EXPECT_NEAR(sum / static_cast<double>(n), 1.0,
+                    6.0 * std::sqrt(16.0 / 12.0 / static_cast<double>(n)));
     }
 }
 
 TEST(Rng, BadArgumentsAreErrors) {
     Rng rng(0);
     Tensor ints({4}, DType::I32);
-    EXPECT_ERROR_CONTAINS(rng.normal(ints), "Rng::normal: out is int32, expected a float32 or float64 tensor");
+    EXPECT_ERROR_CONTAINS(rng.normal(ints),
+                          "Rng::normal: out is int32, expected a float32 or float64 tensor");
     Tensor x({4}, DType::F32);
     EXPECT_ERROR_CONTAINS(rng.normal(x, 0.0, -1.0), "stddev is -1");
     EXPECT_ERROR_CONTAINS(rng.uniform(x, 1.0, 1.0), "low < high");

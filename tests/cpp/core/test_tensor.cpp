@@ -117,7 +117,8 @@ TEST(Tensor, CheckShapeNamesArgumentShapeAndExpectation) {
     EXPECT_ERROR_CONTAINS(check_shape("selective_scan", "delta", delta, {2, 8, 64}),
                           "selective_scan: delta has shape (2, 8, 16), expected (2, 8, 64)");
     EXPECT_ERROR_CONTAINS(check_shape("f", "x", delta, {-1, 8}), "expected (*, 8)");
-    EXPECT_ERROR_CONTAINS(delta.transpose(0, 1).check_contiguous("f", "x"), "f: x of shape (8, 2, 16) is a strided view");
+    EXPECT_ERROR_CONTAINS(delta.transpose(0, 1).check_contiguous("f", "x"),
+                          "f: x of shape (8, 2, 16) is a strided view");
 }
 
 TEST(Tensor, BorrowedStorageKeepsOwnerAlive) {
@@ -132,7 +133,8 @@ TEST(Tensor, BorrowedStorageKeepsOwnerAlive) {
 }
 
 TEST(DType, NamesRoundTrip) {
-    for (DType d : {DType::F32, DType::F64, DType::C64, DType::C128, DType::I8, DType::U8, DType::I32, DType::I64}) {
+    for (DType d : {DType::F32, DType::F64, DType::C64, DType::C128, DType::I8, DType::U8,
+                    DType::I32, DType::I64}) {
         EXPECT_EQ(dtype_from_name(dtype_name(d)), d);
     }
     EXPECT_ERROR_CONTAINS(dtype_from_name("float16"), "unknown dtype 'float16'");

@@ -24,14 +24,16 @@ TEST(Threads, SetAndGet) {
 }
 
 TEST(Threads, RejectsBadCounts) {
-    EXPECT_ERROR_CONTAINS(set_num_threads(0), "set_num_threads: n is 0, expected an integer in [1, 4096]");
+    EXPECT_ERROR_CONTAINS(set_num_threads(0),
+                          "set_num_threads: n is 0, expected an integer in [1, 4096]");
     EXPECT_ERROR_CONTAINS(set_num_threads(-2), "n is -2");
 }
 
 TEST(Threads, ParsesCounts) {
     EXPECT_EQ(parse_thread_count("4", "--threads"), 4);
-    EXPECT_ERROR_CONTAINS(parse_thread_count("four", "STRUCTSEQ_NUM_THREADS"),
-                          "STRUCTSEQ_NUM_THREADS: the thread count is \"four\", expected an integer in [1, 4096]");
+    EXPECT_ERROR_CONTAINS(
+        parse_thread_count("four", "STRUCTSEQ_NUM_THREADS"),
+        "STRUCTSEQ_NUM_THREADS: the thread count is \"four\", expected an integer in [1, 4096]");
     EXPECT_ERROR_CONTAINS(parse_thread_count("2x", "--threads"), "\"2x\"");
     EXPECT_ERROR_CONTAINS(parse_thread_count("0", "--threads"), "\"0\"");
     EXPECT_ERROR_CONTAINS(parse_thread_count("", "--threads"), "\"\"");

@@ -33,10 +33,11 @@ TEST(AtomicFile, FailureLeavesOldFileAndNoTemporary) {
     testing::TempDir dir;
     const auto path = dir.file("a.txt");
     write_file_atomic(path, "old");
-    EXPECT_ERROR_CONTAINS(write_file_atomic(path, [&](int fd) {
-                              write_all(fd, "partial", 7, path);
-                              fail("simulated failure halfway");
-                          }),
+    EXPECT_ERROR_CONTAINS(write_file_atomic(path,
+                                            [&](int fd) {
+                                                write_all(fd, "partial", 7, path);
+                                                fail("simulated failure halfway");
+                                            }),
                           "simulated failure halfway");
     EXPECT_EQ(read_text(path), "old");
     EXPECT_EQ(files_in(dir.path()), 1u);
@@ -44,7 +45,8 @@ TEST(AtomicFile, FailureLeavesOldFileAndNoTemporary) {
 
 TEST(AtomicFile, MissingFolderIsAClearError) {
     testing::TempDir dir;
-    EXPECT_ERROR_CONTAINS(write_file_atomic(dir.file("no/such/folder/x.bin"), "x"), "does not exist");
+    EXPECT_ERROR_CONTAINS(write_file_atomic(dir.file("no/such/folder/x.bin"), "x"),
+                          "does not exist");
 }
 
 }  // namespace

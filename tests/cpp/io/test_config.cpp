@@ -27,10 +27,13 @@ ConfigField test_schema() {
     });
 }
 
-Config parse(const std::string& text) { return parse_config(text, test_schema(), "config.yaml"); }
+Config parse(const std::string& text) {
+    return parse_config(text, test_schema(), "config.yaml");
+}
 
 TEST(Config, FillsDefaultsAndReadsValues) {
-    const Config c = parse("model:\n  hidden_dim: 64\n  mixer: [ssm, bk]\ntraining:\n  learning_rate: 1.0e-3\n");
+    const Config c =
+        parse("model:\n  hidden_dim: 64\n  mixer: [ssm, bk]\ntraining:\n  learning_rate: 1.0e-3\n");
     EXPECT_EQ(c.integer("model.hidden_dim"), 64);
     EXPECT_EQ(c.integer("model.vocab_size"), 50000);
     EXPECT_EQ(c.number("training.learning_rate"), 1e-3);
@@ -54,22 +57,32 @@ TEST(Config, ScalarIsAListOfOne) {
 }
 
 TEST(Config, UnknownKeyNamesTheKeyAndTheClosestValidOne) {
-    EXPECT_ERROR_CONTAINS(parse("training:\n  learnig_rate: 0.1\n"),
-                          "config.yaml: unknown key 'training.learnig_rate'; did you mean 'training.learning_rate'?");
-    EXPECT_ERROR_CONTAINS(parse("trainig: {}\n"), "unknown key 'trainig'; did you mean 'training'?");
+    EXPECT_ERROR_CONTAINS(
+        parse("training:\n  learnig_rate: 0.1\n"),
+        "config.yaml: unknown key 'training.learnig_rate'; did you mean 'training.learning_rate'?");
+    EXPECT_ERROR_CONTAINS(parse("trainig: {}\n"),
+                          "unknown key 'trainig'; did you mean 'training'?");
 }
 
 TEST(Config, WrongTypesNameThePath) {
-    EXPECT_ERROR_CONTAINS(parse("training:\n  learning_rate: abc\n"), "training.learning_rate: expected a number, got abc");
-    EXPECT_ERROR_CONTAINS(parse("training:\n  learning_rate: \"abc\"\n"), "training.learning_rate: expected a number, got \"abc\"");
-    EXPECT_ERROR_CONTAINS(parse("training:\n  learning_rate: \"0.1\"\n"), "expected a number, got \"0.1\"");
-    EXPECT_ERROR_CONTAINS(parse("training:\n  max_steps: 1.5\n"), "training.max_steps: expected an integer, got 1.5");
-    EXPECT_ERROR_CONTAINS(parse("model:\n  use_parallel_scan: maybe\n"), "model.use_parallel_scan: expected true or false, got maybe");
-    EXPECT_ERROR_CONTAINS(parse("model:\n  mixer: {a: 1}\n"), "model.mixer: expected a string or a list of strings, got a mapping");
+    EXPECT_ERROR_CONTAINS(parse("training:\n  learning_rate: abc\n"),
+                          "training.learning_rate: expected a number, got abc");
+    EXPECT_ERROR_CONTAINS(parse("training:\n  learning_rate: \"abc\"\n"),
+                          "training.learning_rate: expected a number, got \"abc\"");
+    EXPECT_ERROR_CONTAINS(parse("training:\n  learning_rate: \"0.1\"\n"),
+                          "expected a number, got \"0.1\"");
+    EXPECT_ERROR_CONTAINS(parse("training:\n  max_steps: 1.5\n"),
+                          "training.max_steps: expected an integer, got 1.5");
+    EXPECT_ERROR_CONTAINS(parse("model:\n  use_parallel_scan: maybe\n"),
+                          "model.use_parallel_scan: expected true or false, got maybe");
+    EXPECT_ERROR_CONTAINS(parse("model:\n  mixer: {a: 1}\n"),
+                          "model.mixer: expected a string or a list of strings, got a mapping");
     EXPECT_ERROR_CONTAINS(parse("model: 3\n"), "model: expected a mapping, got 3");
     EXPECT_ERROR_CONTAINS(parse("- a\n- b\n"), "expected a mapping at the top level, got a list");
-    EXPECT_ERROR_CONTAINS(parse("training:\n  learning_rate: [1]\n"), "expected a number, got a list");
-    EXPECT_ERROR_CONTAINS(parse("training:\n  learning_rate:\n"), "training.learning_rate: expected a value, got null");
+    EXPECT_ERROR_CONTAINS(parse("training:\n  learning_rate: [1]\n"),
+                          "expected a number, got a list");
+    EXPECT_ERROR_CONTAINS(parse("training:\n  learning_rate:\n"),
+                          "training.learning_rate: expected a value, got null");
 }
 
 TEST(Config, NaNAndInfinityAreRefused) {
@@ -80,10 +93,14 @@ TEST(Config, NaNAndInfinityAreRefused) {
 }
 
 TEST(Config, BoundsAndChoices) {
-    EXPECT_ERROR_CONTAINS(parse("training: {learning_rate: 0}"), "training.learning_rate: expected a number > 0, got 0");
-    EXPECT_ERROR_CONTAINS(parse("model: {dropout: 1.5}"), "model.dropout: expected a number >= 0 and <= 1, got 1.5");
-    EXPECT_ERROR_CONTAINS(parse("model: {vocab_size: 0}"), "model.vocab_size: expected an integer >= 1, got 0");
-    EXPECT_ERROR_CONTAINS(parse("model: {activation: tanh}"), "model.activation: expected one of gelu, silu, relu, got \"tanh\"");
+    EXPECT_ERROR_CONTAINS(parse("training: {learning_rate: 0}"),
+                          "training.learning_rate: expected a number > 0, got 0");
+    EXPECT_ERROR_CONTAINS(parse("model: {dropout: 1.5}"),
+                          "model.dropout: expected a number >= 0 and <= 1, got 1.5");
+    EXPECT_ERROR_CONTAINS(parse("model: {vocab_size: 0}"),
+                          "model.vocab_size: expected an integer >= 1, got 0");
+    EXPECT_ERROR_CONTAINS(parse("model: {activation: tanh}"),
+                          "model.activation: expected one of gelu, silu, relu, got \"tanh\"");
 }
 
 TEST(Config, SyntaxErrorsGiveLineAndColumn) {
@@ -92,28 +109,34 @@ TEST(Config, SyntaxErrorsGiveLineAndColumn) {
 }
 
 TEST(Config, ToYamlReadsBackToTheSameValues) {
-    const Config c = parse("model: {hidden_dim: 96, dropout: 0.30000000000000004, mixer: [ssm, bk]}\ntraining: {learning_rate: 3.0e-4}\n");
+    const Config c = parse(
+        "model: {hidden_dim: 96, dropout: 0.30000000000000004, mixer: [ssm, bk]}\ntraining: "
+        "{learning_rate: 3.0e-4}\n");
     const Config back = parse(c.to_yaml());
     EXPECT_EQ(back.values(), c.values()) << c.to_yaml();
 }
 
 TEST(Config, ToYamlQuotesStringsThatLookLikeOtherTypes) {
     for (const char* text : {"null", "true", "~", "12", " padded ", "a: b", "#x", "'q'"}) {
-        const std::string yaml = fmt::format("model: {{mixer: [{}]}}\nteacher: {}\n",
-                                             fmt::format("\"{}\"", text), fmt::format("\"{}\"", text));
+        const std::string yaml =
+            fmt::format("model: {{mixer: [{}]}}\nteacher: {}\n", fmt::format("\"{}\"", text),
+                        fmt::format("\"{}\"", text));
         const Config c = parse(yaml);
         EXPECT_EQ(parse(c.to_yaml()).values(), c.values()) << c.to_yaml();
     }
 }
 
 TEST(Config, ControlCharactersAndInvalidUtf8AreRefused) {
-    EXPECT_ERROR_CONTAINS(parse("model: {mixer: a\x0b}\n"), "config.yaml:1:17: control character U+000B");
-    EXPECT_ERROR_CONTAINS(parse("model:\n  mixer: \xf3\xf3\n"), "config.yaml:2:10: the text is not valid UTF-8");
+    EXPECT_ERROR_CONTAINS(parse("model: {mixer: a\x0b}\n"),
+                          "config.yaml:1:17: control character U+000B");
+    EXPECT_ERROR_CONTAINS(parse("model:\n  mixer: \xf3\xf3\n"),
+                          "config.yaml:2:10: the text is not valid UTF-8");
     EXPECT_EQ(parse("model: {mixer: \"caf\xc3\xa9\"}\n").strings("model.mixer")[0], "caf\xc3\xa9");
 }
 
 TEST(Config, MissingFileIsAClearError) {
-    EXPECT_ERROR_CONTAINS(load_config("/nonexistent/config.yaml", test_schema()), "cannot open the configuration file");
+    EXPECT_ERROR_CONTAINS(load_config("/nonexistent/config.yaml", test_schema()),
+                          "cannot open the configuration file");
 }
 
 TEST(ClosestName, PicksSmallestEditDistance) {

@@ -10,7 +10,8 @@ namespace {
 
 TEST(Npy, RoundTripsEveryDtype) {
     testing::TempDir dir;
-    for (DType dtype : {DType::F32, DType::F64, DType::C64, DType::C128, DType::I8, DType::U8, DType::I32, DType::I64}) {
+    for (DType dtype : {DType::F32, DType::F64, DType::C64, DType::C128, DType::I8, DType::U8,
+                        DType::I32, DType::I64}) {
         const Tensor t = Rng(9).normal({3, 4}, DType::F64).transpose(0, 1).to(dtype).contiguous();
         const auto path = dir.file(fmt::format("{}.npy", dtype_name(dtype)));
         save_npy(path, t);
@@ -37,16 +38,28 @@ std::string npy_bytes(const std::string& dict, std::size_t data_bytes) {
     return bytes + dict + std::string(data_bytes, '\0');
 }
 
-NpyHeader parse(const std::string& bytes) { return parse_npy_header(*MappedFile::from_bytes(bytes), "x.npy"); }
+NpyHeader parse(const std::string& bytes) {
+    return parse_npy_header(*MappedFile::from_bytes(bytes), "x.npy");
+}
 
 TEST(Npy, MalformedFilesAreClearErrors) {
     EXPECT_ERROR_CONTAINS(parse("hello world"), "not an .npy file");
-    EXPECT_ERROR_CONTAINS(parse(npy_bytes("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8)), "npy dtype '>f4' is not supported");
-    EXPECT_ERROR_CONTAINS(parse(npy_bytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", 8)), "Fortran order");
-    EXPECT_ERROR_CONTAINS(parse(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 8)), "needs 12");
-    EXPECT_ERROR_CONTAINS(parse(npy_bytes("{'descr': '<f4', 'fortran_order': False, }", 8)), "no 'shape' field");
-    EXPECT_ERROR_CONTAINS(parse(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", 8)), "non-negative integers");
-    std::string truncated = npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 8);
+    EXPECT_ERROR_CONTAINS(
+        parse(npy_bytes("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8)),
+        "npy dtype '>f4' is not supported");
+    EXPECT_ERROR_CONTAINS(
+        parse(npy_bytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", 8)),
+        "Fortran order");
+    EXPECT_ERROR_CONTAINS(
+        parse(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 8)),
+        "needs 12");
+    EXPECT_ERROR_CONTAINS(parse(npy_bytes("{'descr': '<f4', 'fortran_order': False, }", 8)),
+                          "no 'shape' field");
+    EXPECT_ERROR_CONTAINS(
+        parse(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", 8)),
+        "non-negative integers");
+    std::string truncated =
+        npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 8);
     EXPECT_ERROR_CONTAINS(parse(truncated.substr(0, 20)), "reaches beyond the end");
 }
 

@@ -9,7 +9,8 @@ namespace structseq::io {
 namespace {
 
 // A file made by hand: 8-byte length, header text, then `data` bytes.
-std::string raw_file(const std::string& header, std::size_t data_bytes, std::uint64_t length_override = 0) {
+std::string raw_file(const std::string& header, std::size_t data_bytes,
+                     std::uint64_t length_override = 0) {
     const std::uint64_t length = length_override ? length_override : header.size();
     std::string bytes(8, '\0');
     std::memcpy(bytes.data(), &length, 8);
@@ -48,7 +49,8 @@ TEST(Safetensors, RoundTripKeepsBitsShapesAndMetadata) {
 TEST(Safetensors, ViewIsZeroCopyAndOutlivesTheFileObject) {
     testing::TempDir dir;
     const auto path = dir.file("v.safetensors");
-    save_safetensors(path, {{"x", Rng(1).normal({16, 16}, DType::F64)}, {"y", Rng(2).normal({3}, DType::F32)}});
+    save_safetensors(
+        path, {{"x", Rng(1).normal({16, 16}, DType::F64)}, {"y", Rng(2).normal({3}, DType::F32)}});
     Tensor view;
     {
         const auto file = SafetensorsFile::open(path);
@@ -78,9 +80,11 @@ TEST(Safetensors, LoadsHalfPrecisionAsFloat32AndConverts) {
 }
 
 TEST(Safetensors, ValidDtypesOutsideTheLoadableSetAreListedButRefuseToLoad) {
-    const auto file = parse(raw_file(R"({"ids":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})", 16));
+    const auto file =
+        parse(raw_file(R"({"ids":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})", 16));
     EXPECT_EQ(file.entry("ids").dtype, "I64");
-    EXPECT_ERROR_CONTAINS(file.load("ids"), "tensor 'ids' has dtype I64; structseq loads F32, F64, F16 and BF16");
+    EXPECT_ERROR_CONTAINS(file.load("ids"),
+                          "tensor 'ids' has dtype I64; structseq loads F32, F64, F16 and BF16");
     EXPECT_ERROR_CONTAINS(file.load("nope"), "no tensor named 'nope'");
 }
 
@@ -90,7 +94,9 @@ struct Malformed {
     const char* message;
 };
 
-void PrintTo(const Malformed& m, std::ostream* os) { *os << m.name; }
+void PrintTo(const Malformed& m, std::ostream* os) {
+    *os << m.name;
+}
 
 class SafetensorsMalformed : public ::testing::TestWithParam<Malformed> {};
 
@@ -105,33 +111,74 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         Malformed{"Empty", "", "too short for a safetensors file"},
         Malformed{"Truncated", raw_file(kGood, 16).substr(0, 5), "file is 5 bytes, too short"},
-        Malformed{"TruncatedData", raw_file(kGood, 10), "out of range: the data section holds 10 bytes"},
-        Malformed{"HeaderBeyondFile", raw_file(kGood, 16, 1000), "header length 1000 reaches beyond the end of the file"},
-        Malformed{"HeaderOverLimit", raw_file(kGood, 16, 200'000'000), "exceeds the format's limit"},
+        Malformed{"TruncatedData", raw_file(kGood, 10),
+                  "out of range: the data section holds 10 bytes"},
+        Malformed{"HeaderBeyondFile", raw_file(kGood, 16, 1000),
+                  "header length 1000 reaches beyond the end of the file"},
+        Malformed{"HeaderOverLimit", raw_file(kGood, 16, 200'000'000),
+                  "exceeds the format's limit"},
         Malformed{"NotJson", raw_file("{\"x\": [1, 2", 0), "header is not valid JSON"},
         Malformed{"NotObject", raw_file("[1, 2]", 0), "header is JSON array, expected an object"},
-        Malformed{"UnknownDtype", raw_file(R"({"x":{"dtype":"Q4","shape":[2],"data_offsets":[0,2]}})", 2), "unknown dtype 'Q4'"},
-        Malformed{"NegativeShape", raw_file(R"({"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4), "not a non-negative integer"},
-        Malformed{"FractionalShape", raw_file(R"({"x":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", 4), "not a non-negative integer"},
-        Malformed{"HugeShape", raw_file(R"({"x":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8), "too large"},
-        Malformed{"SizeMismatch", raw_file(R"({"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8), "span 8 bytes, but shape (3,) of F32 needs 12"},
-        Malformed{"OffsetsReversed", raw_file(R"({"x":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})", 8), "out of range"},
-        Malformed{"OffsetsOutOfRange", raw_file(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 12), "out of range: the data section holds 12 bytes"},
-        Malformed{"OffsetsNotPair", raw_file(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8), "data_offsets"},
-        Malformed{"Overlap", raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12), "tensors 'a' [0, 8] and 'b' [4, 12] overlap"},
-        Malformed{"Duplicate", raw_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8), "tensor 'a' appears twice"},
-        Malformed{"UnknownField", raw_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1}})", 4), "unknown field 'extra'"},
+        Malformed{"UnknownDtype",
+                  raw_file(R"({"x":{"dtype":"Q4","shape":[2],"data_offsets":[0,2]}})", 2),
+                  "unknown dtype 'Q4'"},
+        Malformed{"NegativeShape",
+                  raw_file(R"({"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4),
+                  "not a non-negative integer"},
+        Malformed{"FractionalShape",
+                  raw_file(R"({"x":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", 4),
+                  "not a non-negative integer"},
+        Malformed{
+            "HugeShape",
+            raw_file(
+                R"({"x":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8),
+            "too large"},
+        Malformed{"SizeMismatch",
+                  raw_file(R"({"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
+                  "span 8 bytes, but shape (3,) of F32 needs 12"},
+        Malformed{"OffsetsReversed",
+                  raw_file(R"({"x":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})", 8),
+                  "out of range"},
+        Malformed{"OffsetsOutOfRange",
+                  raw_file(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 12),
+                  "out of range: the data section holds 12 bytes"},
+        Malformed{"OffsetsNotPair",
+                  raw_file(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8),
+                  "data_offsets"},
+        Malformed{
+            "Overlap",
+            raw_file(
+                R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                12),
+            "tensors 'a' [0, 8] and 'b' [4, 12] overlap"},
+        Malformed{
+            "Duplicate",
+            raw_file(
+                R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                8),
+            "tensor 'a' appears twice"},
+        Malformed{
+            "UnknownField",
+            raw_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1}})", 4),
+            "unknown field 'extra'"},
         Malformed{"EntryNotObject", raw_file(R"({"a":3})", 0), "entry is JSON number"},
-        Malformed{"MetadataNotStrings", raw_file(R"({"__metadata__":{"k":1}})", 0), "__metadata__ value of 'k' is JSON number"},
-        Malformed{"EmptyName", raw_file(R"({"":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4), "empty name"}),
+        Malformed{"MetadataNotStrings", raw_file(R"({"__metadata__":{"k":1}})", 0),
+                  "__metadata__ value of 'k' is JSON number"},
+        Malformed{"EmptyName",
+                  raw_file(R"({"":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4),
+                  "empty name"}),
     [](const ::testing::TestParamInfo<Malformed>& param_info) { return param_info.param.name; });
 
 TEST(Safetensors, WriterRejectsBadInputWithoutWritingAFile) {
     testing::TempDir dir;
     const auto path = dir.file("bad.safetensors");
-    EXPECT_ERROR_CONTAINS(save_safetensors(path, {{"a", Tensor({1}, DType::F32)}, {"a", Tensor({1}, DType::F32)}}), "unique names");
-    EXPECT_ERROR_CONTAINS(save_safetensors(path, {{"i", Tensor({1}, DType::I32)}}), "tensor 'i' is of dtype int32, expected float32 or float64");
-    EXPECT_ERROR_CONTAINS(save_safetensors(path, {{"__metadata__", Tensor({1}, DType::F32)}}), "other than __metadata__");
+    EXPECT_ERROR_CONTAINS(
+        save_safetensors(path, {{"a", Tensor({1}, DType::F32)}, {"a", Tensor({1}, DType::F32)}}),
+        "unique names");
+    EXPECT_ERROR_CONTAINS(save_safetensors(path, {{"i", Tensor({1}, DType::I32)}}),
+                          "tensor 'i' is of dtype int32, expected float32 or float64");
+    EXPECT_ERROR_CONTAINS(save_safetensors(path, {{"__metadata__", Tensor({1}, DType::F32)}}),
+                          "other than __metadata__");
     EXPECT_FALSE(std::filesystem::exists(path));
 }
 
