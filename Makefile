@@ -1,6 +1,8 @@
 # structseq: `make demo` and `make test` work on a fresh Debian 12 machine (they install what is
 # missing through scripts/setup.sh). `make help` lists every target.
 
+MAKEFLAGS += --no-print-directory
+
 BUILD_DIR ?= build
 FUZZ_BUILD_DIR ?= build-fuzz
 JOBS ?= $(shell nproc)

@@ -26,6 +26,22 @@ TEST(Tensor, AllocatesZeroedAlignedStorage) {
     }
 }
 
+TEST(Tensor, LargeAllocationsAreZeroedAndAligned) {
+    Tensor t({3 << 20}, DType::F32);  // 12 MiB: takes the huge-page path
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(t.raw_data()) % kTensorAlignment, 0u);
+    const float* p = t.data<float>();
+    for (std::int64_t i = 0; i < t.numel(); i += 4093) ASSERT_EQ(p[i], 0.0f);
+    EXPECT_EQ(p[t.numel() - 1], 0.0f);
+}
+
+TEST(Tensor, EmptyIsContiguousWithTheRequestedShape) {
+    const Tensor t = Tensor::empty({4, 0, 3}, DType::C64);
+    EXPECT_TRUE(t.defined());
+    EXPECT_TRUE(t.is_contiguous());
+    EXPECT_EQ(t.numel(), 0);
+    EXPECT_EQ(Tensor::empty({5, 7}, DType::F64).strides(), (Shape{7, 1}));
+}
+
 TEST(Tensor, EmptyAndScalarShapes) {
     Tensor empty({0, 4}, DType::F32);
     EXPECT_EQ(empty.numel(), 0);
