@@ -39,8 +39,8 @@ setup:
 	@scripts/setup.sh
 
 build: setup
-	@$(CONFIGURE) -DSTRUCTSEQ_BUILD_TESTS=ON -DSTRUCTSEQ_BUILD_PYTHON=ON > $(BUILD_DIR).configure.log 2>&1 \
-		|| { cat $(BUILD_DIR).configure.log; exit 1; }
+	@mkdir -p $(BUILD_DIR) && $(CONFIGURE) -DSTRUCTSEQ_BUILD_TESTS=ON -DSTRUCTSEQ_BUILD_PYTHON=ON \
+		> $(BUILD_DIR)/configure.log 2>&1 || { cat $(BUILD_DIR)/configure.log; exit 1; }
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 demo: build
@@ -57,8 +57,8 @@ test-python: build
 
 bench:
 	@scripts/setup.sh --bench
-	@$(CONFIGURE) -DSTRUCTSEQ_BUILD_BENCH=ON > $(BUILD_DIR).configure.log 2>&1 \
-		|| { cat $(BUILD_DIR).configure.log; exit 1; }
+	@mkdir -p $(BUILD_DIR) && $(CONFIGURE) -DSTRUCTSEQ_BUILD_BENCH=ON \
+		> $(BUILD_DIR)/configure.log 2>&1 || { cat $(BUILD_DIR)/configure.log; exit 1; }
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	$(BUILD_DIR)/bin/structseq_bench --benchmark_repetitions=$(BENCH_REPETITIONS) \
 		--benchmark_report_aggregates_only=true
@@ -70,9 +70,10 @@ format:
 fuzz:
 	@scripts/setup.sh --fuzz
 	cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-		-DSTRUCTSEQ_BUILD_FUZZ=ON -DSTRUCTSEQ_BUILD_TESTS=OFF -DSTRUCTSEQ_BUILD_PYTHON=OFF > /dev/null
+		-DSTRUCTSEQ_BUILD_FUZZ=ON -DSTRUCTSEQ_BUILD_TESTS=OFF -DSTRUCTSEQ_BUILD_PYTHON=OFF > /dev/null \
+		|| { echo "configuring the fuzz build failed"; exit 1; }
 	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target fuzz_safetensors fuzz_config
 	scripts/run_fuzzers.sh $(FUZZ_BUILD_DIR)/bin $(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR) $(BUILD_DIR).configure.log
+	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR)
