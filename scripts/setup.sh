@@ -25,7 +25,7 @@ for arg in "$@"; do
             requirement_files+=(requirements-bench.txt)
             ;;
         --fuzz) apt_packages+=(clang-14 libclang-rt-14-dev libomp-14-dev) ;;
-        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup.sh: unknown option '$arg' (expected --bench, --fuzz or --help)" >&2; exit 2 ;;
     esac
 done

@@ -29,6 +29,16 @@ def main():
                   lambda: np.random.Generator(np.random.Philox(1)).standard_normal(args.n, dtype=np.float32)))
     cases.append(("numpy default_rng (PCG64, ziggurat; 1 thread)",
                   lambda: np.random.default_rng(1).standard_normal(args.n, dtype=np.float32)))
+    try:
+        import torch
+    except ImportError:
+        print("torch is not installed (scripts/setup.sh --bench installs it); its rows are left out\n")
+    else:
+        for t in sorted({1, threads}):
+            def peer(t=t):
+                torch.set_num_threads(t)
+                return torch.randn(args.n, generator=torch.Generator().manual_seed(1)).numpy()
+            cases.append((f"torch.randn (mt19937, Box-Muller; {t} thread{'s' if t > 1 else ''})", peer))
     rows = []
     for name, fn in cases:
         seconds = median_seconds(fn, args.repetitions)

@@ -61,6 +61,16 @@ TEST(Rng, ConsecutiveDrawsEqualOneLargeDraw) {
     EXPECT_EQ(std::memcmp(all.data<double>() + 400, second.raw_data(), second.nbytes()), 0);
 }
 
+// Float32 draws are the float64 draws rounded, so a float32 kernel and its float64 reference can
+// be fed the same random inputs.
+TEST(Rng, Float32DrawsAreRoundedFloat64Draws) {
+    const Tensor single = Rng(8).normal({1001}, DType::F32);
+    const Tensor wide = Rng(8).normal({1001}, DType::F64);
+    for (std::int64_t i = 0; i < 1001; ++i) {
+        ASSERT_EQ(single.data<float>()[i], static_cast<float>(wide.data<double>()[i])) << i;
+    }
+}
+
 TEST(Rng, SeedsAndStreamsDiffer) {
     const Tensor a = Rng(1).normal({64}, DType::F32);
     const Tensor b = Rng(2).normal({64}, DType::F32);
