@@ -2,7 +2,8 @@
 // Counter-based random numbers (Philox4x32-10, Salmon et al., SC'11 "Parallel random numbers:
 // as easy as 1, 2, 3"). Element i of a draw is a pure function of (seed, stream, offset + i), so
 // a tensor gets the same bits whatever the number of threads that fill it, and a draw of 2n
-// values equals two consecutive draws of n.
+// values equals two consecutive draws of n. Normals use Box–Muller in float64 (two per Philox
+// block), so float32 normals are exactly the float64 normals of the same seed, rounded.
 
 #include "structseq/core/tensor.h"
 

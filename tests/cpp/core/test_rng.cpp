@@ -50,15 +50,27 @@ TEST(Rng, SameBitsWhateverTheThreadCount) {
     }
 }
 
+// Split points that are not multiples of the values per Philox block (2 or 4) straddle blocks.
 TEST(Rng, ConsecutiveDrawsEqualOneLargeDraw) {
-    Rng whole(7, 3);
-    const Tensor all = whole.uniform({1000}, DType::F64);
-    Rng parts(7, 3);
-    const Tensor first = parts.uniform({400}, DType::F64);
-    const Tensor second = parts.uniform({600}, DType::F64);
-    EXPECT_EQ(parts.offset(), 1000u);
-    EXPECT_EQ(std::memcmp(all.raw_data(), first.raw_data(), first.nbytes()), 0);
-    EXPECT_EQ(std::memcmp(all.data<double>() + 400, second.raw_data(), second.nbytes()), 0);
+    for (DType dtype : {DType::F32, DType::F64}) {
+        for (bool normal : {true, false}) {
+            auto draw = [&](Rng& rng, std::int64_t n) {
+                return normal ? rng.normal({n}, dtype) : rng.uniform({n}, dtype);
+            };
+            Rng whole(7, 3);
+            const Tensor all = draw(whole, 1000);
+            Rng parts(7, 3);
+            const Tensor first = draw(parts, 401);
+            const Tensor middle = draw(parts, 2);
+            const Tensor last = draw(parts, 597);
+            EXPECT_EQ(parts.offset(), 1000u);
+            const auto* bytes = static_cast<const char*>(all.raw_data());
+            const std::size_t size = dtype_size(dtype);
+            EXPECT_EQ(std::memcmp(bytes, first.raw_data(), first.nbytes()), 0);
+            EXPECT_EQ(std::memcmp(bytes + 401 * size, middle.raw_data(), middle.nbytes()), 0);
+            EXPECT_EQ(std::memcmp(bytes + 403 * size, last.raw_data(), last.nbytes()), 0);
+        }
+    }
 }
 
 // Float32 draws are the float64 draws rounded, so a float32 kernel and its float64 reference can
