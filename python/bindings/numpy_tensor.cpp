@@ -6,21 +6,11 @@ namespace structseq::python {
 
 namespace {
 
+// numpy's dtype names ("float32", "int8", ...) are ours.
 DType dtype_of_array(const py::array& array, std::string_view where, std::string_view argument) {
-    // Read through Python attributes: numpy 2 moved fields of the C descriptor struct.
-    const py::object dtype = array.attr("dtype");
-    const auto kind = dtype.attr("kind").cast<std::string>()[0];
-    const auto size = dtype.attr("itemsize").cast<int>();
-    if (kind == 'f' && size == 4) return DType::F32;
-    if (kind == 'f' && size == 8) return DType::F64;
-    if (kind == 'c' && size == 8) return DType::C64;
-    if (kind == 'c' && size == 16) return DType::C128;
-    if (kind == 'i' && size == 1) return DType::I8;
-    if (kind == 'u' && size == 1) return DType::U8;
-    if (kind == 'i' && size == 4) return DType::I32;
-    if (kind == 'i' && size == 8) return DType::I64;
-    fail_argument(where, argument,
-                  fmt::format("an array of dtype {}", py::str(dtype).cast<std::string>()),
+    const auto name = py::str(array.attr("dtype").attr("name")).cast<std::string>();
+    if (const auto dtype = find_dtype(name)) return *dtype;
+    fail_argument(where, argument, fmt::format("an array of dtype {}", name),
                   "float32, float64, complex64, complex128, int8, uint8, int32 or int64");
 }
 

@@ -17,10 +17,6 @@ Command add_demo_command(CLI::App& parent);
 Command add_info_command(CLI::App& parent);
 Command add_inspect_command(CLI::App& parent);
 
-}  // namespace structseq::cli
-
-namespace structseq::cli {
-
 // What `structseq inspect PATH` prints: the tensors of a .safetensors or .npy file
 // (name, dtype, shape, bytes) and its metadata.
 void print_file_summary(const std::string& path);

@@ -118,10 +118,15 @@ std::string_view dtype_name(DType dtype) {
     return info_of(dtype).name;
 }
 
-DType dtype_from_name(std::string_view name) {
+std::optional<DType> find_dtype(std::string_view name) {
     for (const auto& info : kDTypes) {
         if (info.name == name) return info.dtype;
     }
+    return std::nullopt;
+}
+
+DType dtype_from_name(std::string_view name) {
+    if (const auto dtype = find_dtype(name)) return *dtype;
     fail(
         "dtype: unknown dtype '{}', expected one of float32, float64, complex64, complex128, "
         "int8, uint8, int32, int64",
@@ -166,30 +171,25 @@ std::shared_ptr<Storage> Storage::borrow(void* data, std::size_t bytes,
     return std::shared_ptr<Storage>(new Storage(data, bytes, std::move(owner)));
 }
 
-Tensor::Tensor(Shape shape, DType dtype)
-    : storage_(Storage::allocate(static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype))),
-      shape_(std::move(shape)),
-      strides_(contiguous_strides(shape_)),
+std::size_t Tensor::bytes_for(const Shape& shape, DType dtype) {
+    return static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype);
+}
+
+Tensor::Tensor(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype)
+    : storage_(std::move(storage)),
+      shape_(shape),
+      strides_(contiguous_strides(shape)),
       dtype_(dtype) {}
 
+Tensor::Tensor(Shape shape, DType dtype)
+    : Tensor(Storage::allocate(bytes_for(shape, dtype)), shape, dtype) {}
+
 Tensor Tensor::empty(Shape shape, DType dtype) {
-    Tensor t;
-    t.storage_ =
-        Storage::allocate(static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype), false);
-    t.shape_ = std::move(shape);
-    t.strides_ = contiguous_strides(t.shape_);
-    t.dtype_ = dtype;
-    return t;
+    return Tensor(Storage::allocate(bytes_for(shape, dtype), false), shape, dtype);
 }
 
 Tensor Tensor::borrow(void* data, Shape shape, DType dtype, std::shared_ptr<const void> owner) {
-    Tensor t;
-    const auto bytes = static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype);
-    t.storage_ = Storage::borrow(data, bytes, std::move(owner));
-    t.shape_ = std::move(shape);
-    t.strides_ = contiguous_strides(t.shape_);
-    t.dtype_ = dtype;
-    return t;
+    return Tensor(Storage::borrow(data, bytes_for(shape, dtype), std::move(owner)), shape, dtype);
 }
 
 std::int64_t Tensor::dim(int axis) const {

@@ -10,6 +10,7 @@
 #include <bit>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <set>
 
 static_assert(std::endian::native == std::endian::little,
@@ -45,73 +46,94 @@ std::uint64_t read_u64_le(const unsigned char* p) {
     return value;
 }
 
-std::uint64_t as_offset(const json& value) {
-    if (!value.is_number_unsigned() &&
-        !(value.is_number_integer() && value.get<std::int64_t>() >= 0)) {
-        throw std::invalid_argument("a non-negative integer");
-    }
-    return value.get<std::uint64_t>();
+// A JSON value that is a non-negative integer, else empty.
+std::optional<std::uint64_t> as_offset(const json& value) {
+    if (value.is_number_unsigned()) return value.get<std::uint64_t>();
+    if (value.is_number_integer() && value.get<std::int64_t>() >= 0)
+        return value.get<std::uint64_t>();
+    return std::nullopt;
+}
+
+// The Tensor dtype of a safetensors float type that loads without conversion.
+std::optional<DType> native_float_dtype(std::string_view dtype) {
+    if (dtype == "F32") return DType::F32;
+    if (dtype == "F64") return DType::F64;
+    return std::nullopt;
+}
+
+[[noreturn]] void fail_entry(const std::string& source, const std::string& name,
+                             std::string_view what) {
+    fail("{}: tensor '{}': {}", source, name, what);
 }
 
 SafetensorsEntry parse_entry(const std::string& source, const std::string& name, const json& value,
                              std::uint64_t data_bytes) {
-    auto bad = [&](std::string_view what) { fail("{}: tensor '{}': {}", source, name, what); };
     if (name.empty()) fail("{}: a tensor has an empty name", source);
     if (!value.is_object())
-        bad(fmt::format("entry is JSON {}, expected an object", value.type_name()));
+        fail_entry(source, name,
+                   fmt::format("entry is JSON {}, expected an object", value.type_name()));
     for (const auto& [key, ignored] : value.items()) {
         if (key != "dtype" && key != "shape" && key != "data_offsets") {
-            bad(fmt::format("unknown field '{}', expected dtype, shape and data_offsets", key));
+            fail_entry(
+                source, name,
+                fmt::format("unknown field '{}', expected dtype, shape and data_offsets", key));
         }
     }
     if (!value.contains("dtype") || !value["dtype"].is_string())
-        bad("missing string field 'dtype'");
-    if (!value.contains("shape") || !value["shape"].is_array()) bad("missing array field 'shape'");
+        fail_entry(source, name, "missing string field 'dtype'");
+    if (!value.contains("shape") || !value["shape"].is_array())
+        fail_entry(source, name, "missing array field 'shape'");
     if (!value.contains("data_offsets") || !value["data_offsets"].is_array() ||
         value["data_offsets"].size() != 2) {
-        bad("missing field 'data_offsets' = [begin, end]");
+        fail_entry(source, name, "missing field 'data_offsets' = [begin, end]");
     }
     SafetensorsEntry entry;
     entry.name = name;
     entry.dtype = value["dtype"].get<std::string>();
     const std::size_t element_bytes = safetensors_dtype_size(entry.dtype);
     if (element_bytes == 0) {
-        bad(
+        fail_entry(
+            source, name,
             fmt::format("unknown dtype '{}', expected one of BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, "
                         "U16, F16, BF16, I32, U32, F32, I64, U64, F64",
                         entry.dtype));
     }
     std::uint64_t numel = 1;
     for (const json& extent : value["shape"]) {
-        std::uint64_t e = 0;
-        try {
-            e = as_offset(extent);
-        } catch (const std::invalid_argument&) {
-            bad(fmt::format("shape {} has an extent that is not a non-negative integer",
-                            value["shape"].dump()));
+        const auto parsed = as_offset(extent);
+        if (!parsed) {
+            fail_entry(source, name,
+                       fmt::format("shape {} has an extent that is not a non-negative integer",
+                                   value["shape"].dump()));
         }
+        const std::uint64_t e = *parsed;
         if (e > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ||
             (e != 0 && numel > std::numeric_limits<std::uint64_t>::max() / element_bytes / e)) {
-            bad(fmt::format("shape {} is too large", value["shape"].dump()));
+            fail_entry(source, name, fmt::format("shape {} is too large", value["shape"].dump()));
         }
         numel *= e;
         entry.shape.push_back(static_cast<std::int64_t>(e));
     }
-    try {
-        entry.begin = as_offset(value["data_offsets"][0]);
-        entry.end = as_offset(value["data_offsets"][1]);
-    } catch (const std::invalid_argument&) {
-        bad(fmt::format("data_offsets {} must be two non-negative integers",
-                        value["data_offsets"].dump()));
+    const auto begin = as_offset(value["data_offsets"][0]);
+    const auto end = as_offset(value["data_offsets"][1]);
+    if (!begin || !end) {
+        fail_entry(source, name,
+                   fmt::format("data_offsets {} must be two non-negative integers",
+                               value["data_offsets"].dump()));
     }
+    entry.begin = *begin;
+    entry.end = *end;
     if (entry.begin > entry.end || entry.end > data_bytes) {
-        bad(fmt::format("data_offsets [{}, {}] out of range: the data section holds {} bytes",
+        fail_entry(
+            source, name,
+            fmt::format("data_offsets [{}, {}] out of range: the data section holds {} bytes",
                         entry.begin, entry.end, data_bytes));
     }
     if (entry.end - entry.begin != numel * element_bytes) {
-        bad(fmt::format("data_offsets [{}, {}] span {} bytes, but shape {} of {} needs {}",
-                        entry.begin, entry.end, entry.end - entry.begin, shape_string(entry.shape),
-                        entry.dtype, numel * element_bytes));
+        fail_entry(source, name,
+                   fmt::format("data_offsets [{}, {}] span {} bytes, but shape {} of {} needs {}",
+                               entry.begin, entry.end, entry.end - entry.begin,
+                               shape_string(entry.shape), entry.dtype, numel * element_bytes));
     }
     return entry;
 }
@@ -231,8 +253,8 @@ Tensor SafetensorsFile::load(std::string_view name) const {
     const auto& e = entry(name);
     const unsigned char* src = bytes_->data() + 8 + header_bytes_ + e.begin;
     const std::size_t bytes = e.end - e.begin;
-    if (e.dtype == "F32" || e.dtype == "F64") {
-        Tensor out = Tensor::empty(e.shape, e.dtype == "F32" ? DType::F32 : DType::F64);
+    if (const auto dtype = native_float_dtype(e.dtype)) {
+        Tensor out = Tensor::empty(e.shape, *dtype);
         bytes_->copy_to(out.raw_data(), 8 + header_bytes_ + e.begin, bytes);
         return out;
     }
@@ -259,7 +281,8 @@ Tensor SafetensorsFile::load(std::string_view name, DType dtype) const {
 
 Tensor SafetensorsFile::view(std::string_view name) const {
     const auto& e = entry(name);
-    if (e.dtype != "F32" && e.dtype != "F64") {
+    const auto dtype = native_float_dtype(e.dtype);
+    if (!dtype) {
         fail(
             "{}: tensor '{}' has dtype {}; only F32 and F64 tensors can be viewed without a copy, "
             "use load()",
@@ -271,7 +294,7 @@ Tensor SafetensorsFile::view(std::string_view name) const {
         fail("{}: tensor '{}' is not {}-byte aligned in the file; use load()", source_, e.name,
              element_bytes);
     }
-    return Tensor::borrow(src, e.shape, e.dtype == "F32" ? DType::F32 : DType::F64, bytes_);
+    return Tensor::borrow(src, e.shape, *dtype, bytes_);
 }
 
 void save_safetensors(const std::string& path, const NamedTensors& tensors,

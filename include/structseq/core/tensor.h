@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,8 @@ enum class DType : std::uint8_t { F32, F64, C64, C128, I8, U8, I32, I64 };
 std::size_t dtype_size(DType dtype);
 std::string_view dtype_name(DType dtype);      // numpy spelling: "float32", "complex128", ...
 DType dtype_from_name(std::string_view name);  // inverse of dtype_name; Error when unknown
+std::optional<DType> find_dtype(
+    std::string_view name);  // inverse of dtype_name; empty when unknown
 
 template <class T>
 constexpr DType dtype_of();
@@ -137,6 +140,10 @@ public:
     void check_contiguous(std::string_view where, std::string_view argument) const;
 
 private:
+    // A contiguous view of all of `storage`.
+    Tensor(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype);
+    static std::size_t bytes_for(const Shape& shape, DType dtype);
+
     int normalize_axis(int axis, std::string_view where) const;
     std::int64_t element_offset(std::initializer_list<std::int64_t> index) const;
 
