@@ -7,5 +7,6 @@ namespace structseq::python {
 
 void bind_core(pybind11::module_& m);
 void bind_io(pybind11::module_& m);
+void bind_linalg(pybind11::module_& m);
 
 }  // namespace structseq::python

@@ -18,4 +18,5 @@ PYBIND11_MODULE(_core, m) {
     });
     structseq::python::bind_core(m);
     structseq::python::bind_io(m);
+    structseq::python::bind_linalg(m);
 }

