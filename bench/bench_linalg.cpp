@@ -3,6 +3,7 @@
 
 #include "structseq/core/rng.h"
 #include "structseq/core/threads.h"
+#include "structseq/linalg/svd.h"
 #include "structseq/linalg/tridiagonal.h"
 
 #include <benchmark/benchmark.h>
@@ -71,6 +72,25 @@ BENCHMARK(BM_ResolventDiagonal<DType::F32>)
     ->Name("tridiagonal_resolvent_diagonal_f32")
     ->ArgsProduct({{64}, {4096}, {1}, {0, 1}})
     ->ArgNames({"batch", "n", "threads", "allocate"})
+    ->UseRealTime();
+
+// The KV-cache compression workload of seed 003: (heads, tokens, head_dim) = (8, 512, 128),
+// float32. args: k (0 = full_svd), threads.
+void BM_Svd(benchmark::State& state) {
+    ThreadScope threads(state.range(1));
+    const std::int64_t k = state.range(0);
+    const Tensor M = normal_tensor({8, 512, 128}, DType::F32, 3);
+    for (auto _ : state) {
+        SvdResult r = k == 0 ? full_svd(M) : batched_randomized_svd(M, k, 2, 5, 0);
+        benchmark::DoNotOptimize(r.S.raw_data());
+    }
+}
+
+BENCHMARK(BM_Svd)
+    ->Name("svd_8x512x128_f32")
+    ->ArgsProduct({{0, 16, 32}, {1, 2}})
+    ->ArgNames({"k", "threads"})
+    ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
 }  // namespace

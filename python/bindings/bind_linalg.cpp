@@ -4,6 +4,7 @@
 #include "bindings.h"
 #include "numpy_tensor.h"
 
+#include "structseq/linalg/svd.h"
 #include "structseq/linalg/tridiagonal.h"
 
 #include <pybind11/complex.h>
@@ -14,6 +15,11 @@ namespace structseq::python {
 namespace {
 
 using Complex = std::complex<double>;
+
+py::tuple svd_tuple(const SvdResult& r) {
+    return py::make_tuple(numpy_from_tensor(r.U), numpy_from_tensor(r.S),
+                          numpy_from_tensor(r.Vh));
+}
 
 }  // namespace
 
@@ -72,6 +78,38 @@ void bind_linalg(py::module_& m) {
         py::arg("a"), py::arg("b"), py::arg("c"), py::arg("z"), py::arg("rows"), py::arg("cols"),
         "G[rows[k], cols[k]] of G = (T - zI)^-1, O(1) per entry after an O(N) set-up\n"
         "(products of pivot ratios kept as sums of logarithms).");
+    m.def(
+        "full_svd",
+        [](const py::handle& M) {
+            const Tensor t = numeric_tensor_from_numpy(M, "full_svd", "M");
+            SvdResult r;
+            {
+                py::gil_scoped_release release;
+                r = full_svd(t);
+            }
+            return svd_tuple(r);
+        },
+        py::arg("M"),
+        "Thin SVD of M (..., m, n) by LAPACK gesdd: (U (..., m, K), S (..., K), Vh (..., K, n)),\n"
+        "K = min(m, n), singular values descending.");
+    m.def(
+        "batched_randomized_svd",
+        [](const py::handle& M, std::int64_t k, std::int64_t n_iter, std::int64_t oversampling,
+           std::uint64_t seed) {
+            const Tensor t = numeric_tensor_from_numpy(M, "batched_randomized_svd", "M");
+            SvdResult r;
+            {
+                py::gil_scoped_release release;
+                r = batched_randomized_svd(t, k, n_iter, oversampling, seed);
+            }
+            return svd_tuple(r);
+        },
+        py::arg("M"), py::arg("k"), py::arg("n_iter") = 2, py::arg("oversampling") = 5,
+        py::arg("seed") = 0,
+        "Rank-k randomized SVD (Halko et al. 2011) of M (B, m, n): (U (B, m, k), S (B, k),\n"
+        "Vh (B, k, n)). Gaussian sketch with k + oversampling columns, n_iter power iterations\n"
+        "re-orthonormalized by QR after every product; the full SVD when k + oversampling >=\n"
+        "min(m, n). Same seed, same result.");
 }
 
 }  // namespace structseq::python

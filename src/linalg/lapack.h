@@ -19,6 +19,8 @@ void sgeqrf_(const int* m, const int* n, float* a, const int* lda, float* tau, f
              const int* lwork, int* info);
 void dgeqrf_(const int* m, const int* n, double* a, const int* lda, double* tau, double* work,
              const int* lwork, int* info);
+void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info);
+void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
 void sorgqr_(const int* m, const int* n, const int* k, float* a, const int* lda, const float* tau,
              float* work, const int* lwork, int* info);
 void dorgqr_(const int* m, const int* n, const int* k, double* a, const int* lda,
@@ -44,6 +46,12 @@ inline void gesdd(const char* jobz, const int* m, const int* n, double* a, const
                   double* s, double* u, const int* ldu, double* vt, const int* ldvt, double* work,
                   const int* lwork, int* iwork, int* info) {
     dgesdd_(jobz, m, n, a, lda, s, u, ldu, vt, ldvt, work, lwork, iwork, info);
+}
+inline void potrf(const char* uplo, const int* n, float* a, const int* lda, int* info) {
+    spotrf_(uplo, n, a, lda, info);
+}
+inline void potrf(const char* uplo, const int* n, double* a, const int* lda, int* info) {
+    dpotrf_(uplo, n, a, lda, info);
 }
 inline void geqrf(const int* m, const int* n, float* a, const int* lda, float* tau, float* work,
                   const int* lwork, int* info) {
