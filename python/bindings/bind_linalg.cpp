@@ -4,6 +4,8 @@
 #include "bindings.h"
 #include "numpy_tensor.h"
 
+#include "structseq/linalg/low_rank_update.h"
+#include "structseq/linalg/ridge_shrinkage.h"
 #include "structseq/linalg/semiseparable.h"
 #include "structseq/linalg/semiseparable_factorization.h"
 #include "structseq/linalg/svd.h"
@@ -303,6 +305,58 @@ void bind_linalg(py::module_& m) {
         "Vh (B, k, n)). Gaussian sketch with k + oversampling columns, n_iter power iterations\n"
         "re-orthonormalized by QR after every product; the full SVD when k + oversampling >=\n"
         "min(m, n). Same seed, same result.");
+    m.def(
+        "sherman_morrison_update",
+        [](const py::handle& Minv, const py::handle& u, const py::handle& v) {
+            constexpr const char* where = "sherman_morrison_update";
+            const Tensor tm = numeric_tensor_from_numpy(Minv, where, "Minv");
+            const Tensor tu = numeric_tensor_from_numpy(u, where, "u");
+            const Tensor tv = numeric_tensor_from_numpy(v, where, "v");
+            return numpy_without_gil([&] { return sherman_morrison_update(tm, tu, tv); });
+        },
+        py::arg("Minv"), py::arg("u"), py::arg("v"),
+        "(M + u v^T)^-1 from M^-1 in O(n^2): M^-1 - (M^-1 u)(v^T M^-1) / (1 + v^T M^-1 u).");
+    m.def(
+        "woodbury_inverse",
+        [](const py::handle& Ainv, const py::handle& U, const py::handle& C, const py::handle& V) {
+            constexpr const char* where = "woodbury_inverse";
+            const Tensor ta = numeric_tensor_from_numpy(Ainv, where, "Ainv");
+            const Tensor tu = numeric_tensor_from_numpy(U, where, "U");
+            const Tensor tc = numeric_tensor_from_numpy(C, where, "C");
+            const Tensor tv = numeric_tensor_from_numpy(V, where, "V");
+            return numpy_without_gil([&] { return woodbury_inverse(ta, tu, tc, tv); });
+        },
+        py::arg("Ainv"), py::arg("U"), py::arg("C"), py::arg("V"),
+        "(A + U C V)^-1 from A^-1, U (n, k), C (k, k), V (k, n), in O(n^2 k + k^3);\n"
+        "C need not be invertible.");
+    m.def(
+        "ridge_shrinkage",
+        [](const py::handle& X, double lam) {
+            const Tensor t = numeric_tensor_from_numpy(X, "ridge_shrinkage", "X");
+            return numpy_without_gil([&] { return ridge_shrinkage(t, lam); });
+        },
+        py::arg("X"), py::arg("lam"),
+        "W_c = U diag(s^2 / (s^2 + lam)) U^T (m, m) for X = U S V^T of shape (m features,\n"
+        "n samples): the ridge projection that keeps strong directions and shrinks weak ones.");
+    m.def(
+        "ridge_shrinkage_lambda_range",
+        [](const py::handle& sigmas, std::int64_t keep, double keep_at_least,
+           double drop_at_most) -> py::object {
+            const Tensor t = numeric_tensor_from_numpy(sigmas, "ridge_shrinkage_lambda_range",
+                                                       "sigmas")
+                                 .to(DType::F64);
+            check_argument(t.rank() == 1, "ridge_shrinkage_lambda_range", "sigmas",
+                           "shape " + shape_string(t.shape()), "a 1-D array");
+            const std::vector<double> values(t.data<double>(), t.data<double>() + t.numel());
+            const auto range =
+                ridge_shrinkage_lambda_range(values, keep, keep_at_least, drop_at_most);
+            if (!range) return py::none();
+            return py::make_tuple(range->first, range->second);
+        },
+        py::arg("sigmas"), py::arg("keep"), py::arg("keep_at_least") = 0.8,
+        py::arg("drop_at_most") = 0.5,
+        "(lo, hi): the lam interval that keeps the `keep` largest sigmas at a factor >=\n"
+        "keep_at_least and shrinks the rest to <= drop_at_most; None when it is empty.");
 }
 
 }  // namespace structseq::python
