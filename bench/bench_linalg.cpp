@@ -3,10 +3,14 @@
 
 #include "structseq/core/rng.h"
 #include "structseq/core/threads.h"
+#include "structseq/linalg/semiseparable.h"
 #include "structseq/linalg/svd.h"
 #include "structseq/linalg/tridiagonal.h"
 
 #include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <bit>
 
 namespace structseq {
 namespace {
@@ -72,6 +76,45 @@ BENCHMARK(BM_ResolventDiagonal<DType::F32>)
     ->Name("tridiagonal_resolvent_diagonal_f32")
     ->ArgsProduct({{64}, {4096}, {1}, {0, 1}})
     ->ArgNames({"batch", "n", "threads", "allocate"})
+    ->UseRealTime();
+
+// y = H x, float64, one vector, r = ⌈log₂ N⌉: the semiseparable form against a dense GEMV of
+// the same matrix (dense only up to N = 2^14, 2 GiB). Bytes processed = the operator's storage.
+// args: log₂ N, dense (0/1), threads.
+void BM_SemiseparableMatvec(benchmark::State& state) {
+    ThreadScope threads(state.range(2));
+    const std::int64_t n = std::int64_t{1} << state.range(0);
+    const std::int64_t r = std::bit_width(static_cast<std::uint64_t>(n - 1));
+    const SemiseparableMatrix h(normal_tensor({n}, DType::F64, 1), normal_tensor({n - 1}, DType::F64, 2),
+                                normal_tensor({n - 1}, DType::F64, 3),
+                                normal_tensor({n, r}, DType::F64, 4),
+                                normal_tensor({n, r}, DType::F64, 5));
+    const Tensor x = normal_tensor({n}, DType::F64, 6);
+    if (state.range(1) == 1) {
+        const Tensor dense = h.to_dense();
+        Tensor y({n}, DType::F64);
+        for (auto _ : state) {
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, n, n, 1.0, dense.data<double>(), n,
+                        x.data<double>(), 1, 0.0, y.data<double>(), 1);
+            benchmark::DoNotOptimize(y.raw_data());
+        }
+        state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * n * n * 8);
+    } else {
+        for (auto _ : state) {
+            Tensor y = h.matvec(x);
+            benchmark::DoNotOptimize(y.raw_data());
+        }
+        state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
+                                h.memory_usage().total_bytes);
+    }
+    state.counters["rank"] = static_cast<double>(r);
+}
+
+BENCHMARK(BM_SemiseparableMatvec)
+    ->Name("semiseparable_matvec_f64")
+    ->ArgsProduct({{8, 9, 10, 11, 12, 13, 14, 16, 18, 20}, {0}, {1}})
+    ->ArgsProduct({{8, 9, 10, 11, 12, 13, 14}, {1}, {1}})
+    ->ArgNames({"log2n", "dense", "threads"})
     ->UseRealTime();
 
 // The KV-cache compression workload of seed 003: (heads, tokens, head_dim) = (8, 512, 128),

@@ -438,6 +438,22 @@ struct LaneVectorOf<float, 32> {
 template <class Real, int Lanes>
 using LaneVector = typename LaneVectorOf<Real, Lanes>::type;
 
+// min(x, y) without a compare-and-select, which GCC splits into scalar code for vectors wider
+// than the machine's: (x + y - |x - y|) / 2, |·| by clearing the sign bits. Off from the
+// exact minimum by at most an ulp, which is all the pivot statistic needs.
+template <class V>
+STRUCTSEQ_ALWAYS_INLINE V lane_min(V x, V y) {
+    using Element = std::remove_cvref_t<decltype(x[0])>;
+    using Bits = std::conditional_t<sizeof(Element) == 8, std::int64_t, std::int32_t>;
+    typedef Bits BitsVector __attribute__((vector_size(sizeof(V))));
+    V difference = x - y;
+    BitsVector bits;
+    __builtin_memcpy(&bits, &difference, sizeof(V));
+    bits &= ~(BitsVector{} + (Bits{1} << (8 * sizeof(Bits) - 1)));
+    __builtin_memcpy(&difference, &bits, sizeof(V));
+    return (x + y - difference) * Element(0.5);
+}
+
 template <class V, class Real>
 STRUCTSEQ_ALWAYS_INLINE V load_lanes(const Real* p) {
     V v;
@@ -496,18 +512,15 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
     V pi = -ziv;
     store_lanes(re, pr);
     store_lanes(im, pi);
+    V lo = V{} + std::numeric_limits<Real>::max();
     for (std::int64_t i = 1; i < n; ++i) {
-        const V s = bc_at(i - 1) / (pr * pr + pi * pi);   // b c / |d|²
+        const V m = pr * pr + pi * pi;  // |d_{i-1}|²
+        lo = lane_min(lo, m);
+        const V s = bc_at(i - 1) / m;                      // b c / |d|²
         pr = load_lanes<V>(a + i * Lanes) - zrv - s * pr;  // a - z - s · conj(d)
         pi = s * pi - ziv;
         store_lanes(re + i * Lanes, pr);
         store_lanes(im + i * Lanes, pi);
-    }
-    Real min_abs2 = std::numeric_limits<Real>::infinity();
-#pragma omp simd reduction(min : min_abs2)
-    for (std::int64_t k = 0; k < n * Lanes; ++k) {
-        const Real m = re[k] * re[k] + im[k] * im[k];
-        min_abs2 = m < min_abs2 ? m : min_abs2;
     }
     // Backward sweep: e_{n-1} = a_{n-1} - z, G_{n-1} = 1 / d_{n-1}; then
     // G_i = 1 / (d_i - b_i c_i / e_{i+1}) and e_i = a_i - z - b_i c_i / e_{i+1}. `check` sums
@@ -517,6 +530,9 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
         store_lanes(im + i * Lanes, gi);
     };
     const V last_d = pr * pr + pi * pi;
+    lo = lane_min(lo, last_d);
+    Real min_abs2 = std::numeric_limits<Real>::infinity();
+    for (int l = 0; l < Lanes; ++l) min_abs2 = std::min(min_abs2, lo[l]);
     V check = 1 / last_d;
     write(n - 1, pr * check, -pi * check);
     V er = load_lanes<V>(a + (n - 1) * Lanes) - zrv;
