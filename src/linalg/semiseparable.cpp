@@ -28,6 +28,35 @@ void gemm_rowmajor(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::
     }
 }
 
+// projection (B, r) = x (B, N) · Q (N, r); one row goes through GEMV, which OpenBLAS runs
+// without the threading and packing overhead GEMM has for a 1-row operand.
+template <class Real>
+void project_rows(std::int64_t rows, std::int64_t n, std::int64_t r, const Real* x, const Real* Q,
+                  Real* projection) {
+    if (rows != 1) {
+        gemm_rowmajor<Real>(CblasNoTrans, CblasNoTrans, rows, r, n, x, n, Q, r, Real(0),
+                            projection, r);
+    } else if constexpr (std::is_same_v<Real, float>) {
+        cblas_sgemv(CblasRowMajor, CblasTrans, n, r, 1.0f, Q, r, x, 1, 0.0f, projection, 1);
+    } else {
+        cblas_dgemv(CblasRowMajor, CblasTrans, n, r, 1.0, Q, r, x, 1, 0.0, projection, 1);
+    }
+}
+
+// y (B, N) += projection (B, r) · Pᵀ (r, N).
+template <class Real>
+void lift_rows(std::int64_t rows, std::int64_t n, std::int64_t r, const Real* projection,
+               const Real* P, Real* y) {
+    if (rows != 1) {
+        gemm_rowmajor<Real>(CblasNoTrans, CblasTrans, rows, n, r, projection, r, P, r, Real(1), y,
+                            n);
+    } else if constexpr (std::is_same_v<Real, float>) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, n, r, 1.0f, P, r, projection, 1, 1.0f, y, 1);
+    } else {
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, n, r, 1.0, P, r, projection, 1, 1.0, y, 1);
+    }
+}
+
 // x: (N,) or (B, N) → rows B (1 for a vector).
 std::int64_t vector_rows(std::string_view where, std::string_view argument, const Tensor& x,
                          std::int64_t n, DType dtype) {
@@ -55,8 +84,7 @@ void apply_rows(const SemiseparableMatrix& h, bool transposed, std::int64_t rows
         local.resize(static_cast<std::size_t>(rows * r));
         projection = local.data();
     }
-    gemm_rowmajor<Real>(CblasNoTrans, CblasNoTrans, rows, r, n, x, n, Q, r, Real(0), projection,
-                        r);
+    project_rows<Real>(rows, n, r, x, Q, projection);
 #pragma omp parallel for num_threads(num_threads()) schedule(static) if (rows * n > 65536)
     for (std::int64_t b = 0; b < rows; ++b) {
         const Real* xb = x + b * n;
@@ -67,7 +95,7 @@ void apply_rows(const SemiseparableMatrix& h, bool transposed, std::int64_t rows
             yb[i + 1] += down[i] * xb[i];
         }
     }
-    gemm_rowmajor<Real>(CblasNoTrans, CblasTrans, rows, n, r, projection, r, P, r, Real(1), y, n);
+    lift_rows<Real>(rows, n, r, projection, P, y);
 }
 
 template <class F>
