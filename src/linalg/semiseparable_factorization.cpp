@@ -35,7 +35,7 @@ public:
     // Runs until max_iter or tol; when stop_at is set, also when the relative error reaches
     // stop_at or improves by less than 0.1 % in an iteration.
     SemiseparableMatrix run(std::int64_t rank, std::optional<double> stop_at,
-                            SemiseparableFitReport& report) const {
+                            SemiseparableFitReport& report, bool exact_svd = false) const {
         const std::int64_t n = n_;
         const DType dtype = dtype_of<Real>();
         std::vector<Real> low(static_cast<std::size_t>(n * n), Real(0));  // U Vᵀ
@@ -45,9 +45,8 @@ public:
         std::vector<Real> u(static_cast<std::size_t>(n * rank)), s(static_cast<std::size_t>(rank)),
             vh(static_cast<std::size_t>(rank * n));
         Tensor omega;
-        if (options_.method == "rsvd") {
-            omega = Rng(options_.seed).normal({rank + kOversampling, n}, dtype);
-        }
+        const bool randomized = options_.method == "rsvd" && !exact_svd;
+        if (randomized) omega = Rng(options_.seed).normal({rank + kOversampling, n}, dtype);
         report = SemiseparableFitReport{};
         report.rank = rank;
         double previous = INFINITY;
@@ -68,7 +67,8 @@ public:
                 }
             }
             // U Vᵀ ← best rank-r approximation of rest.
-            best_rank(rest.data(), rank, omega, u.data(), s.data(), vh.data());
+            best_rank(rest.data(), rank, randomized ? &omega : nullptr, u.data(), s.data(),
+                      vh.data());
             Real* Ud = U.data<Real>();
             Real* Vd = V.data<Real>();
             for (std::int64_t p = 0; p < rank; ++p) {
@@ -122,12 +122,13 @@ public:
 private:
     static constexpr std::int64_t kOversampling = 5;
 
-    void best_rank(const Real* rest, std::int64_t rank, const Tensor& omega, Real* u, Real* s,
+    // Best rank-r factors of rest: randomized when omega (the sketch) is given, else LAPACK.
+    void best_rank(const Real* rest, std::int64_t rank, const Tensor* omega, Real* u, Real* s,
                    Real* vh) const {
         const std::int64_t n = n_;
-        if (options_.method == "rsvd") {
-            randomized_svd_matrix<Real>(n, n, rest, rank, 2, kOversampling, omega.data<Real>(), u,
-                                        s, vh);
+        if (omega != nullptr) {
+            randomized_svd_matrix<Real>(n, n, rest, rank, 2, kOversampling, omega->data<Real>(),
+                                        u, s, vh);
             return;
         }
         std::vector<Real> fu(static_cast<std::size_t>(n * n)), fs(static_cast<std::size_t>(n)),
@@ -193,29 +194,56 @@ SemiseparableMatrix fit(const Tensor& H, const SemiseparableFitOptions& options,
     const double target = *options.target_error;
     const std::int64_t cap = options.rank.value_or(n);
     // The one-shot fit is the first iteration of every alternating fit and later iterations
-    // only lower the error, so the smallest rank whose one-shot error reaches the target
-    // bounds the search. Below it ranks are tried in increasing order: alternation converges
-    // fast at the rank of the structure but slowly above it, so bisection would overshoot.
-    // A fit that stops improving (less than 0.1 % per iteration) above the target is
-    // abandoned.
+    // only lower the error, so the smallest rank whose one-shot error (with an exact SVD)
+    // reaches the target bounds the search. Alternation converges fast at the rank of the
+    // structure and slowly above it, so small ranks are tried one by one (a bisection would
+    // overshoot them); past kLinearRanks, where no small structure was found, ranks double and
+    // the crossing is bisected. A fit that stops improving (less than 0.1 % per iteration)
+    // above the target is abandoned.
+    constexpr std::int64_t kLinearRanks = 16;
     const std::vector<double> one_shot = fitter.one_shot_errors();
     std::int64_t bound = 1;
     while (bound < cap && one_shot[bound] > target) ++bound;
     std::optional<SemiseparableMatrix> best;
-    for (std::int64_t rank = 1; rank <= bound; ++rank) {
+    const auto passes = [&](std::int64_t rank) {
         SemiseparableFitReport r;
-        SemiseparableMatrix m = fitter.run(rank, target, r);
+        // At the bound the exact SVD is used, whose one-shot step alone reaches the target.
+        SemiseparableMatrix m = fitter.run(rank, target, r, rank == bound);
         log::debug("{}: rank {} reaches relative error {:.3e} (target {})", kWhere, rank,
                    r.relative_error, target);
-        if (r.relative_error <= target) {
-            best.emplace(std::move(m));
-            report = r;
-            break;
+        if (r.relative_error > target) {
+            if (rank == bound) {
+                fail("{}: target_error {} is not reached at rank {} (relative error {:.4g}); "
+                     "raise rank or the target",
+                     kWhere, target, rank, r.relative_error);
+            }
+            return false;
         }
-        if (rank == bound) {
-            fail("{}: target_error {} is not reached at rank {} (relative error {:.4g}); raise "
-                 "rank or the target",
-                 kWhere, target, rank, r.relative_error);
+        best.emplace(std::move(m));
+        report = r;
+        return true;
+    };
+    std::int64_t lo = 0, hi = 0;  // lo misses the target, hi reaches it
+    for (std::int64_t rank = 1; rank <= std::min(bound, kLinearRanks) && hi == 0; ++rank) {
+        if (passes(rank)) {
+            hi = rank;
+        } else {
+            lo = rank;
+        }
+    }
+    for (std::int64_t rank = 2 * kLinearRanks; hi == 0; rank = std::min(2 * rank, bound)) {
+        if (passes(std::min(rank, bound))) {
+            hi = std::min(rank, bound);
+        } else {
+            lo = rank;
+        }
+    }
+    while (hi - lo > 1) {
+        const std::int64_t mid = lo + (hi - lo) / 2;
+        if (passes(mid)) {
+            hi = mid;
+        } else {
+            lo = mid;
         }
     }
     return std::move(*best);

@@ -10,9 +10,10 @@
 // method "svd" (LAPACK gesdd), O(N² r) with "rsvd" (batched_randomized_svd's kernel).
 //
 // rank defaults to ⌈log₂ N⌉ (at least 1). With target_error, the smallest rank whose relative
-// error reaches the target is chosen: ranks 1, 2, 3, … up to the bound given by the one-shot
-// errors of every rank (one SVD), each with an alternating fit abandoned once it stalls above
-// the target; `rank`, if given, caps the search, and a target it cannot reach is an Error. The factors are split
+// error reaches the target is chosen, below the bound given by the one-shot errors of every
+// rank (one SVD): ranks 1 … 16 one by one, then doubling and bisection, each with an
+// alternating fit abandoned once it stalls above the target; `rank`, if given, caps the
+// search, and a target it cannot reach is an Error. The factors are split
 // evenly: U = U_r √Σ, V = V_r √Σ.
 
 #include "structseq/linalg/semiseparable.h"
