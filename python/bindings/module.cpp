@@ -19,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
     structseq::python::bind_core(m);
     structseq::python::bind_io(m);
     structseq::python::bind_linalg(m);
+    structseq::python::bind_bk(m);
 }

@@ -7,6 +7,7 @@ the value and what was expected.
 
 from ._core import (
     __version__,
+    BirmanSchwingerCore,
     batched_randomized_svd,
     build_info,
     create_semiseparable_from_dense,
@@ -33,6 +34,7 @@ from ._core import (
 
 __all__ = [
     "__version__",
+    "BirmanSchwingerCore",
     "batched_randomized_svd",
     "build_info",
     "create_semiseparable_from_dense",

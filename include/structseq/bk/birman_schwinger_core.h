@@ -1,0 +1,83 @@
+#pragma once
+// BirmanSchwingerCore (seed 001): a sequence layer that turns a potential v — one real number
+// per position (and channel) — into resolvent features. H = H₀ + diag(v) with a tridiagonal
+// "free" H₀ (the discrete -Δ by default: main 2t, off-diagonals -t), and
+//   bidirectional: features_i = (Re G_ii, Im G_ii), G = (H - zI)⁻¹, O(N) per sequence;
+//   causal:        the same for the resolvent of the leading i × i block, 1/d_i, so feature i
+//                  depends on v_1 … v_i only (a language model may use it).
+// Backward is exact and O(N) (resolvent_features.h). Im z = 0 is refused: with Im z ≠ 0 and a
+// real symmetric H no pivot can vanish; explicit non-symmetric H₀ diagonals can make one
+// vanish, which is an Error — nothing is clamped.
+//
+// Shapes: v (B, N) or (B, C, N), float32 or float64; features (…, N, 2) in the layer's real
+// precision (float64 for complex128, float32 for complex64); grad_v like v.
+//
+// Saved for backward: the features (complex, 16 or 8 bytes per element) and v; with gradient
+// checkpointing only v, and the forward is recomputed inside backward.
+
+#include "structseq/bk/resolvent_features.h"
+#include "structseq/core/tensor.h"
+
+#include <complex>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace structseq {
+
+struct BirmanSchwingerOptions {
+    std::int64_t n_seq = 0;
+    std::complex<double> z{0.0, 1.0};
+    // H₀: empty main_diag means the Laplacian with `hopping`.
+    std::vector<double> main_diag, super_diag, sub_diag;
+    double hopping = 1.0;
+    BkMode mode = BkMode::Bidirectional;
+    bool gradient_checkpointing = false;
+    bool learnable_z = false;
+    DType dtype = DType::C128;  // compute precision: C128 or C64
+};
+
+struct BirmanSchwingerDiagnostics {
+    double min_abs_pivot = 0;
+    std::int64_t memory_bytes = 0;        // activations held for backward after this forward
+    std::int64_t dense_bytes = 0;         // a dense complex N × N resolvent per sequence
+    double memory_savings = 0;            // 1 - memory_bytes / dense_bytes
+    std::int64_t sequences = 0;           // B (× C)
+};
+
+class BirmanSchwingerCore {
+public:
+    explicit BirmanSchwingerCore(BirmanSchwingerOptions options);
+
+    // features (…, N, 2); z overrides the layer's own for this call (and its backward).
+    Tensor forward(const Tensor& v, std::optional<std::complex<double>> z = std::nullopt,
+                   BirmanSchwingerDiagnostics* diagnostics = nullptr);
+    // grad_features (…, N, 2) → grad_v (like v); adds ∂L/∂Re z + i ∂L/∂Im z into grad_z()
+    // when z is learnable. Each forward serves one backward.
+    Tensor backward(const Tensor& grad_features);
+
+    std::complex<double> z() const { return options_.z; }
+    void set_z(std::complex<double> z);
+    std::complex<double> grad_z() const { return grad_z_; }
+    void zero_grad() { grad_z_ = 0.0; }
+    const BirmanSchwingerOptions& options() const { return options_; }
+    std::int64_t saved_bytes() const;
+
+private:
+    template <class Real>
+    Tensor run_forward(const Tensor& v_in, std::complex<double> z, BirmanSchwingerDiagnostics*);
+    template <class Real>
+    Tensor run_backward(const Tensor& grad_features);
+
+    BirmanSchwingerOptions options_;
+    Tensor h0_main_, h0_super_, h0_sub_;  // in the compute precision
+    std::complex<double> grad_z_ = 0.0;
+    // Saved by forward for backward.
+    Tensor saved_v_;         // (rows, N) compute precision
+    Tensor saved_features_;  // (rows, N) complex, absent with checkpointing
+    Shape saved_shape_;      // v's shape
+    DType saved_dtype_ = DType::F64;
+    std::complex<double> saved_z_ = 0.0;
+};
+
+}  // namespace structseq

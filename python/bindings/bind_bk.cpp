@@ -1,0 +1,112 @@
+// Python bindings of the bk area: the Birman–Schwinger resolvent layer.
+
+#include "bindings.h"
+#include "numpy_tensor.h"
+
+#include "structseq/bk/birman_schwinger_core.h"
+
+#include <pybind11/complex.h>
+#include <pybind11/stl.h>
+
+namespace structseq::python {
+
+namespace {
+
+using Complex = std::complex<double>;
+
+std::vector<double> diagonal_from_python(const py::handle& x, const char* name) {
+    const Tensor t = numeric_tensor_from_numpy(x, "BirmanSchwingerCore", name).to(DType::F64);
+    check_argument(t.rank() == 1, "BirmanSchwingerCore", name, "shape " + shape_string(t.shape()),
+                   "a 1-D array");
+    return {t.data<double>(), t.data<double>() + t.numel()};
+}
+
+BirmanSchwingerCore make_core(std::int64_t n_seq, Complex z, const py::object& h0, double hopping,
+                              const std::string& mode, bool checkpointing, bool learnable_z,
+                              const py::handle& dtype) {
+    BirmanSchwingerOptions o;
+    o.n_seq = n_seq;
+    o.z = z;
+    o.hopping = hopping;
+    if (py::isinstance<py::str>(h0)) {
+        const auto name = h0.cast<std::string>();
+        check_argument(name == "laplacian", "BirmanSchwingerCore", "h0", "'" + name + "'",
+                       "'laplacian' or a tuple (a, b, c) of diagonals");
+    } else {
+        const auto parts = h0.cast<py::sequence>();
+        check_argument(parts.size() == 3, "BirmanSchwingerCore", "h0",
+                       fmt::format("a sequence of {} items", parts.size()),
+                       "'laplacian' or a tuple (a, b, c) of diagonals");
+        o.main_diag = diagonal_from_python(parts[0], "h0[0]");
+        o.super_diag = diagonal_from_python(parts[1], "h0[1]");
+        o.sub_diag = diagonal_from_python(parts[2], "h0[2]");
+    }
+    check_argument(mode == "bidirectional" || mode == "causal", "BirmanSchwingerCore", "mode",
+                   "'" + mode + "'", "'bidirectional' or 'causal'");
+    o.mode = mode == "causal" ? BkMode::Causal : BkMode::Bidirectional;
+    o.gradient_checkpointing = checkpointing;
+    o.learnable_z = learnable_z;
+    o.dtype = dtype_from_python(dtype);
+    return BirmanSchwingerCore(std::move(o));
+}
+
+py::tuple forward(BirmanSchwingerCore& core, const py::handle& v, std::optional<Complex> z) {
+    const Tensor t = numeric_tensor_from_numpy(v, "BirmanSchwingerCore", "v");
+    BirmanSchwingerDiagnostics d;
+    Tensor features;
+    {
+        py::gil_scoped_release release;
+        features = core.forward(t, z, &d);
+    }
+    py::dict diagnostics;
+    diagnostics["min_abs_pivot"] = d.min_abs_pivot;
+    diagnostics["memory_bytes"] = d.memory_bytes;
+    diagnostics["dense_bytes"] = d.dense_bytes;
+    diagnostics["memory_savings"] = d.memory_savings;
+    diagnostics["sequences"] = d.sequences;
+    return py::make_tuple(numpy_from_tensor(features), diagnostics);
+}
+
+}  // namespace
+
+void bind_bk(py::module_& m) {
+    py::class_<BirmanSchwingerCore>(m, "BirmanSchwingerCore",
+                                    "Resolvent features (Re G_ii, Im G_ii) of H = H0 + diag(v), "
+                                    "exact O(N) backward; modes 'bidirectional' and 'causal'.")
+        .def(py::init(&make_core), py::arg("n_seq"), py::arg("z") = Complex(0.0, 1.0),
+             py::arg("h0") = "laplacian", py::arg("hopping") = 1.0,
+             py::arg("mode") = "bidirectional", py::arg("enable_gradient_checkpointing") = false,
+             py::arg("learnable_z") = false, py::arg("dtype") = "complex128")
+        .def("forward", &forward, py::arg("v"), py::arg("z") = py::none(),
+             "v (B, N) or (B, C, N) -> (features (..., N, 2), diagnostics dict).")
+        .def("__call__", &forward, py::arg("v"), py::arg("z") = py::none())
+        .def(
+            "backward",
+            [](BirmanSchwingerCore& core, const py::handle& grad) {
+                const Tensor g =
+                    numeric_tensor_from_numpy(grad, "BirmanSchwingerCore.backward", "grad_features");
+                return numpy_without_gil([&] { return core.backward(g); });
+            },
+            py::arg("grad_features"),
+            "grad_features (..., N, 2) -> grad_v (like v); accumulates grads['z'] when z is "
+            "learnable.")
+        .def_property("z", &BirmanSchwingerCore::z, &BirmanSchwingerCore::set_z)
+        .def_property_readonly("n_seq",
+                               [](const BirmanSchwingerCore& c) { return c.options().n_seq; })
+        .def_property_readonly("mode",
+                               [](const BirmanSchwingerCore& c) {
+                                   return c.options().mode == BkMode::Causal ? "causal"
+                                                                             : "bidirectional";
+                               })
+        .def_property_readonly("grads",
+                               [](const BirmanSchwingerCore& c) {
+                                   py::dict d;
+                                   if (c.options().learnable_z) d["z"] = c.grad_z();
+                                   return d;
+                               })
+        .def("zero_grad", &BirmanSchwingerCore::zero_grad)
+        .def("saved_bytes", &BirmanSchwingerCore::saved_bytes,
+             "Bytes held for backward after the last forward.");
+}
+
+}  // namespace structseq::python

@@ -1,0 +1,181 @@
+#include "structseq/bk/birman_schwinger_core.h"
+
+#include "structseq/core/error.h"
+
+#include <cmath>
+#include <string>
+#include <string_view>
+
+namespace structseq {
+
+namespace {
+
+constexpr std::string_view kWhere = "BirmanSchwingerCore";
+
+std::string complex_string(std::complex<double> z) {
+    return fmt::format("{}{:+}j", z.real(), z.imag());
+}
+
+void check_z(std::complex<double> z, std::string_view argument) {
+    check_argument(std::isfinite(z.real()) && std::isfinite(z.imag()) && z.imag() != 0.0, kWhere,
+                   argument, complex_string(z),
+                   "a finite complex number with Im z != 0 (the resolvent of a real symmetric H "
+                   "is singular on the real axis)");
+}
+
+Tensor vector_tensor(const std::vector<double>& values, DType dtype) {
+    Tensor t({static_cast<std::int64_t>(values.size())}, DType::F64);
+    std::copy(values.begin(), values.end(), t.data<double>());
+    return t.to(dtype);
+}
+
+// The complex (rows, N) tensor seen as real (…, N, 2) without a copy.
+Tensor as_real_pairs(const Tensor& complex_values, Shape shape) {
+    const DType real = complex_values.dtype() == DType::C128 ? DType::F64 : DType::F32;
+    shape.push_back(2);
+    return Tensor::borrow(complex_values.raw_data(), std::move(shape), real,
+                          complex_values.storage());
+}
+
+}  // namespace
+
+BirmanSchwingerCore::BirmanSchwingerCore(BirmanSchwingerOptions options)
+    : options_(std::move(options)) {
+    const std::int64_t n = options_.n_seq;
+    check_argument(n >= 1, kWhere, "n_seq", std::to_string(n), "n_seq >= 1");
+    check_z(options_.z, "z");
+    check_argument(options_.dtype == DType::C128 || options_.dtype == DType::C64, kWhere, "dtype",
+                   std::string(dtype_name(options_.dtype)), "complex128 or complex64");
+    if (options_.main_diag.empty()) {
+        check_argument(std::isfinite(options_.hopping), kWhere, "hopping",
+                       fmt::format("{}", options_.hopping), "a finite number");
+        options_.main_diag.assign(static_cast<std::size_t>(n), 2 * options_.hopping);
+        options_.super_diag.assign(static_cast<std::size_t>(n - 1), -options_.hopping);
+        options_.sub_diag = options_.super_diag;
+    }
+    const auto check_size = [&](const std::vector<double>& d, std::int64_t expected,
+                                std::string_view name) {
+        check_argument(static_cast<std::int64_t>(d.size()) == expected, kWhere, name,
+                       fmt::format("of length {}", d.size()),
+                       fmt::format("length {} for n_seq = {}", expected, n));
+        for (double x : d) {
+            check_argument(std::isfinite(x), kWhere, name, fmt::format("holding {}", x),
+                           "finite values");
+        }
+    };
+    check_size(options_.main_diag, n, "h0 main diagonal");
+    check_size(options_.super_diag, n - 1, "h0 super-diagonal");
+    check_size(options_.sub_diag, n - 1, "h0 sub-diagonal");
+    const DType real = options_.dtype == DType::C128 ? DType::F64 : DType::F32;
+    h0_main_ = vector_tensor(options_.main_diag, real);
+    h0_super_ = vector_tensor(options_.super_diag, real);
+    h0_sub_ = vector_tensor(options_.sub_diag, real);
+}
+
+void BirmanSchwingerCore::set_z(std::complex<double> z) {
+    check_z(z, "z");
+    options_.z = z;
+}
+
+Tensor BirmanSchwingerCore::forward(const Tensor& v, std::optional<std::complex<double>> z,
+                                    BirmanSchwingerDiagnostics* diagnostics) {
+    check_argument(v.dtype() == DType::F32 || v.dtype() == DType::F64, kWhere, "v dtype",
+                   std::string(dtype_name(v.dtype())), "float32 or float64");
+    if (!((v.rank() == 2 || v.rank() == 3) && v.dim(-1) == options_.n_seq)) {
+        fail_argument(kWhere, "v", "shape " + shape_string(v.shape()),
+                      fmt::format("(B, {0}) or (B, C, {0}) (n_seq = {0})", options_.n_seq));
+    }
+    if (z) check_z(*z, "z");
+    const std::complex<double> shift = z.value_or(options_.z);
+    return options_.dtype == DType::C128 ? run_forward<double>(v, shift, diagnostics)
+                                         : run_forward<float>(v, shift, diagnostics);
+}
+
+template <class Real>
+Tensor BirmanSchwingerCore::run_forward(const Tensor& v_in, std::complex<double> z,
+                                        BirmanSchwingerDiagnostics* diagnostics) {
+    using C = std::complex<Real>;
+    const std::int64_t n = options_.n_seq;
+    const std::int64_t rows = v_in.numel() / n;
+    // main_i = H₀_ii + v_i, per row (compute precision).
+    Tensor main = v_in.to(dtype_of<Real>()).contiguous().reshape({rows, n}).clone();
+    Real* a = main.data<Real>();
+    const Real* h = h0_main_.data<Real>();
+    for (std::int64_t r = 0; r < rows; ++r) {
+        for (std::int64_t i = 0; i < n; ++i) {
+            if (!std::isfinite(a[r * n + i])) {
+                fail("{}: v holds {} at row {}, position {}; expected finite values", kWhere,
+                     a[r * n + i], r, i);
+            }
+            a[r * n + i] += h[i];
+        }
+    }
+    const TridiagonalRows<Real> tri{a, h0_super_.data<Real>(), h0_sub_.data<Real>(), n, 0, 0,
+                                    rows, n};
+    Tensor f = Tensor::empty({rows, n}, options_.dtype);
+    const C shift(static_cast<Real>(z.real()), static_cast<Real>(z.imag()));
+    const PivotStats stats = bk_features_forward(tri, shift, options_.mode, f.data<C>());
+    saved_v_ = main;
+    saved_features_ = options_.gradient_checkpointing ? Tensor() : f;
+    saved_shape_ = v_in.shape();
+    saved_dtype_ = v_in.dtype();
+    saved_z_ = z;
+    if (diagnostics != nullptr) {
+        diagnostics->min_abs_pivot = stats.min_abs_pivot;
+        diagnostics->memory_bytes = saved_bytes();
+        diagnostics->dense_bytes =
+            rows * n * n * static_cast<std::int64_t>(dtype_size(options_.dtype));
+        diagnostics->memory_savings = 1.0 - static_cast<double>(diagnostics->memory_bytes) /
+                                                static_cast<double>(diagnostics->dense_bytes);
+        diagnostics->sequences = rows;
+    }
+    return as_real_pairs(f, saved_shape_);
+}
+
+Tensor BirmanSchwingerCore::backward(const Tensor& grad_features) {
+    if (!saved_v_.defined()) {
+        fail("{}: backward without a forward; each forward serves one backward", kWhere);
+    }
+    Shape expected = saved_shape_;
+    expected.push_back(2);
+    check_shape("BirmanSchwingerCore.backward", "grad_features", grad_features, expected);
+    check_argument(grad_features.dtype() == DType::F32 || grad_features.dtype() == DType::F64,
+                   "BirmanSchwingerCore.backward", "grad_features dtype",
+                   std::string(dtype_name(grad_features.dtype())), "float32 or float64");
+    Tensor grad_v = options_.dtype == DType::C128 ? run_backward<double>(grad_features)
+                                                  : run_backward<float>(grad_features);
+    saved_v_ = Tensor();
+    saved_features_ = Tensor();
+    return grad_v;
+}
+
+template <class Real>
+Tensor BirmanSchwingerCore::run_backward(const Tensor& grad_features) {
+    using C = std::complex<Real>;
+    const std::int64_t n = options_.n_seq;
+    const std::int64_t rows = saved_v_.dim(0);
+    const TridiagonalRows<Real> tri{saved_v_.data<Real>(), h0_super_.data<Real>(),
+                                    h0_sub_.data<Real>(), n, 0, 0, rows, n};
+    const C shift(static_cast<Real>(saved_z_.real()), static_cast<Real>(saved_z_.imag()));
+    Tensor f = saved_features_;
+    if (!f.defined()) {  // checkpointing: recompute the features
+        f = Tensor::empty({rows, n}, options_.dtype);
+        bk_features_forward(tri, shift, options_.mode, f.data<C>());
+    }
+    const Tensor g = grad_features.to(dtype_of<Real>()).contiguous();
+    Tensor grad_v({rows, n}, dtype_of<Real>());
+    std::complex<double> grad_z = 0.0;
+    bk_features_backward(tri, shift, options_.mode, f.data<C>(), g.data<Real>(),
+                         grad_v.data<Real>(), &grad_z);
+    if (options_.learnable_z) grad_z_ += grad_z;
+    return grad_v.to(saved_dtype_).reshape(saved_shape_);
+}
+
+std::int64_t BirmanSchwingerCore::saved_bytes() const {
+    std::int64_t bytes = 0;
+    if (saved_v_.defined()) bytes += static_cast<std::int64_t>(saved_v_.nbytes());
+    if (saved_features_.defined()) bytes += static_cast<std::int64_t>(saved_features_.nbytes());
+    return bytes;
+}
+
+}  // namespace structseq

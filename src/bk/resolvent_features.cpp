@@ -1,0 +1,164 @@
+#include "structseq/bk/resolvent_features.h"
+
+#include "structseq/core/error.h"
+#include "structseq/core/threads.h"
+
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace structseq {
+
+namespace {
+
+template <class C>
+bool usable_pivot(C p) {
+    const auto m = std::norm(p);
+    return m > 0 && m <= std::numeric_limits<typename C::value_type>::max();
+}
+
+template <class Real>
+[[noreturn]] void fail_causal_pivot(std::int64_t row, std::int64_t i, std::complex<Real> d) {
+    fail("BirmanSchwingerCore: forward pivot d_{} of row {} is {}{:+}j (H - zI has a singular "
+         "leading block; with Im z != 0 this needs a non-symmetric H0 or inf/NaN input)",
+         i, row, d.real(), d.imag());
+}
+
+// Causal features f_i = 1/d_i of one row; returns min |d|² or fails naming the pivot.
+template <class Real>
+Real causal_row(const TridiagonalRows<Real>& rows, std::int64_t r, std::complex<Real> z,
+                std::complex<Real>* f) {
+    using C = std::complex<Real>;
+    const Real* a = rows.main_row(r);
+    const Real* b = rows.super_row(r);
+    const Real* c = rows.sub_row(r);
+    Real lo = std::numeric_limits<Real>::infinity();
+    C d = C(a[0]) - z;
+    for (std::int64_t i = 0; i < rows.n; ++i) {
+        if (i > 0) d = C(a[i]) - z - (b[i - 1] * c[i - 1]) / d;
+        if (!usable_pivot(d)) fail_causal_pivot(r, i, d);
+        lo = std::min(lo, std::norm(d));
+        f[i] = Real(1) / d;
+    }
+    return lo;
+}
+
+// Holomorphic adjoints A_j = ∂L/∂α_j of one row (see the header), written into `adjoint`.
+// d, dd: scratch of N values.
+template <class Real>
+void row_adjoint(const TridiagonalRows<Real>& rows, std::int64_t r, std::complex<Real> z,
+                 BkMode mode, const std::complex<Real>* f, const Real* grad_features,
+                 std::complex<Real>* adjoint, std::vector<std::complex<Real>>& d,
+                 std::vector<std::complex<Real>>& dd) {
+    using C = std::complex<Real>;
+    const std::int64_t n = rows.n;
+    const Real* a = rows.main_row(r);
+    const Real* b = rows.super_row(r);
+    const Real* c = rows.sub_row(r);
+    const auto gamma_bar = [&](std::int64_t i) {
+        return C(grad_features[2 * i], -grad_features[2 * i + 1]);
+    };
+    d.resize(static_cast<std::size_t>(n));
+    dd.resize(static_cast<std::size_t>(n));
+    if (mode == BkMode::Causal) {
+        for (std::int64_t i = 0; i < n; ++i) {
+            d[i] = C(a[i]) - z;
+            if (i > 0) d[i] -= (b[i - 1] * c[i - 1]) / d[i - 1];
+        }
+        C lambda = 0;
+        for (std::int64_t i = n - 1; i >= 0; --i) {
+            const C inv2 = Real(1) / (d[i] * d[i]);
+            const C carried = i + 1 < n ? lambda * (b[i] * c[i]) : C(0);
+            lambda = (carried - gamma_bar(i)) * inv2;
+            adjoint[i] = lambda;
+        }
+        return;
+    }
+    // Bidirectional: forward-mode derivative along δα = -conj(γ).
+    for (std::int64_t i = 0; i < n; ++i) {
+        const C delta_alpha = -gamma_bar(i);
+        d[i] = C(a[i]) - z;
+        dd[i] = delta_alpha;
+        if (i > 0) {
+            const C t = (b[i - 1] * c[i - 1]) / d[i - 1];
+            d[i] -= t;
+            dd[i] += t / d[i - 1] * dd[i - 1];
+        }
+    }
+    C e = C(a[n - 1]) - z;
+    C de = -gamma_bar(n - 1);
+    for (std::int64_t i = n - 1; i >= 0; --i) {
+        const C delta_alpha = -gamma_bar(i);
+        adjoint[i] = f[i] * f[i] * (dd[i] + de - delta_alpha);  // A_i = -δG_ii
+        if (i > 0) {
+            const C t = (b[i - 1] * c[i - 1]) / e;
+            const C de_next = -gamma_bar(i - 1) + t / e * de;
+            e = C(a[i - 1]) - z - t;
+            de = de_next;
+        }
+    }
+}
+
+}  // namespace
+
+template <class Real>
+PivotStats bk_features_forward(const TridiagonalRows<Real>& rows, std::complex<Real> z,
+                               BkMode mode, std::complex<Real>* f) {
+    if (mode == BkMode::Bidirectional) return tridiagonal_resolvent_diagonal_rows(rows, z, f);
+    Real lo = std::numeric_limits<Real>::infinity();
+    std::exception_ptr error;
+#pragma omp parallel for num_threads(num_threads()) schedule(static) reduction(min : lo) \
+    if (rows.batch > 1 && rows.batch * rows.n > 8192)
+    for (std::int64_t r = 0; r < rows.batch; ++r) {
+        try {
+            lo = std::min(lo, causal_row(rows, r, z, f + r * rows.n));
+        } catch (...) {
+#pragma omp critical
+            if (!error) error = std::current_exception();
+        }
+    }
+    if (error) std::rethrow_exception(error);
+    PivotStats stats;
+    stats.min_abs_pivot = rows.batch > 0 ? std::sqrt(static_cast<double>(lo)) : 0.0;
+    return stats;
+}
+
+template <class Real>
+void bk_features_backward(const TridiagonalRows<Real>& rows, std::complex<Real> z, BkMode mode,
+                          const std::complex<Real>* f, const Real* grad_features, Real* grad_v,
+                          std::complex<double>* grad_z) {
+    using C = std::complex<Real>;
+    const std::int64_t n = rows.n;
+    double sum_re = 0, sum_im = 0;
+#pragma omp parallel num_threads(num_threads()) if (rows.batch > 1 && rows.batch * n > 8192)
+    {
+        std::vector<C> d, dd, adjoint(static_cast<std::size_t>(n));
+#pragma omp for schedule(static) reduction(+ : sum_re, sum_im)
+        for (std::int64_t r = 0; r < rows.batch; ++r) {
+            row_adjoint(rows, r, z, mode, f + r * n, grad_features + r * n * 2, adjoint.data(), d,
+                        dd);
+            Real* gv = grad_v + r * n;
+            for (std::int64_t i = 0; i < n; ++i) {
+                gv[i] = adjoint[i].real();
+                sum_re += adjoint[i].real();
+                sum_im += adjoint[i].imag();
+            }
+        }
+    }
+    *grad_z += -std::conj(std::complex<double>(sum_re, sum_im));
+}
+
+template PivotStats bk_features_forward<float>(const TridiagonalRows<float>&, std::complex<float>,
+                                               BkMode, std::complex<float>*);
+template PivotStats bk_features_forward<double>(const TridiagonalRows<double>&,
+                                                std::complex<double>, BkMode,
+                                                std::complex<double>*);
+template void bk_features_backward<float>(const TridiagonalRows<float>&, std::complex<float>,
+                                          BkMode, const std::complex<float>*, const float*, float*,
+                                          std::complex<double>*);
+template void bk_features_backward<double>(const TridiagonalRows<double>&, std::complex<double>,
+                                           BkMode, const std::complex<double>*, const double*,
+                                           double*, std::complex<double>*);
+
+}  // namespace structseq
