@@ -97,17 +97,31 @@ Tensor BirmanSchwingerCore::run_forward(const Tensor& v_in, std::complex<double>
     using C = std::complex<Real>;
     const std::int64_t n = options_.n_seq;
     const std::int64_t rows = v_in.numel() / n;
-    // main_i = H₀_ii + v_i, per row (compute precision).
-    Tensor main = v_in.to(dtype_of<Real>()).contiguous().reshape({rows, n}).clone();
+    // main_i = H₀_ii + v_i, per row, in the compute precision; one pass, and v · 0 summed to
+    // catch inf/NaN (the culprit is searched for only on failure).
+    const Tensor v = v_in.contiguous();
+    Tensor main = Tensor::empty({rows, n}, dtype_of<Real>());
     Real* a = main.data<Real>();
     const Real* h = h0_main_.data<Real>();
-    for (std::int64_t r = 0; r < rows; ++r) {
-        for (std::int64_t i = 0; i < n; ++i) {
-            if (!std::isfinite(a[r * n + i])) {
-                fail("{}: v holds {} at row {}, position {}; expected finite values", kWhere,
-                     a[r * n + i], r, i);
+    Real probe = 0;
+    const auto fill = [&]<class In>(const In* x) {
+        for (std::int64_t r = 0; r < rows; ++r) {
+#pragma omp simd reduction(+ : probe)
+            for (std::int64_t i = 0; i < n; ++i) {
+                const Real value = static_cast<Real>(x[r * n + i]);
+                probe += value * Real(0);
+                a[r * n + i] = value + h[i];
             }
-            a[r * n + i] += h[i];
+        }
+    };
+    v.dtype() == DType::F64 ? fill(v.data<double>()) : fill(v.data<float>());
+    if (probe != Real(0)) {
+        for (std::int64_t k = 0; k < rows * n; ++k) {
+            const double value = v.dtype() == DType::F64 ? v.data<double>()[k] : v.data<float>()[k];
+            if (!std::isfinite(value)) {
+                fail("{}: v holds {} at row {}, position {}; expected finite values", kWhere,
+                     value, k / n, k % n);
+            }
         }
     }
     const TridiagonalRows<Real> tri{a, h0_super_.data<Real>(), h0_sub_.data<Real>(), n, 0, 0,

@@ -3,7 +3,6 @@
 #include "structseq/core/error.h"
 #include "structseq/core/threads.h"
 
-#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -11,38 +10,6 @@
 namespace structseq {
 
 namespace {
-
-template <class C>
-bool usable_pivot(C p) {
-    const auto m = std::norm(p);
-    return m > 0 && m <= std::numeric_limits<typename C::value_type>::max();
-}
-
-template <class Real>
-[[noreturn]] void fail_causal_pivot(std::int64_t row, std::int64_t i, std::complex<Real> d) {
-    fail("BirmanSchwingerCore: forward pivot d_{} of row {} is {}{:+}j (H - zI has a singular "
-         "leading block; with Im z != 0 this needs a non-symmetric H0 or inf/NaN input)",
-         i, row, d.real(), d.imag());
-}
-
-// Causal features f_i = 1/d_i of one row; returns min |d|² or fails naming the pivot.
-template <class Real>
-Real causal_row(const TridiagonalRows<Real>& rows, std::int64_t r, std::complex<Real> z,
-                std::complex<Real>* f) {
-    using C = std::complex<Real>;
-    const Real* a = rows.main_row(r);
-    const Real* b = rows.super_row(r);
-    const Real* c = rows.sub_row(r);
-    Real lo = std::numeric_limits<Real>::infinity();
-    C d = C(a[0]) - z;
-    for (std::int64_t i = 0; i < rows.n; ++i) {
-        if (i > 0) d = C(a[i]) - z - (b[i - 1] * c[i - 1]) / d;
-        if (!usable_pivot(d)) fail_causal_pivot(r, i, d);
-        lo = std::min(lo, std::norm(d));
-        f[i] = Real(1) / d;
-    }
-    return lo;
-}
 
 // Holomorphic adjoints A_j = ∂L/∂α_j of one row (see the header), written into `adjoint`.
 // d, dd: scratch of N values.
@@ -105,23 +72,8 @@ void row_adjoint(const TridiagonalRows<Real>& rows, std::int64_t r, std::complex
 template <class Real>
 PivotStats bk_features_forward(const TridiagonalRows<Real>& rows, std::complex<Real> z,
                                BkMode mode, std::complex<Real>* f) {
-    if (mode == BkMode::Bidirectional) return tridiagonal_resolvent_diagonal_rows(rows, z, f);
-    Real lo = std::numeric_limits<Real>::infinity();
-    std::exception_ptr error;
-#pragma omp parallel for num_threads(num_threads()) schedule(static) reduction(min : lo) \
-    if (rows.batch > 1 && rows.batch * rows.n > 8192)
-    for (std::int64_t r = 0; r < rows.batch; ++r) {
-        try {
-            lo = std::min(lo, causal_row(rows, r, z, f + r * rows.n));
-        } catch (...) {
-#pragma omp critical
-            if (!error) error = std::current_exception();
-        }
-    }
-    if (error) std::rethrow_exception(error);
-    PivotStats stats;
-    stats.min_abs_pivot = rows.batch > 0 ? std::sqrt(static_cast<double>(lo)) : 0.0;
-    return stats;
+    return mode == BkMode::Bidirectional ? tridiagonal_resolvent_diagonal_rows(rows, z, f)
+                                         : tridiagonal_leading_resolvent_rows(rows, z, f);
 }
 
 template <class Real>

@@ -438,20 +438,22 @@ struct LaneVectorOf<float, 32> {
 template <class Real, int Lanes>
 using LaneVector = typename LaneVectorOf<Real, Lanes>::type;
 
-// min(x, y) without a compare-and-select, which GCC splits into scalar code for vectors wider
-// than the machine's: (x + y - |x - y|) / 2, |·| by clearing the sign bits. Off from the
-// exact minimum by at most an ulp, which is all the pivot statistic needs.
+// min(x, y) of non-negative values without a compare-and-select, which GCC splits into scalar
+// code for vectors wider than the machine's: non-negative IEEE numbers order like their bit
+// patterns read as signed integers, and min(p, q) = q + ((p - q) & ((p - q) >> (bits - 1))).
 template <class V>
 STRUCTSEQ_ALWAYS_INLINE V lane_min(V x, V y) {
     using Element = std::remove_cvref_t<decltype(x[0])>;
     using Bits = std::conditional_t<sizeof(Element) == 8, std::int64_t, std::int32_t>;
     typedef Bits BitsVector __attribute__((vector_size(sizeof(V))));
-    V difference = x - y;
-    BitsVector bits;
-    __builtin_memcpy(&bits, &difference, sizeof(V));
-    bits &= ~(BitsVector{} + (Bits{1} << (8 * sizeof(Bits) - 1)));
-    __builtin_memcpy(&difference, &bits, sizeof(V));
-    return (x + y - difference) * Element(0.5);
+    BitsVector p, q;
+    __builtin_memcpy(&p, &x, sizeof(V));
+    __builtin_memcpy(&q, &y, sizeof(V));
+    const BitsVector difference = p - q;
+    const BitsVector smaller = q + (difference & (difference >> (8 * sizeof(Bits) - 1)));
+    V out;
+    __builtin_memcpy(&out, &smaller, sizeof(V));
+    return out;
 }
 
 template <class V, class Real>
@@ -466,7 +468,7 @@ STRUCTSEQ_ALWAYS_INLINE void store_lanes(Real* p, V v) {
     __builtin_memcpy(p, &v, sizeof(V));
 }
 
-template <class Real, int Lanes, bool SharedBc>
+template <class Real, int Lanes, bool SharedBc, bool Leading>
 STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block, std::int64_t n,
                                              Real zr, Real zi, Real* scratch,
                                              Real* min_abs2_out, bool* failed_out) {
@@ -512,7 +514,7 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
     V pi = -ziv;
     store_lanes(re, pr);
     store_lanes(im, pi);
-    V lo = V{} + std::numeric_limits<Real>::max();
+    V lo = V{} + std::numeric_limits<Real>::infinity();
     for (std::int64_t i = 1; i < n; ++i) {
         const V m = pr * pr + pi * pi;  // |d_{i-1}|²
         lo = lane_min(lo, m);
@@ -522,6 +524,27 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
         store_lanes(re + i * Lanes, pr);
         store_lanes(im + i * Lanes, pi);
     }
+    if constexpr (Leading) {
+        // The leading blocks' last diagonal entries: 1 / d_i, in place.
+        const V last_d = pr * pr + pi * pi;
+        lo = lane_min(lo, last_d);
+        V check = V{};
+        for (std::int64_t i = 0; i < n; ++i) {
+            const V dr = load_lanes<V>(re + i * Lanes), di = load_lanes<V>(im + i * Lanes);
+            const V inv = 1 / (dr * dr + di * di);
+            check += inv;
+            store_lanes(re + i * Lanes, dr * inv);
+            store_lanes(im + i * Lanes, -di * inv);
+        }
+        bool failed = false;
+        Real min_abs2 = std::numeric_limits<Real>::infinity();
+        for (int l = 0; l < Lanes; ++l) {
+            failed |= !std::isfinite(check[l]) || !(last_d[l] > 0);
+            min_abs2 = std::min(min_abs2, lo[l]);
+        }
+        *failed_out = failed;
+        *min_abs2_out = min_abs2;
+    } else {
     // Backward sweep: e_{n-1} = a_{n-1} - z, G_{n-1} = 1 / d_{n-1}; then
     // G_i = 1 / (d_i - b_i c_i / e_{i+1}) and e_i = a_i - z - b_i c_i / e_{i+1}. `check` sums
     // every 1/|G|², so an infinite or NaN one shows there.
@@ -557,6 +580,7 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
     }
     *failed_out = failed;
     *min_abs2_out = min_abs2;
+    }
     for (std::int64_t i0 = 0; i0 < n; i0 += kTile) {
         const std::int64_t i1 = std::min(n, i0 + kTile);
         for (int l = 0; l < Lanes; ++l) {
@@ -569,53 +593,65 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
     }
 }
 
-constexpr int kLanesF64 = 16;
-constexpr int kLanesF32 = 32;
-
-STRUCTSEQ_CPU_CLONES
-void resolvent_lanes_f64(const LaneBlock<double, kLanesF64>& block, std::int64_t n, double zr,
-                         double zi, double* scratch, double* min_abs2, bool* failed) {
+// Lane block widths: 16 doubles or 32 floats (two AVX-512 registers per quantity) for large
+// batches, half that for batches of 8 to 15 (16 to 31) rows; fewer rows go one by one.
+template <class Real, int Lanes>
+STRUCTSEQ_ALWAYS_INLINE void dispatch_lanes(const LaneBlock<Real, Lanes>& block, std::int64_t n,
+                                            Real zr, Real zi, bool leading, Real* scratch,
+                                            Real* min_abs2, bool* failed) {
     if (block.shared_bc) {
-        resolvent_lanes<double, kLanesF64, true>(block, n, zr, zi, scratch, min_abs2, failed);
+        leading ? resolvent_lanes<Real, Lanes, true, true>(block, n, zr, zi, scratch, min_abs2,
+                                                          failed)
+                : resolvent_lanes<Real, Lanes, true, false>(block, n, zr, zi, scratch, min_abs2,
+                                                           failed);
     } else {
-        resolvent_lanes<double, kLanesF64, false>(block, n, zr, zi, scratch, min_abs2, failed);
+        leading ? resolvent_lanes<Real, Lanes, false, true>(block, n, zr, zi, scratch, min_abs2,
+                                                           failed)
+                : resolvent_lanes<Real, Lanes, false, false>(block, n, zr, zi, scratch,
+                                                            min_abs2, failed);
     }
 }
 
 STRUCTSEQ_CPU_CLONES
-void resolvent_lanes_f32(const LaneBlock<float, kLanesF32>& block, std::int64_t n, float zr,
-                         float zi, float* scratch, float* min_abs2, bool* failed) {
-    if (block.shared_bc) {
-        resolvent_lanes<float, kLanesF32, true>(block, n, zr, zi, scratch, min_abs2, failed);
-    } else {
-        resolvent_lanes<float, kLanesF32, false>(block, n, zr, zi, scratch, min_abs2, failed);
-    }
+void resolvent_lanes_clone(const LaneBlock<double, 16>& block, std::int64_t n, double zr,
+                           double zi, bool leading, double* scratch, double* min_abs2,
+                           bool* failed) {
+    dispatch_lanes(block, n, zr, zi, leading, scratch, min_abs2, failed);
+}
+
+STRUCTSEQ_CPU_CLONES
+void resolvent_lanes_clone(const LaneBlock<double, 8>& block, std::int64_t n, double zr,
+                           double zi, bool leading, double* scratch, double* min_abs2,
+                           bool* failed) {
+    dispatch_lanes(block, n, zr, zi, leading, scratch, min_abs2, failed);
+}
+
+STRUCTSEQ_CPU_CLONES
+void resolvent_lanes_clone(const LaneBlock<float, 32>& block, std::int64_t n, float zr, float zi,
+                           bool leading, float* scratch, float* min_abs2, bool* failed) {
+    dispatch_lanes(block, n, zr, zi, leading, scratch, min_abs2, failed);
+}
+
+STRUCTSEQ_CPU_CLONES
+void resolvent_lanes_clone(const LaneBlock<float, 16>& block, std::int64_t n, float zr, float zi,
+                           bool leading, float* scratch, float* min_abs2, bool* failed) {
+    dispatch_lanes(block, n, zr, zi, leading, scratch, min_abs2, failed);
 }
 
 template <class Real>
-constexpr int lanes_of() {
-    return std::is_same_v<Real, double> ? kLanesF64 : kLanesF32;
-}
-
-template <class Real>
-void run_lanes(const LaneBlock<Real, lanes_of<Real>()>& block, std::int64_t n, Real zr, Real zi,
-               Real* scratch, Real* min_abs2, bool* failed) {
-    if constexpr (std::is_same_v<Real, double>) {
-        resolvent_lanes_f64(block, n, zr, zi, scratch, min_abs2, failed);
-    } else {
-        resolvent_lanes_f32(block, n, zr, zi, scratch, min_abs2, failed);
-    }
+constexpr int wide_lanes() {
+    return std::is_same_v<Real, double> ? 16 : 32;
 }
 
 // Scratch per block: up to four (n, Lanes) arrays, kept per thread between calls. Longer rows go
 // through the one-row path, which keeps its pivots in the output and needs no scratch.
 constexpr std::int64_t kMaxBlockScratchBytes = std::int64_t{64} << 20;
 
-// One row, no scratch: the forward pivots are stored in `out` and overwritten by G. Same
-// contract as resolvent_lanes.
+// One row, no scratch: the forward pivots are stored in `out` and overwritten by G (or by
+// 1/d_i when `leading`). Same contract as resolvent_lanes.
 template <class Real>
 void resolvent_one_row(const TridiagonalRows<Real>& rows, std::int64_t r, std::complex<Real> z,
-                       std::complex<Real>* out, Real* min_abs2, bool* failed) {
+                       bool leading, std::complex<Real>* out, Real* min_abs2, bool* failed) {
     using C = std::complex<Real>;
     const Real* a = rows.main_row(r);
     const Real* b = rows.super_row(r);
@@ -633,6 +669,17 @@ void resolvent_one_row(const TridiagonalRows<Real>& rows, std::int64_t r, std::c
     }
     const Real last_d = std::norm(d);
     lo = last_d < lo ? last_d : lo;
+    *min_abs2 = lo;
+    if (leading) {
+        Real check = 0;
+        for (std::int64_t i = 0; i < n; ++i) {
+            const Real inv = 1 / std::norm(out[i]);
+            check += inv;
+            out[i] = std::conj(out[i]) * inv;
+        }
+        *failed = !std::isfinite(check) || !(last_d > 0);
+        return;
+    }
     Real check = 1 / last_d;
     out[n - 1] = std::conj(d) * check;
     C e = C(a[n - 1]) - z;
@@ -648,7 +695,6 @@ void resolvent_one_row(const TridiagonalRows<Real>& rows, std::int64_t r, std::c
     const Real first_e = std::norm(e);
     *failed = !std::isfinite(check) || !(first_e > 0) ||
               !(first_e <= std::numeric_limits<Real>::max());
-    *min_abs2 = lo;
 }
 
 template <class Real>
@@ -660,35 +706,36 @@ bool all_finite(const std::complex<Real>* x, std::int64_t n) {
 
 }  // namespace
 
-template <class Real>
-PivotStats tridiagonal_resolvent_diagonal_rows(const TridiagonalRows<Real>& rows,
-                                               std::complex<Real> z, std::complex<Real>* out) {
-    constexpr std::string_view where = "tridiagonal_resolvent_diagonal";
-    constexpr int L = lanes_of<Real>();
+namespace {
+
+// Every row of `rows` in blocks of Lanes (Lanes = 1: one by one). Returns the first row of a
+// failing block, or -1, and the smallest |d|² met.
+template <class Real, int Lanes>
+std::int64_t resolvent_blocks(const TridiagonalRows<Real>& rows, std::complex<Real> z,
+                              bool leading, std::complex<Real>* out, Real* min_abs2) {
     const std::int64_t n = rows.n;
-    const bool use_lanes = rows.batch >= L && n * L * 4 * std::int64_t{sizeof(Real)} <=
-                                                  kMaxBlockScratchBytes;
-    const std::int64_t blocks = use_lanes ? (rows.batch + L - 1) / L : rows.batch;
+    const std::int64_t blocks = (rows.batch + Lanes - 1) / Lanes;
     std::atomic<std::int64_t> bad_row{-1};
-    Real min_abs2 = std::numeric_limits<Real>::infinity();
+    Real lowest = std::numeric_limits<Real>::infinity();
 #pragma omp parallel num_threads(num_threads()) if (blocks > 1 && rows.batch * n > 8192)
     {
         thread_local std::vector<Real> scratch;
-        if (use_lanes && scratch.size() < static_cast<std::size_t>(4 * n * L)) {
-            scratch.resize(static_cast<std::size_t>(4 * n * L));
+        if (Lanes > 1 && scratch.size() < static_cast<std::size_t>(4 * n * Lanes)) {
+            scratch.resize(static_cast<std::size_t>(4 * n * Lanes));
         }
         Real local_min = std::numeric_limits<Real>::infinity();
 #pragma omp for schedule(static)
         for (std::int64_t blk = 0; blk < blocks; ++blk) {
             Real lo = std::numeric_limits<Real>::infinity();
             bool failed = false;
-            std::int64_t first = blk;
-            if (use_lanes) {
-                first = blk * L;
-                LaneBlock<Real, L> block;
-                const std::int64_t count = std::min<std::int64_t>(L, rows.batch - first);
+            const std::int64_t first = blk * Lanes;
+            if constexpr (Lanes == 1) {
+                resolvent_one_row(rows, first, z, leading, out + first * n, &lo, &failed);
+            } else {
+                LaneBlock<Real, Lanes> block;
+                const std::int64_t count = std::min<std::int64_t>(Lanes, rows.batch - first);
                 block.shared_bc = true;
-                for (int l = 0; l < L; ++l) {
+                for (int l = 0; l < Lanes; ++l) {
                     const std::int64_t r = first + std::min<std::int64_t>(l, count - 1);
                     block.a[l] = rows.main_row(r);
                     block.b[l] = rows.super_row(r);
@@ -696,9 +743,8 @@ PivotStats tridiagonal_resolvent_diagonal_rows(const TridiagonalRows<Real>& rows
                     block.out[l] = out + r * n;
                     block.shared_bc &= block.b[l] == block.b[0] && block.c[l] == block.c[0];
                 }
-                run_lanes<Real>(block, n, z.real(), z.imag(), scratch.data(), &lo, &failed);
-            } else {
-                resolvent_one_row(rows, first, z, out + first * n, &lo, &failed);
+                resolvent_lanes_clone(block, n, z.real(), z.imag(), leading, scratch.data(), &lo,
+                                      &failed);
             }
             if (failed) {
                 std::int64_t expected = -1;
@@ -707,28 +753,71 @@ PivotStats tridiagonal_resolvent_diagonal_rows(const TridiagonalRows<Real>& rows
             local_min = std::min(local_min, lo);
         }
 #pragma omp critical
-        min_abs2 = std::min(min_abs2, local_min);
+        lowest = std::min(lowest, local_min);
     }
-    if (bad_row.load() >= 0) {
+    *min_abs2 = lowest;
+    return bad_row.load();
+}
+
+template <class Real>
+PivotStats resolvent_rows(std::string_view where, const TridiagonalRows<Real>& rows,
+                          std::complex<Real> z, bool leading, std::complex<Real>* out) {
+    constexpr int wide = wide_lanes<Real>();
+    const std::int64_t n = rows.n;
+    const auto fits = [&](int lanes) {
+        return n * lanes * 4 * std::int64_t{sizeof(Real)} <= kMaxBlockScratchBytes;
+    };
+    Real lowest = 0;
+    std::int64_t bad = -1;
+    int lanes = 1;
+    if (rows.batch >= wide && fits(wide)) {
+        lanes = wide;
+        bad = resolvent_blocks<Real, wide>(rows, z, leading, out, &lowest);
+    } else if (rows.batch >= wide / 2 && fits(wide / 2)) {
+        lanes = wide / 2;
+        bad = resolvent_blocks<Real, wide / 2>(rows, z, leading, out, &lowest);
+    } else {
+        bad = resolvent_blocks<Real, 1>(rows, z, leading, out, &lowest);
+    }
+    if (bad >= 0) {
         // Find the failing row of the block in order and name the pivot.
-        const std::int64_t first = bad_row.load();
-        const std::int64_t last = std::min(rows.batch, first + (use_lanes ? L : 1));
-        for (std::int64_t r = first; r < last; ++r) {
-            std::vector<std::complex<double>> p(static_cast<std::size_t>(n));
-            const std::complex<double> zd(z.real(), z.imag());
+        const std::int64_t last = std::min(rows.batch, bad + lanes);
+        const std::complex<double> zd(z.real(), z.imag());
+        std::vector<std::complex<double>> p(static_cast<std::size_t>(n));
+        for (std::int64_t r = bad; r < last; ++r) {
             if (forward_pivots(rows, r, zd, p.data()) >= 0 ||
-                backward_pivots(rows, r, zd, p.data()) >= 0 ||
+                (!leading && backward_pivots(rows, r, zd, p.data()) >= 0) ||
                 !all_finite(out + r * n, n)) {
                 fail_pivot(where, rows, r, z);
             }
         }
-        fail_pivot(where, rows, first, z);
+        fail_pivot(where, rows, bad, z);
     }
     PivotStats stats;
-    stats.min_abs_pivot = rows.batch > 0 ? std::sqrt(static_cast<double>(min_abs2)) : 0.0;
+    stats.min_abs_pivot = rows.batch > 0 ? std::sqrt(static_cast<double>(lowest)) : 0.0;
     return stats;
 }
 
+}  // namespace
+
+template <class Real>
+PivotStats tridiagonal_resolvent_diagonal_rows(const TridiagonalRows<Real>& rows,
+                                               std::complex<Real> z, std::complex<Real>* out) {
+    return resolvent_rows("tridiagonal_resolvent_diagonal", rows, z, false, out);
+}
+
+template <class Real>
+PivotStats tridiagonal_leading_resolvent_rows(const TridiagonalRows<Real>& rows,
+                                              std::complex<Real> z, std::complex<Real>* out) {
+    return resolvent_rows("tridiagonal_leading_resolvent", rows, z, true, out);
+}
+
+template PivotStats tridiagonal_leading_resolvent_rows<float>(const TridiagonalRows<float>&,
+                                                              std::complex<float>,
+                                                              std::complex<float>*);
+template PivotStats tridiagonal_leading_resolvent_rows<double>(const TridiagonalRows<double>&,
+                                                               std::complex<double>,
+                                                               std::complex<double>*);
 template PivotStats tridiagonal_resolvent_diagonal_rows<float>(const TridiagonalRows<float>&,
                                                                std::complex<float>,
                                                                std::complex<float>*);

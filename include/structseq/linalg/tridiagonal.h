@@ -87,6 +87,12 @@ template <class Real>
 PivotStats tridiagonal_resolvent_diagonal_rows(const TridiagonalRows<Real>& rows,
                                                std::complex<Real> z, std::complex<Real>* out);
 
+// The last diagonal entry of the resolvent of every leading block: [(T_{1..i} - zI)⁻¹]_ii =
+// 1 / d_i (forward pivots), so entry i depends on rows 1 … i of T only. out: (batch, N).
+template <class Real>
+PivotStats tridiagonal_leading_resolvent_rows(const TridiagonalRows<Real>& rows,
+                                              std::complex<Real> z, std::complex<Real>* out);
+
 // G_ij = [(T - zI)⁻¹]_ij for index pairs (rows[k], cols[k]), k < K; rows and cols are int64
 // (K,) shared by every batch row; output (..., K). After an O(N) set-up each entry is O(1):
 //   i < j: G_ij = G_jj · Π_{k=i}^{j-1} (-b_k / d_k)

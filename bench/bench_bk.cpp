@@ -1,0 +1,45 @@
+// BK-Core benchmarks: forward and forward + backward, ns per element (sequence position).
+
+#include "structseq/bk/birman_schwinger_core.h"
+#include "structseq/core/rng.h"
+#include "structseq/core/threads.h"
+
+#include <benchmark/benchmark.h>
+
+namespace structseq {
+namespace {
+
+// args: batch, N, mode (0 bidirectional, 1 causal), backward (0/1), threads.
+void BM_BirmanSchwinger(benchmark::State& state) {
+    const int saved = num_threads();
+    set_num_threads(static_cast<int>(state.range(4)));
+    const std::int64_t batch = state.range(0), n = state.range(1);
+    BirmanSchwingerOptions o;
+    o.n_seq = n;
+    o.mode = state.range(2) == 0 ? BkMode::Bidirectional : BkMode::Causal;
+    BirmanSchwingerCore core(o);
+    const Tensor v = Rng(1).normal({batch, n}, DType::F64);
+    const Tensor grad = Rng(2).normal({batch, n, 2}, DType::F64);
+    for (auto _ : state) {
+        Tensor f = core.forward(v);
+        benchmark::DoNotOptimize(f.raw_data());
+        if (state.range(3) == 1) {
+            Tensor g = core.backward(grad);
+            benchmark::DoNotOptimize(g.raw_data());
+        }
+    }
+    state.counters["per_element"] = benchmark::Counter(
+        static_cast<double>(batch * n),
+        benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+    set_num_threads(saved);
+}
+
+BENCHMARK(BM_BirmanSchwinger)
+    ->Name("bk_core")
+    ->ArgsProduct({{8}, {1 << 10, 1 << 14, 1 << 20}, {0, 1}, {0, 1}, {1}})
+    ->ArgsProduct({{64}, {4096}, {0, 1}, {0, 1}, {1, 2}})
+    ->ArgNames({"batch", "n", "causal", "backward", "threads"})
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace structseq
