@@ -41,5 +41,38 @@ BENCHMARK(BM_BirmanSchwinger)
     ->ArgNames({"batch", "n", "causal", "backward", "threads"})
     ->UseRealTime();
 
+// Semiseparable mode: forward (+ backward) against the rank r at B = 8, N = 4096; the cost
+// should grow like N r² per sequence. args: rank, backward (0/1).
+void BM_BirmanSchwingerSemiseparable(benchmark::State& state) {
+    const int saved = num_threads();
+    set_num_threads(1);
+    const std::int64_t batch = 8, n = 4096;
+    BirmanSchwingerOptions o;
+    o.n_seq = n;
+    o.use_semiseparable = true;
+    o.semiseparable_rank = state.range(0);
+    BirmanSchwingerCore core(o);
+    const Tensor v = Rng(1).normal({batch, n}, DType::F64);
+    const Tensor grad = Rng(2).normal({batch, n, 2}, DType::F64);
+    for (auto _ : state) {
+        Tensor f = core.forward(v);
+        benchmark::DoNotOptimize(f.raw_data());
+        if (state.range(1) == 1) {
+            Tensor g = core.backward(grad);
+            benchmark::DoNotOptimize(g.raw_data());
+        }
+    }
+    state.counters["per_element"] = benchmark::Counter(
+        static_cast<double>(batch * n),
+        benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+    set_num_threads(saved);
+}
+
+BENCHMARK(BM_BirmanSchwingerSemiseparable)
+    ->Name("bk_core_semiseparable")
+    ->ArgsProduct({{2, 4, 8, 16, 32}, {0, 1}})
+    ->ArgNames({"rank", "backward"})
+    ->UseRealTime();
+
 }  // namespace
 }  // namespace structseq

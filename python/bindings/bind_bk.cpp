@@ -22,8 +22,9 @@ std::vector<double> diagonal_from_python(const py::handle& x, const char* name) 
 }
 
 BirmanSchwingerCore make_core(std::int64_t n_seq, Complex z, const py::object& h0, double hopping,
-                              const std::string& mode, bool checkpointing, bool learnable_z,
-                              const py::handle& dtype) {
+                              const std::string& mode, bool use_semiseparable,
+                              std::optional<std::int64_t> semiseparable_rank, bool checkpointing,
+                              bool learnable_z, const py::handle& dtype, std::uint64_t seed) {
     BirmanSchwingerOptions o;
     o.n_seq = n_seq;
     o.z = z;
@@ -47,6 +48,13 @@ BirmanSchwingerCore make_core(std::int64_t n_seq, Complex z, const py::object& h
     o.gradient_checkpointing = checkpointing;
     o.learnable_z = learnable_z;
     o.dtype = dtype_from_python(dtype);
+    o.use_semiseparable = use_semiseparable;
+    if (semiseparable_rank) {
+        check_argument(*semiseparable_rank >= 1, "BirmanSchwingerCore", "semiseparable_rank",
+                       std::to_string(*semiseparable_rank), "a rank >= 1, or None");
+        o.semiseparable_rank = *semiseparable_rank;
+    }
+    o.seed = seed;
     return BirmanSchwingerCore(std::move(o));
 }
 
@@ -75,8 +83,10 @@ void bind_bk(py::module_& m) {
                                     "exact O(N) backward; modes 'bidirectional' and 'causal'.")
         .def(py::init(&make_core), py::arg("n_seq"), py::arg("z") = Complex(0.0, 1.0),
              py::arg("h0") = "laplacian", py::arg("hopping") = 1.0,
-             py::arg("mode") = "bidirectional", py::arg("enable_gradient_checkpointing") = false,
-             py::arg("learnable_z") = false, py::arg("dtype") = "complex128")
+             py::arg("mode") = "bidirectional", py::arg("use_semiseparable") = false,
+             py::arg("semiseparable_rank") = py::none(),
+             py::arg("enable_gradient_checkpointing") = false, py::arg("learnable_z") = false,
+             py::arg("dtype") = "complex128", py::arg("seed") = 0)
         .def("forward", &forward, py::arg("v"), py::arg("z") = py::none(),
              "v (B, N) or (B, C, N) -> (features (..., N, 2), diagnostics dict).")
         .def("__call__", &forward, py::arg("v"), py::arg("z") = py::none())
@@ -102,8 +112,26 @@ void bind_bk(py::module_& m) {
                                [](const BirmanSchwingerCore& c) {
                                    py::dict d;
                                    if (c.options().learnable_z) d["z"] = c.grad_z();
+                                   if (c.options().use_semiseparable) {
+                                       d["U"] = numpy_from_tensor(c.grad_U());
+                                       d["V"] = numpy_from_tensor(c.grad_V());
+                                   }
                                    return d;
                                })
+        .def_property_readonly(
+            "U",
+            [](BirmanSchwingerCore& c) -> py::object {
+                if (!c.options().use_semiseparable) return py::none();
+                return numpy_from_tensor(c.U());
+            },
+            "The low-rank factor U (N, rank), a writable view (semiseparable mode).")
+        .def_property_readonly(
+            "V",
+            [](BirmanSchwingerCore& c) -> py::object {
+                if (!c.options().use_semiseparable) return py::none();
+                return numpy_from_tensor(c.V());
+            },
+            "The low-rank factor V (N, rank), a writable view (semiseparable mode).")
         .def("zero_grad", &BirmanSchwingerCore::zero_grad)
         .def("saved_bytes", &BirmanSchwingerCore::saved_bytes,
              "Bytes held for backward after the last forward.");

@@ -1,7 +1,10 @@
 #include "structseq/bk/birman_schwinger_core.h"
 
+#include "structseq/bk/semiseparable_features.h"
 #include "structseq/core/error.h"
+#include "structseq/core/rng.h"
 
+#include <bit>
 #include <cmath>
 #include <string>
 #include <string_view>
@@ -67,9 +70,31 @@ BirmanSchwingerCore::BirmanSchwingerCore(BirmanSchwingerOptions options)
     check_size(options_.super_diag, n - 1, "h0 super-diagonal");
     check_size(options_.sub_diag, n - 1, "h0 sub-diagonal");
     const DType real = options_.dtype == DType::C128 ? DType::F64 : DType::F32;
+    if (options_.use_semiseparable) {
+        check_argument(options_.mode == BkMode::Bidirectional, kWhere, "mode",
+                       "'causal' with use_semiseparable",
+                       "'bidirectional' (a global low-rank term U·Vᵀ sees the future)");
+        std::int64_t& rank = options_.semiseparable_rank;
+        if (rank == 0) rank = std::max<std::int64_t>(1, std::bit_width(static_cast<std::uint64_t>(n - 1)));
+        check_argument(rank >= 1 && rank <= n, kWhere, "semiseparable_rank", std::to_string(rank),
+                       fmt::format("1 <= rank <= n_seq = {}", n));
+        const double scale = 1.0 / std::sqrt(static_cast<double>(n));
+        U_ = Rng(options_.seed, 0).normal({n, rank}, real, 0.0, scale);
+        V_ = Rng(options_.seed, 1).normal({n, rank}, real, 0.0, scale);
+        grad_U_ = Tensor({n, rank}, real);
+        grad_V_ = Tensor({n, rank}, real);
+    }
     h0_main_ = vector_tensor(options_.main_diag, real);
     h0_super_ = vector_tensor(options_.super_diag, real);
     h0_sub_ = vector_tensor(options_.sub_diag, real);
+}
+
+void BirmanSchwingerCore::zero_grad() {
+    grad_z_ = 0.0;
+    if (grad_U_.defined()) {
+        grad_U_ = Tensor(grad_U_.shape(), grad_U_.dtype());
+        grad_V_ = Tensor(grad_V_.shape(), grad_V_.dtype());
+    }
 }
 
 void BirmanSchwingerCore::set_z(std::complex<double> z) {
@@ -128,9 +153,18 @@ Tensor BirmanSchwingerCore::run_forward(const Tensor& v_in, std::complex<double>
                                     rows, n};
     Tensor f = Tensor::empty({rows, n}, options_.dtype);
     const C shift(static_cast<Real>(z.real()), static_cast<Real>(z.imag()));
-    const PivotStats stats = bk_features_forward(tri, shift, options_.mode, f.data<C>());
+    PivotStats stats;
+    if (options_.use_semiseparable) {
+        bk_semiseparable_forward(tri, U_.data<Real>(), V_.data<Real>(), U_.dim(1), shift,
+                                 f.data<C>());
+        stats.min_abs_pivot = NAN;  // the pivots are those of T, not of H
+    } else {
+        stats = bk_features_forward(tri, shift, options_.mode, f.data<C>());
+    }
     saved_v_ = main;
-    saved_features_ = options_.gradient_checkpointing ? Tensor() : f;
+    // The semiseparable backward rebuilds its Woodbury pieces from v and never reads f.
+    saved_features_ =
+        options_.gradient_checkpointing || options_.use_semiseparable ? Tensor() : f;
     saved_shape_ = v_in.shape();
     saved_dtype_ = v_in.dtype();
     saved_z_ = z;
@@ -171,16 +205,22 @@ Tensor BirmanSchwingerCore::run_backward(const Tensor& grad_features) {
     const TridiagonalRows<Real> tri{saved_v_.data<Real>(), h0_super_.data<Real>(),
                                     h0_sub_.data<Real>(), n, 0, 0, rows, n};
     const C shift(static_cast<Real>(saved_z_.real()), static_cast<Real>(saved_z_.imag()));
-    Tensor f = saved_features_;
-    if (!f.defined()) {  // checkpointing: recompute the features
-        f = Tensor::empty({rows, n}, options_.dtype);
-        bk_features_forward(tri, shift, options_.mode, f.data<C>());
-    }
     const Tensor g = grad_features.to(dtype_of<Real>()).contiguous();
     Tensor grad_v({rows, n}, dtype_of<Real>());
     std::complex<double> grad_z = 0.0;
-    bk_features_backward(tri, shift, options_.mode, f.data<C>(), g.data<Real>(),
-                         grad_v.data<Real>(), &grad_z);
+    if (options_.use_semiseparable) {
+        bk_semiseparable_backward(tri, U_.data<Real>(), V_.data<Real>(), U_.dim(1), shift,
+                                  g.data<Real>(), grad_v.data<Real>(), grad_U_.data<Real>(),
+                                  grad_V_.data<Real>(), &grad_z);
+    } else {
+        Tensor f = saved_features_;
+        if (!f.defined()) {  // checkpointing: recompute the features
+            f = Tensor::empty({rows, n}, options_.dtype);
+            bk_features_forward(tri, shift, options_.mode, f.data<C>());
+        }
+        bk_features_backward(tri, shift, options_.mode, f.data<C>(), g.data<Real>(),
+                             grad_v.data<Real>(), &grad_z);
+    }
     if (options_.learnable_z) grad_z_ += grad_z;
     return grad_v.to(saved_dtype_).reshape(saved_shape_);
 }

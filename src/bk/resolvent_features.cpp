@@ -42,11 +42,29 @@ void row_adjoint(const TridiagonalRows<Real>& rows, std::int64_t r, std::complex
         }
         return;
     }
-    // Bidirectional: forward-mode derivative along δα = -conj(γ).
+    // Bidirectional: A = -diag(G Γ̄ G).
+    std::vector<C>& weights = dd;
+    for (std::int64_t i = 0; i < n; ++i) weights[i] = gamma_bar(i);
+    resolvent_sandwich_diagonal(a, b, c, n, z, f, weights.data(), adjoint, d);
+    for (std::int64_t i = 0; i < n; ++i) adjoint[i] = -adjoint[i];
+}
+
+}  // namespace
+
+template <class Real>
+void resolvent_sandwich_diagonal(const Real* a, const Real* b, const Real* c, std::int64_t n,
+                                 std::complex<Real> z, const std::complex<Real>* g,
+                                 const std::complex<Real>* w, std::complex<Real>* out,
+                                 std::vector<std::complex<Real>>& scratch) {
+    using C = std::complex<Real>;
+    // Forward-mode derivative of the pivot recursions along δα = -w, then
+    // out_i = δG_ii = -G_ii² (δd_i + δe_i - δα_i). scratch holds (d_i, δd_i) pairs.
+    scratch.resize(static_cast<std::size_t>(2 * n));
+    C* d = scratch.data();
+    C* dd = d + n;
     for (std::int64_t i = 0; i < n; ++i) {
-        const C delta_alpha = -gamma_bar(i);
         d[i] = C(a[i]) - z;
-        dd[i] = delta_alpha;
+        dd[i] = -w[i];
         if (i > 0) {
             const C t = (b[i - 1] * c[i - 1]) / d[i - 1];
             d[i] -= t;
@@ -54,20 +72,29 @@ void row_adjoint(const TridiagonalRows<Real>& rows, std::int64_t r, std::complex
         }
     }
     C e = C(a[n - 1]) - z;
-    C de = -gamma_bar(n - 1);
+    C de = -w[n - 1];
     for (std::int64_t i = n - 1; i >= 0; --i) {
-        const C delta_alpha = -gamma_bar(i);
-        adjoint[i] = f[i] * f[i] * (dd[i] + de - delta_alpha);  // A_i = -δG_ii
+        out[i] = -g[i] * g[i] * (dd[i] + de + w[i]);
         if (i > 0) {
             const C t = (b[i - 1] * c[i - 1]) / e;
-            const C de_next = -gamma_bar(i - 1) + t / e * de;
+            const C de_next = -w[i - 1] + t / e * de;
             e = C(a[i - 1]) - z - t;
             de = de_next;
         }
     }
 }
 
-}  // namespace
+template void resolvent_sandwich_diagonal<float>(const float*, const float*, const float*,
+                                                 std::int64_t, std::complex<float>,
+                                                 const std::complex<float>*,
+                                                 const std::complex<float>*, std::complex<float>*,
+                                                 std::vector<std::complex<float>>&);
+template void resolvent_sandwich_diagonal<double>(const double*, const double*, const double*,
+                                                  std::int64_t, std::complex<double>,
+                                                  const std::complex<double>*,
+                                                  const std::complex<double>*,
+                                                  std::complex<double>*,
+                                                  std::vector<std::complex<double>>&);
 
 template <class Real>
 PivotStats bk_features_forward(const TridiagonalRows<Real>& rows, std::complex<Real> z,

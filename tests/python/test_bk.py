@@ -91,3 +91,36 @@ def test_bad_arguments_raise():
         core.forward(np.zeros((2, 9)))
     with pytest.raises(ValueError, match="backward without a forward"):
         core.backward(np.zeros((2, 8, 2)))
+
+
+def test_semiseparable_mode_gradients_for_u_and_v():
+    rng = np.random.default_rng(3)
+    n, z = 9, 0.1 + 0.6j
+    core = structseq.BirmanSchwingerCore(n, z=z, use_semiseparable=True, semiseparable_rank=2,
+                                         learnable_z=True, seed=5)
+    U, V = core.U.copy(), core.V.copy()
+    assert U.shape == V.shape == (n, 2)
+    v, w = rng.standard_normal((2, n)), rng.standard_normal((2, n, 2))
+    H0 = 2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)
+
+    def loss(vv=v, UU=U, VV=V):
+        total = 0.0
+        for b in range(2):
+            g = np.diag(np.linalg.inv(H0 + np.diag(vv[b]) + UU @ VV.T - z * np.eye(n)))
+            total += np.sum(np.stack([g.real, g.imag], -1) * w[b])
+        return total
+
+    features, _ = core.forward(v)
+    g = np.diag(np.linalg.inv(H0 + np.diag(v[0]) + U @ V.T - z * np.eye(n)))
+    np.testing.assert_allclose(features[0], np.stack([g.real, g.imag], -1), atol=1e-13)
+    grad_v = core.backward(w)
+    h = 1e-6
+    for name, base, analytic in [("vv", v, grad_v), ("UU", U, core.grads["U"]), ("VV", V, core.grads["V"])]:
+        for index in list(np.ndindex(base.shape))[::3]:
+            plus, minus = base.copy(), base.copy()
+            plus[index] += h
+            minus[index] -= h
+            numeric = (loss(**{name: plus}) - loss(**{name: minus})) / (2 * h)
+            assert analytic[index] == pytest.approx(numeric, abs=1e-7), (name, index)
+    with pytest.raises(ValueError, match="global low-rank"):
+        structseq.BirmanSchwingerCore(n, mode="causal", use_semiseparable=True)

@@ -4,7 +4,10 @@
 // "free" H₀ (the discrete -Δ by default: main 2t, off-diagonals -t), and
 //   bidirectional: features_i = (Re G_ii, Im G_ii), G = (H - zI)⁻¹, O(N) per sequence;
 //   causal:        the same for the resolvent of the leading i × i block, 1/d_i, so feature i
-//                  depends on v_1 … v_i only (a language model may use it).
+//                  depends on v_1 … v_i only (a language model may use it);
+//   semiseparable: bidirectional with H = H₀ + diag(v) + U·Vᵀ, by Woodbury, O(N r²)
+//                  (semiseparable_features.h). Causal + semiseparable is refused: a global
+//                  low-rank term couples every position to the future.
 // Backward is exact and O(N) (resolvent_features.h). Im z = 0 is refused: with Im z ≠ 0 and a
 // real symmetric H no pivot can vanish; explicit non-symmetric H₀ diagonals can make one
 // vanish, which is an Error — nothing is clamped.
@@ -35,6 +38,11 @@ struct BirmanSchwingerOptions {
     bool gradient_checkpointing = false;
     bool learnable_z = false;
     DType dtype = DType::C128;  // compute precision: C128 or C64
+    // Semiseparable mode (bidirectional only): H = H₀ + diag(v) + U·Vᵀ with U, V (N × rank)
+    // owned by the layer, initialized N(0, 1/N) from Rng(seed); rank 0 means ⌈log₂ N⌉.
+    bool use_semiseparable = false;
+    std::int64_t semiseparable_rank = 0;
+    std::uint64_t seed = 0;
 };
 
 struct BirmanSchwingerDiagnostics {
@@ -59,7 +67,13 @@ public:
     std::complex<double> z() const { return options_.z; }
     void set_z(std::complex<double> z);
     std::complex<double> grad_z() const { return grad_z_; }
-    void zero_grad() { grad_z_ = 0.0; }
+    // Semiseparable mode: the parameters (N × rank, compute precision, writable in place) and
+    // their accumulated gradients.
+    Tensor& U() { return U_; }
+    Tensor& V() { return V_; }
+    const Tensor& grad_U() const { return grad_U_; }
+    const Tensor& grad_V() const { return grad_V_; }
+    void zero_grad();
     const BirmanSchwingerOptions& options() const { return options_; }
     std::int64_t saved_bytes() const;
 
@@ -72,6 +86,7 @@ private:
     BirmanSchwingerOptions options_;
     Tensor h0_main_, h0_super_, h0_sub_;  // in the compute precision
     std::complex<double> grad_z_ = 0.0;
+    Tensor U_, V_, grad_U_, grad_V_;  // semiseparable mode only
     // Saved by forward for backward.
     Tensor saved_v_;         // (rows, N) compute precision
     Tensor saved_features_;  // (rows, N) complex, absent with checkpointing

@@ -24,10 +24,19 @@
 
 #include <complex>
 #include <cstdint>
+#include <vector>
 
 namespace structseq {
 
 enum class BkMode { Bidirectional, Causal };
+
+// out_i = [(T - zI)⁻¹ diag(w) (T - zI)⁻¹]_ii for one row of N, in O(N) by the forward-mode
+// derivative above (δα = -w); g = diag((T - zI)⁻¹). scratch: 2N values, reused.
+template <class Real>
+void resolvent_sandwich_diagonal(const Real* a, const Real* b, const Real* c, std::int64_t n,
+                                 std::complex<Real> z, const std::complex<Real>* g,
+                                 const std::complex<Real>* w, std::complex<Real>* out,
+                                 std::vector<std::complex<Real>>& scratch);
 
 // f: (batch, N) complex. Returns the pivot statistics; a vanishing pivot is an Error.
 template <class Real>
