@@ -75,6 +75,18 @@ py::tuple forward(BirmanSchwingerCore& core, const py::handle& v, std::optional<
     return py::make_tuple(numpy_from_tensor(features), diagnostics);
 }
 
+py::dict memory_dict(const BirmanSchwingerMemory& m) {
+    py::dict d;
+    d["parameters"] = m.parameters;
+    d["optimizer"] = m.optimizer;
+    d["activations"] = m.activations;
+    d["step_peak"] = m.step_peak;
+    d["total"] = m.total;
+    d["dense_bytes"] = m.dense_bytes;
+    d["memory_savings"] = m.memory_savings;
+    return d;
+}
+
 }  // namespace
 
 void bind_bk(py::module_& m) {
@@ -133,6 +145,51 @@ void bind_bk(py::module_& m) {
             },
             "The low-rank factor V (N, rank), a writable view (semiseparable mode).")
         .def("zero_grad", &BirmanSchwingerCore::zero_grad)
+        .def(
+            "estimate_memory_usage",
+            [](const BirmanSchwingerCore& c, std::int64_t batch_size,
+               std::optional<bool> use_checkpointing) {
+                return memory_dict(c.estimate_memory(
+                    batch_size, use_checkpointing.value_or(c.options().gradient_checkpointing)));
+            },
+            py::arg("batch_size"), py::arg("use_checkpointing") = py::none(),
+            "Bytes for one forward + backward over batch_size sequences (B x C): parameters,\n"
+            "optimizer (Adam moments), activations, step_peak, total, dense_bytes, "
+            "memory_savings.")
+        .def(
+            "compute_optimal_batch_size",
+            [](const BirmanSchwingerCore& c, std::int64_t available, std::optional<bool> ckpt,
+               double safety) {
+                return c.optimal_batch_size(
+                    available, ckpt.value_or(c.options().gradient_checkpointing), safety);
+            },
+            py::arg("available_memory_bytes"), py::arg("use_checkpointing") = py::none(),
+            py::arg("safety_factor") = 0.8,
+            "The largest batch whose estimated total fits safety_factor x available bytes.")
+        .def(
+            "get_memory_profile",
+            [](const BirmanSchwingerCore& c) {
+                py::dict profile;
+                py::list history;
+                for (const auto& h : c.history()) {
+                    py::dict entry;
+                    entry["sequences"] = h.sequences;
+                    entry["activation_bytes"] = h.activation_bytes;
+                    entry["min_abs_pivot"] = h.min_abs_pivot;
+                    history.append(entry);
+                }
+                const std::int64_t last = c.history().empty() ? 1 : c.history().back().sequences;
+                profile["memory_breakdown"] =
+                    memory_dict(c.estimate_memory(last, c.options().gradient_checkpointing));
+                profile["history"] = history;
+                py::dict structure;
+                structure["n_seq"] = c.options().n_seq;
+                structure["use_semiseparable"] = c.options().use_semiseparable;
+                structure["rank"] = c.options().use_semiseparable ? c.options().semiseparable_rank : 0;
+                profile["structure"] = structure;
+                return profile;
+            },
+            "memory_breakdown (for the last forward's batch), history of forwards, structure.")
         .def("saved_bytes", &BirmanSchwingerCore::saved_bytes,
              "Bytes held for backward after the last forward.");
 }

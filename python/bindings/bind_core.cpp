@@ -4,6 +4,7 @@
 #include "numpy_tensor.h"
 
 #include "structseq/core/build_info.h"
+#include "structseq/core/memory_stats.h"
 #include "structseq/core/rng.h"
 #include "structseq/core/threads.h"
 
@@ -68,6 +69,11 @@ void bind_core(py::module_& m) {
         py::arg("shape"), py::arg("seed") = 0, py::arg("dtype") = "float32", py::arg("low") = 0.0,
         py::arg("high") = 1.0, py::arg("stream") = 0, py::arg("offset") = 0,
         "Uniform samples in [low, high) from the counter-based generator.");
+    m.def("tensor_bytes_live", &tensor_bytes_live,
+          "Bytes of tensor storage the library holds now (numpy-borrowed arrays excluded).");
+    m.def("tensor_bytes_peak", &tensor_bytes_peak,
+          "Peak of tensor_bytes_live since reset_tensor_bytes_peak().");
+    m.def("reset_tensor_bytes_peak", &reset_tensor_bytes_peak);
     m.def(
         "_view_roundtrip",
         [](const py::handle& array) {

@@ -7,8 +7,8 @@ the value and what was expected.
 
 from ._core import (
     __version__,
-    BirmanSchwingerCore,
     batched_randomized_svd,
+    BirmanSchwingerCore,
     build_info,
     create_semiseparable_from_dense,
     full_svd,
@@ -17,6 +17,7 @@ from ._core import (
     load_safetensors,
     random_normal,
     random_uniform,
+    reset_tensor_bytes_peak,
     ridge_shrinkage,
     ridge_shrinkage_lambda_range,
     safetensors_metadata,
@@ -25,6 +26,8 @@ from ._core import (
     SemiseparableMatrix,
     set_num_threads,
     sherman_morrison_update,
+    tensor_bytes_live,
+    tensor_bytes_peak,
     tridiagonal_matvec,
     tridiagonal_resolvent_diagonal,
     tridiagonal_resolvent_entries,
@@ -34,8 +37,8 @@ from ._core import (
 
 __all__ = [
     "__version__",
-    "BirmanSchwingerCore",
     "batched_randomized_svd",
+    "BirmanSchwingerCore",
     "build_info",
     "create_semiseparable_from_dense",
     "full_svd",
@@ -44,6 +47,7 @@ __all__ = [
     "load_safetensors",
     "random_normal",
     "random_uniform",
+    "reset_tensor_bytes_peak",
     "ridge_shrinkage",
     "ridge_shrinkage_lambda_range",
     "safetensors_metadata",
@@ -52,6 +56,8 @@ __all__ = [
     "SemiseparableMatrix",
     "set_num_threads",
     "sherman_morrison_update",
+    "tensor_bytes_live",
+    "tensor_bytes_peak",
     "tridiagonal_matvec",
     "tridiagonal_resolvent_diagonal",
     "tridiagonal_resolvent_entries",

@@ -168,6 +168,9 @@ Tensor BirmanSchwingerCore::run_forward(const Tensor& v_in, std::complex<double>
     saved_shape_ = v_in.shape();
     saved_dtype_ = v_in.dtype();
     saved_z_ = z;
+    constexpr std::size_t kHistoryLength = 1000;
+    if (history_.size() == kHistoryLength) history_.erase(history_.begin());
+    history_.push_back({rows, saved_bytes(), stats.min_abs_pivot});
     if (diagnostics != nullptr) {
         diagnostics->min_abs_pivot = stats.min_abs_pivot;
         diagnostics->memory_bytes = saved_bytes();
@@ -223,6 +226,58 @@ Tensor BirmanSchwingerCore::run_backward(const Tensor& grad_features) {
     }
     if (options_.learnable_z) grad_z_ += grad_z;
     return grad_v.to(saved_dtype_).reshape(saved_shape_);
+}
+
+BirmanSchwingerMemory BirmanSchwingerCore::estimate_memory(std::int64_t sequences,
+                                                           bool checkpointing) const {
+    check_argument(sequences >= 1, kWhere, "batch_size", std::to_string(sequences),
+                   "batch_size >= 1 (sequences, B × C)");
+    const std::int64_t n = options_.n_seq;
+    const auto complex_size = static_cast<std::int64_t>(dtype_size(options_.dtype));
+    const std::int64_t real_size = complex_size / 2;
+    const std::int64_t rank = options_.use_semiseparable ? U_.dim(1) : 0;
+    BirmanSchwingerMemory m;
+    m.parameters = (3 * n - 2 + 2 * 2 * n * rank) * real_size;
+    m.optimizer = 2 * 2 * n * rank * real_size;
+    const std::int64_t rows = sequences * n;
+    const bool keeps_features = !checkpointing && !options_.use_semiseparable;
+    m.activations = rows * real_size + (keeps_features ? rows * complex_size : 0);
+    // Input rows + features (the output) + grad_v, and the recomputed features of a
+    // checkpointed bidirectional/causal backward.
+    const bool recomputes = checkpointing && !options_.use_semiseparable;
+    m.step_peak = rows * (2 * real_size + complex_size) + (recomputes ? rows * complex_size : 0);
+    m.total = m.parameters + m.optimizer + m.step_peak;
+    m.dense_bytes = sequences * n * n * complex_size;
+    m.memory_savings =
+        1.0 - static_cast<double>(m.step_peak) / static_cast<double>(m.dense_bytes);
+    return m;
+}
+
+std::int64_t BirmanSchwingerCore::optimal_batch_size(std::int64_t available_bytes,
+                                                     bool checkpointing,
+                                                     double safety_factor) const {
+    check_argument(safety_factor > 0 && safety_factor <= 1, kWhere, "safety_factor",
+                   fmt::format("{}", safety_factor), "a number in (0, 1]");
+    check_argument(available_bytes > 0, kWhere, "available_memory_bytes",
+                   std::to_string(available_bytes), "a positive number of bytes");
+    const double budget = safety_factor * static_cast<double>(available_bytes);
+    const auto fits = [&](std::int64_t b) {
+        return static_cast<double>(estimate_memory(b, checkpointing).total) <= budget;
+    };
+    if (!fits(1)) {
+        fail("{}: even one sequence needs {} bytes, more than {} × {} available", kWhere,
+             estimate_memory(1, checkpointing).total, safety_factor, available_bytes);
+    }
+    std::int64_t lo = 1, hi = 2;
+    while (fits(hi) && hi < (std::int64_t{1} << 40)) {
+        lo = hi;
+        hi *= 2;
+    }
+    while (hi - lo > 1) {
+        const std::int64_t mid = lo + (hi - lo) / 2;
+        (fits(mid) ? lo : hi) = mid;
+    }
+    return lo;
 }
 
 std::int64_t BirmanSchwingerCore::saved_bytes() const {

@@ -1,5 +1,7 @@
 #include "structseq/core/tensor.h"
 
+#include "structseq/core/memory_stats.h"
+
 #include <algorithm>
 #include <array>
 #include <cstdlib>
@@ -162,7 +164,12 @@ std::shared_ptr<Storage> Storage::allocate(std::size_t bytes, bool zeroed) {
     if (data == nullptr) fail("Tensor: cannot allocate {} bytes", bytes);
     if (huge) ::madvise(data, rounded, MADV_HUGEPAGE);
     if (zeroed) std::memset(data, 0, rounded);
-    std::shared_ptr<const void> owner(data, [](const void* p) { std::free(const_cast<void*>(p)); });
+    const auto counted = static_cast<std::int64_t>(rounded);
+    detail::record_tensor_allocation(counted);
+    std::shared_ptr<const void> owner(data, [counted](const void* p) {
+        detail::record_tensor_allocation(-counted);
+        std::free(const_cast<void*>(p));
+    });
     return std::shared_ptr<Storage>(new Storage(data, bytes, std::move(owner)));
 }
 

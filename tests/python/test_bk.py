@@ -124,3 +124,33 @@ def test_semiseparable_mode_gradients_for_u_and_v():
             assert analytic[index] == pytest.approx(numeric, abs=1e-7), (name, index)
     with pytest.raises(ValueError, match="global low-rank"):
         structseq.BirmanSchwingerCore(n, mode="causal", use_semiseparable=True)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+@pytest.mark.parametrize("semiseparable", [False, True])
+def test_memory_model_matches_measured_peak(checkpointing, semiseparable):
+    core = structseq.BirmanSchwingerCore(512, enable_gradient_checkpointing=checkpointing,
+                                         use_semiseparable=semiseparable)
+    v, grad = np.random.default_rng(4).standard_normal((6, 512)), np.ones((6, 512, 2))
+    base = structseq.tensor_bytes_live()
+    structseq.reset_tensor_bytes_peak()
+    features, diagnostics = core.forward(v)
+    assert diagnostics["memory_bytes"] == core.estimate_memory_usage(6)["activations"]
+    core.backward(grad)
+    measured = structseq.tensor_bytes_peak() - base
+    del features
+    estimate = core.estimate_memory_usage(6)
+    assert abs(measured - estimate["step_peak"]) <= 0.1 * estimate["step_peak"]
+    assert estimate["total"] == estimate["parameters"] + estimate["optimizer"] + estimate["step_peak"]
+    history = core.get_memory_profile()["history"]
+    assert history[-1]["sequences"] == 6
+
+
+def test_optimal_batch_size_is_the_largest_that_fits():
+    core = structseq.BirmanSchwingerCore(1024, use_semiseparable=True)
+    available = 64 * 2**20
+    best = core.compute_optimal_batch_size(available, use_checkpointing=True)
+    assert core.estimate_memory_usage(best, True)["total"] <= 0.8 * available
+    assert core.estimate_memory_usage(best + 1, True)["total"] > 0.8 * available
+    with pytest.raises(ValueError, match="even one sequence"):
+        core.compute_optimal_batch_size(1000)

@@ -53,6 +53,27 @@ struct BirmanSchwingerDiagnostics {
     std::int64_t sequences = 0;           // B (× C)
 };
 
+// The layer's memory for one forward + backward over `sequences` rows of N (seed 001's
+// estimate_memory_usage), in bytes. What the tensors of a step hold at its peak — the input
+// rows in compute precision, the complex features (also the output), grad_v, and the features
+// recomputed by a checkpointed backward — is exact for the tensors the library allocates
+// (core/memory_stats.h); per-thread kernel scratch (≤ 64 MiB) is not included.
+struct BirmanSchwingerMemory {
+    std::int64_t parameters = 0;   // H₀ diagonals, U and V, and their gradients
+    std::int64_t optimizer = 0;    // two Adam moments per learnable parameter (U, V)
+    std::int64_t activations = 0;  // held between forward and backward
+    std::int64_t step_peak = 0;    // tensors alive at the peak of forward + backward
+    std::int64_t total = 0;        // parameters + optimizer + step_peak
+    std::int64_t dense_bytes = 0;  // a dense complex N × N resolvent per sequence
+    double memory_savings = 0;     // 1 - step_peak / dense_bytes
+};
+
+struct BirmanSchwingerHistoryEntry {
+    std::int64_t sequences = 0;
+    std::int64_t activation_bytes = 0;
+    double min_abs_pivot = 0;
+};
+
 class BirmanSchwingerCore {
 public:
     explicit BirmanSchwingerCore(BirmanSchwingerOptions options);
@@ -77,6 +98,13 @@ public:
     const BirmanSchwingerOptions& options() const { return options_; }
     std::int64_t saved_bytes() const;
 
+    BirmanSchwingerMemory estimate_memory(std::int64_t sequences, bool checkpointing) const;
+    // The largest number of sequences whose estimated total fits safety_factor × available
+    // (binary search over estimate_memory); Error when not even one fits.
+    std::int64_t optimal_batch_size(std::int64_t available_bytes, bool checkpointing,
+                                    double safety_factor = 0.8) const;
+    const std::vector<BirmanSchwingerHistoryEntry>& history() const { return history_; }
+
 private:
     template <class Real>
     Tensor run_forward(const Tensor& v_in, std::complex<double> z, BirmanSchwingerDiagnostics*);
@@ -87,6 +115,7 @@ private:
     Tensor h0_main_, h0_super_, h0_sub_;  // in the compute precision
     std::complex<double> grad_z_ = 0.0;
     Tensor U_, V_, grad_U_, grad_V_;  // semiseparable mode only
+    std::vector<BirmanSchwingerHistoryEntry> history_;
     // Saved by forward for backward.
     Tensor saved_v_;         // (rows, N) compute precision
     Tensor saved_features_;  // (rows, N) complex, absent with checkpointing

@@ -1,0 +1,18 @@
+#pragma once
+// Bytes held by tensor storage the library allocated (Storage::allocate), live and at peak, for
+// memory models to be checked against. Borrowed storage (numpy arrays, mapped files) and the
+// kernels' own scratch vectors are not counted.
+
+#include <cstdint>
+
+namespace structseq {
+
+std::int64_t tensor_bytes_live();
+std::int64_t tensor_bytes_peak();       // since the last reset
+void reset_tensor_bytes_peak();         // peak := live
+
+namespace detail {
+void record_tensor_allocation(std::int64_t bytes);  // negative on release
+}  // namespace detail
+
+}  // namespace structseq
