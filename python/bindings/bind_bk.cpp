@@ -4,6 +4,7 @@
 #include "numpy_tensor.h"
 
 #include "structseq/bk/birman_schwinger_core.h"
+#include "structseq/nn/bk_block.h"
 
 #include <pybind11/complex.h>
 #include <pybind11/stl.h>
@@ -192,6 +193,61 @@ void bind_bk(py::module_& m) {
             "memory_breakdown (for the last forward's batch), history of forwards, structure.")
         .def("saved_bytes", &BirmanSchwingerCore::saved_bytes,
              "Bytes held for backward after the last forward.");
+
+    py::class_<BkBlock>(m, "BkBlock",
+                        "The bk mixer: x + out_proj(BK(in_proj(x))) over (B, n_seq, d_model), "
+                        "causal by default.")
+        .def(py::init([](std::int64_t d_model, std::int64_t channels, std::int64_t n_seq,
+                         const std::string& mode, const py::handle& dtype, Complex z,
+                         bool learnable_z, std::uint64_t seed) {
+                 check_argument(mode == "bidirectional" || mode == "causal", "BkBlock", "mode",
+                                "'" + mode + "'", "'causal' or 'bidirectional'");
+                 BkBlockOptions o;
+                 o.d_model = d_model;
+                 o.channels = channels;
+                 o.n_seq = n_seq;
+                 o.mode = mode == "causal" ? BkMode::Causal : BkMode::Bidirectional;
+                 o.dtype = dtype_from_python(dtype);
+                 o.z = z;
+                 o.learnable_z = learnable_z;
+                 o.seed = seed;
+                 return BkBlock(o);
+             }),
+             py::arg("d_model"), py::arg("channels"), py::arg("n_seq"),
+             py::arg("mode") = "causal", py::arg("dtype") = "float64",
+             py::arg("z") = Complex(0.0, 1.0), py::arg("learnable_z") = false,
+             py::arg("seed") = 0)
+        .def(
+            "forward",
+            [](BkBlock& b, const py::handle& x) {
+                const Tensor t = numeric_tensor_from_numpy(x, "BkBlock", "x");
+                return numpy_without_gil([&] { return b.forward(t); });
+            },
+            py::arg("x"), "x (B, n_seq, d_model) -> y, same shape.")
+        .def(
+            "backward",
+            [](BkBlock& b, const py::handle& dy) {
+                const Tensor t = numeric_tensor_from_numpy(dy, "BkBlock.backward", "dy");
+                return numpy_without_gil([&] { return b.backward(t); });
+            },
+            py::arg("dy"), "dy -> dx; accumulates the parameter gradients (grads).")
+        .def(
+            "parameters",
+            [](BkBlock& b) {
+                py::dict d;
+                for (const auto& [name, t] : b.parameters()) d[py::str(name)] = numpy_from_tensor(*t);
+                return d;
+            },
+            "name -> writable view of the parameter.")
+        .def_property_readonly("grads",
+                               [](const BkBlock& b) {
+                                   py::dict d;
+                                   for (const auto& [name, t] : b.gradients()) {
+                                       d[py::str(name)] = numpy_from_tensor(*t);
+                                   }
+                                   return d;
+                               })
+        .def("zero_grad", &BkBlock::zero_grad);
 }
 
 }  // namespace structseq::python

@@ -154,3 +154,23 @@ def test_optimal_batch_size_is_the_largest_that_fits():
     assert core.estimate_memory_usage(best + 1, True)["total"] > 0.8 * available
     with pytest.raises(ValueError, match="even one sequence"):
         core.compute_optimal_batch_size(1000)
+
+
+def test_bk_block_gradient_and_causality():
+    rng = np.random.default_rng(6)
+    block = structseq.BkBlock(d_model=4, channels=2, n_seq=5)
+    x, w = rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 4))
+    y = block.forward(x)
+    assert y.shape == x.shape
+    dx = block.backward(w)
+    assert set(block.grads) == {"in_proj.weight", "in_proj.bias", "out_proj.weight", "out_proj.bias"}
+    h = 1e-6
+    for index in [(0, 0, 0), (1, 4, 3), (0, 2, 1)]:
+        plus, minus = x.copy(), x.copy()
+        plus[index] += h
+        minus[index] -= h
+        numeric = (np.sum(block.forward(plus) * w) - np.sum(block.forward(minus) * w)) / (2 * h)
+        assert dx[index] == pytest.approx(numeric, abs=1e-7)
+    later = x.copy()
+    later[:, 3:] += 1.0
+    np.testing.assert_array_equal(block.forward(later)[:, :3], block.forward(x)[:, :3])
