@@ -1,11 +1,13 @@
 #include "structseq/bk/birman_schwinger_core.h"
 
 #include "structseq/bk/semiseparable_features.h"
+#include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/error.h"
 #include "structseq/core/rng.h"
 
 #include <bit>
 #include <cmath>
+#include <utility>
 #include <string>
 #include <string_view>
 
@@ -30,6 +32,50 @@ Tensor vector_tensor(const std::vector<double>& values, DType dtype) {
     Tensor t({static_cast<std::int64_t>(values.size())}, DType::F64);
     std::copy(values.begin(), values.end(), t.data<double>());
     return t.to(dtype);
+}
+
+// a[r, i] = x[r, i] + h[i] for rows × n values; returns Σ x · 0, which is 0 unless some x is
+// inf or NaN. Compiled per CPU (core/cpu_dispatch.h): it runs once per forward over B·N values.
+template <class In, class Real>
+STRUCTSEQ_ALWAYS_INLINE Real add_potential_inline(const In* x, const Real* h, std::int64_t rows,
+                                                  std::int64_t n, Real* a) {
+    Real probe = 0;
+    for (std::int64_t r = 0; r < rows; ++r) {
+#pragma omp simd reduction(+ : probe)
+        for (std::int64_t i = 0; i < n; ++i) {
+            const Real value = static_cast<Real>(x[r * n + i]);
+            probe += value * Real(0);
+            a[r * n + i] = value + h[i];
+        }
+    }
+    return probe;
+}
+
+STRUCTSEQ_CPU_CLONES double add_potential(const double* x, const double* h, std::int64_t rows,
+                                          std::int64_t n, double* a) {
+    return add_potential_inline(x, h, rows, n, a);
+}
+STRUCTSEQ_CPU_CLONES double add_potential(const float* x, const double* h, std::int64_t rows,
+                                          std::int64_t n, double* a) {
+    return add_potential_inline(x, h, rows, n, a);
+}
+STRUCTSEQ_CPU_CLONES float add_potential(const double* x, const float* h, std::int64_t rows,
+                                         std::int64_t n, float* a) {
+    return add_potential_inline(x, h, rows, n, a);
+}
+STRUCTSEQ_CPU_CLONES float add_potential(const float* x, const float* h, std::int64_t rows,
+                                         std::int64_t n, float* a) {
+    return add_potential_inline(x, h, rows, n, a);
+}
+
+// `candidate` when it has the right shape and dtype and no one else holds its storage, else a
+// new uninitialized tensor.
+Tensor reuse_or_allocate(Tensor candidate, const Shape& shape, DType dtype) {
+    if (candidate.defined() && candidate.shape() == shape && candidate.dtype() == dtype &&
+        candidate.storage().use_count() == 1) {
+        return candidate;
+    }
+    return Tensor::empty(shape, dtype);
 }
 
 // The complex (rows, N) tensor seen as real (…, N, 2) without a copy.
@@ -125,21 +171,15 @@ Tensor BirmanSchwingerCore::run_forward(const Tensor& v_in, std::complex<double>
     // main_i = H₀_ii + v_i, per row, in the compute precision; one pass, and v · 0 summed to
     // catch inf/NaN (the culprit is searched for only on failure).
     const Tensor v = v_in.contiguous();
-    Tensor main = Tensor::empty({rows, n}, dtype_of<Real>());
+    // A new forward supersedes what the last one saved; its buffers are reused when nobody
+    // else holds them (a fresh multi-MiB buffer costs page faults on every call).
+    Tensor main = reuse_or_allocate(std::exchange(saved_v_, Tensor()), {rows, n}, dtype_of<Real>());
+    Tensor previous_features = std::exchange(saved_features_, Tensor());
     Real* a = main.data<Real>();
     const Real* h = h0_main_.data<Real>();
-    Real probe = 0;
-    const auto fill = [&]<class In>(const In* x) {
-        for (std::int64_t r = 0; r < rows; ++r) {
-#pragma omp simd reduction(+ : probe)
-            for (std::int64_t i = 0; i < n; ++i) {
-                const Real value = static_cast<Real>(x[r * n + i]);
-                probe += value * Real(0);
-                a[r * n + i] = value + h[i];
-            }
-        }
-    };
-    v.dtype() == DType::F64 ? fill(v.data<double>()) : fill(v.data<float>());
+    const Real probe = v.dtype() == DType::F64
+                           ? add_potential(v.data<double>(), h, rows, n, a)
+                           : add_potential(v.data<float>(), h, rows, n, a);
     if (probe != Real(0)) {
         for (std::int64_t k = 0; k < rows * n; ++k) {
             const double value = v.dtype() == DType::F64 ? v.data<double>()[k] : v.data<float>()[k];
@@ -151,7 +191,7 @@ Tensor BirmanSchwingerCore::run_forward(const Tensor& v_in, std::complex<double>
     }
     const TridiagonalRows<Real> tri{a, h0_super_.data<Real>(), h0_sub_.data<Real>(), n, 0, 0,
                                     rows, n};
-    Tensor f = Tensor::empty({rows, n}, options_.dtype);
+    Tensor f = reuse_or_allocate(std::move(previous_features), {rows, n}, options_.dtype);
     const C shift(static_cast<Real>(z.real()), static_cast<Real>(z.imag()));
     PivotStats stats;
     if (options_.use_semiseparable) {
