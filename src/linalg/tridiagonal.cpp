@@ -1,6 +1,7 @@
 #include "structseq/linalg/tridiagonal.h"
 
 #include "structseq/core/cpu_dispatch.h"
+#include "structseq/core/lane_vector.h"
 #include "structseq/core/error.h"
 #include "structseq/core/threads.h"
 
@@ -411,62 +412,6 @@ struct LaneBlock {
     bool shared_bc;                  // b[l] == b[0] and c[l] == c[0] for every lane
 };
 
-// The lane vectors only live inside always-inline helpers, so no call passes them in registers
-// whose convention differs between the clones.
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-// GCC vector types of one block of lanes: each clone lowers them to its widest registers
-// (two zmm, four ymm or eight xmm), which gives independent chains to interleave.
-template <class Real, int Lanes>
-struct LaneVectorOf;
-template <>
-struct LaneVectorOf<double, 16> {
-    typedef double type __attribute__((vector_size(128)));
-};
-template <>
-struct LaneVectorOf<double, 8> {
-    typedef double type __attribute__((vector_size(64)));
-};
-template <>
-struct LaneVectorOf<float, 16> {
-    typedef float type __attribute__((vector_size(64)));
-};
-template <>
-struct LaneVectorOf<float, 32> {
-    typedef float type __attribute__((vector_size(128)));
-};
-template <class Real, int Lanes>
-using LaneVector = typename LaneVectorOf<Real, Lanes>::type;
-
-// min(x, y) of non-negative values without a compare-and-select, which GCC splits into scalar
-// code for vectors wider than the machine's: non-negative IEEE numbers order like their bit
-// patterns read as signed integers, and min(p, q) = q + ((p - q) & ((p - q) >> (bits - 1))).
-template <class V>
-STRUCTSEQ_ALWAYS_INLINE V lane_min(V x, V y) {
-    using Element = std::remove_cvref_t<decltype(x[0])>;
-    using Bits = std::conditional_t<sizeof(Element) == 8, std::int64_t, std::int32_t>;
-    typedef Bits BitsVector __attribute__((vector_size(sizeof(V))));
-    BitsVector p, q;
-    __builtin_memcpy(&p, &x, sizeof(V));
-    __builtin_memcpy(&q, &y, sizeof(V));
-    const BitsVector difference = p - q;
-    const BitsVector smaller = q + (difference & (difference >> (8 * sizeof(Bits) - 1)));
-    V out;
-    __builtin_memcpy(&out, &smaller, sizeof(V));
-    return out;
-}
-
-template <class V, class Real>
-STRUCTSEQ_ALWAYS_INLINE V load_lanes(const Real* p) {
-    V v;
-    __builtin_memcpy(&v, p, sizeof(V));
-    return v;
-}
-
-template <class V, class Real>
-STRUCTSEQ_ALWAYS_INLINE void store_lanes(Real* p, V v) {
-    __builtin_memcpy(p, &v, sizeof(V));
-}
 
 template <class Real, int Lanes, bool SharedBc, bool Leading>
 STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block, std::int64_t n,

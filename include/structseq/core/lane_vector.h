@@ -1,0 +1,70 @@
+#pragma once
+// GCC vector types for "lanes": independent rows processed together in structure-of-arrays
+// form, lane-minor (x[i * Lanes + l]), so that each step of a serial recursion is one vector
+// operation across rows. Each CPU clone (cpu_dispatch.h) lowers a lane vector to its widest
+// registers (two zmm, four ymm or eight xmm), which also gives independent chains to
+// interleave. Including this header silences -Wpsabi for the including file: the vectors only
+// live inside always-inline helpers, so no call passes them in registers whose convention
+// differs between the clones.
+
+#include "structseq/core/cpu_dispatch.h"
+
+#include <cstdint>
+#include <type_traits>
+
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace structseq {
+
+template <class Real, int Lanes>
+struct LaneVectorOf;
+template <>
+struct LaneVectorOf<double, 16> {
+    typedef double type __attribute__((vector_size(128)));
+};
+template <>
+struct LaneVectorOf<double, 8> {
+    typedef double type __attribute__((vector_size(64)));
+};
+template <>
+struct LaneVectorOf<float, 16> {
+    typedef float type __attribute__((vector_size(64)));
+};
+template <>
+struct LaneVectorOf<float, 32> {
+    typedef float type __attribute__((vector_size(128)));
+};
+template <class Real, int Lanes>
+using LaneVector = typename LaneVectorOf<Real, Lanes>::type;
+
+// min(x, y) of non-negative values without a compare-and-select, which GCC splits into scalar
+// code for vectors wider than the machine's: non-negative IEEE numbers order like their bit
+// patterns read as signed integers, and min(p, q) = q + ((p - q) & ((p - q) >> (bits - 1))).
+template <class V>
+STRUCTSEQ_ALWAYS_INLINE V lane_min(V x, V y) {
+    using Element = std::remove_cvref_t<decltype(x[0])>;
+    using Bits = std::conditional_t<sizeof(Element) == 8, std::int64_t, std::int32_t>;
+    typedef Bits BitsVector __attribute__((vector_size(sizeof(V))));
+    BitsVector p, q;
+    __builtin_memcpy(&p, &x, sizeof(V));
+    __builtin_memcpy(&q, &y, sizeof(V));
+    const BitsVector difference = p - q;
+    const BitsVector smaller = q + (difference & (difference >> (8 * sizeof(Bits) - 1)));
+    V out;
+    __builtin_memcpy(&out, &smaller, sizeof(V));
+    return out;
+}
+
+template <class V, class Real>
+STRUCTSEQ_ALWAYS_INLINE V load_lanes(const Real* p) {
+    V v;
+    __builtin_memcpy(&v, p, sizeof(V));
+    return v;
+}
+
+template <class V, class Real>
+STRUCTSEQ_ALWAYS_INLINE void store_lanes(Real* p, V v) {
+    __builtin_memcpy(p, &v, sizeof(V));
+}
+
+}  // namespace structseq
