@@ -111,8 +111,8 @@ void bind_bk(py::module_& m) {
                 return numpy_without_gil([&] { return core.backward(g); });
             },
             py::arg("grad_features"),
-            "grad_features (..., N, 2) -> grad_v (like v); accumulates grads['z'] when z is "
-            "learnable.")
+            "grad_features (..., N, 2) -> grad_v (like v); accumulates grads['z'] (and 'U', "
+            "'V' in semiseparable mode).")
         .def_property("z", &BirmanSchwingerCore::z, &BirmanSchwingerCore::set_z)
         .def_property_readonly("n_seq",
                                [](const BirmanSchwingerCore& c) { return c.options().n_seq; })
@@ -121,10 +121,14 @@ void bind_bk(py::module_& m) {
                                    return c.options().mode == BkMode::Causal ? "causal"
                                                                              : "bidirectional";
                                })
+        .def_property_readonly("learnable_z",
+                               [](const BirmanSchwingerCore& c) { return c.options().learnable_z; },
+                               "Whether an optimizer should update z (its gradient is always in "
+                               "grads['z']).")
         .def_property_readonly("grads",
                                [](const BirmanSchwingerCore& c) {
                                    py::dict d;
-                                   if (c.options().learnable_z) d["z"] = c.grad_z();
+                                   d["z"] = c.grad_z();
                                    if (c.options().use_semiseparable) {
                                        d["U"] = numpy_from_tensor(c.grad_U());
                                        d["V"] = numpy_from_tensor(c.grad_V());

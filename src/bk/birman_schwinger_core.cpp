@@ -264,7 +264,7 @@ Tensor BirmanSchwingerCore::run_backward(const Tensor& grad_features) {
         bk_features_backward(tri, shift, options_.mode, f.data<C>(), g.data<Real>(),
                              grad_v.data<Real>(), &grad_z);
     }
-    if (options_.learnable_z) grad_z_ += grad_z;
+    grad_z_ += grad_z;
     return grad_v.to(saved_dtype_).reshape(saved_shape_);
 }
 

@@ -49,9 +49,15 @@ Tensor sherman_morrison_update(const Tensor& Minv_in, const Tensor& u_in, const 
     check_argument(Minv_in.rank() == 2 && Minv_in.dim(0) == Minv_in.dim(1), where, "Minv",
                    "shape " + shape_string(Minv_in.shape()), "a square (n, n) matrix");
     const std::int64_t n = Minv_in.dim(0);
-    check_shape(where, "u", u_in, {n});
-    check_shape(where, "v", v_in, {n});
-    const Tensor Minv = Minv_in.contiguous(), u = u_in.contiguous(), v = v_in.contiguous();
+    // Column or row vectors, (n, 1) or (1, n), are taken as (n,).
+    const auto as_vector = [&](const Tensor& t, std::string_view name) {
+        if (t.rank() == 2 && t.numel() == n && (t.dim(0) == 1 || t.dim(1) == 1)) {
+            return t.contiguous().reshape({n});
+        }
+        check_shape(where, name, t, {n});
+        return t.contiguous();
+    };
+    const Tensor Minv = Minv_in.contiguous(), u = as_vector(u_in, "u"), v = as_vector(v_in, "v");
     Tensor out = Tensor::empty({n, n}, Minv.dtype());
     const auto run = [&]<class Real>(Real) {
         using Vector = Eigen::Matrix<Real, Eigen::Dynamic, 1>;

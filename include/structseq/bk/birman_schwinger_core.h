@@ -36,7 +36,7 @@ struct BirmanSchwingerOptions {
     double hopping = 1.0;
     BkMode mode = BkMode::Bidirectional;
     bool gradient_checkpointing = false;
-    bool learnable_z = false;
+    bool learnable_z = false;  // a hint for optimizers; grad_z() accumulates either way
     DType dtype = DType::C128;  // compute precision: C128 or C64
     // Semiseparable mode (bidirectional only): H = H₀ + diag(v) + U·Vᵀ with U, V (N × rank)
     // owned by the layer, initialized N(0, 1/N) from Rng(seed); rank 0 means ⌈log₂ N⌉.
@@ -82,7 +82,8 @@ public:
     Tensor forward(const Tensor& v, std::optional<std::complex<double>> z = std::nullopt,
                    BirmanSchwingerDiagnostics* diagnostics = nullptr);
     // grad_features (…, N, 2) → grad_v (like v); adds ∂L/∂Re z + i ∂L/∂Im z into grad_z()
-    // when z is learnable. Each forward serves one backward.
+    // (always; learnable_z only tells an optimizer whether to step z). Each forward serves one
+    // backward.
     Tensor backward(const Tensor& grad_features);
 
     std::complex<double> z() const { return options_.z; }
