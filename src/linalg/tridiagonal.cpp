@@ -401,8 +401,8 @@ template <class Real>
 // step of the recursion is one vector operation over the lanes and the latency of the serial
 // chain is hidden. Per block: gather a into scratch (n, L) and b·c into (n - 1, L) — or (n - 1)
 // when every lane shares b and c, the common case of one H₀ for the whole batch — forward sweep
-// storing d in re, im (n, L), backward sweep overwriting them with G, scatter to the rows of
-// out.
+// storing d in re, im (n, L), backward sweep overwriting them with G (or, for the leading
+// blocks' entries, 1/d in place), scatter to the rows of out.
 template <class Real, int Lanes>
 struct LaneBlock {
     const Real* a[Lanes];
