@@ -3,7 +3,8 @@
 #include "structseq/core/error.h"
 #include "structseq/linalg/svd.h"
 
-#include <cblas.h>
+#include "blas.h"
+
 
 #include <algorithm>
 #include <cmath>
@@ -37,13 +38,8 @@ Tensor ridge_shrinkage(const Tensor& X_in, double lam) {
             const double f = sigma2 > 0 ? sigma2 / (sigma2 + lam) : 0.0;
             for (std::int64_t i = 0; i < m; ++i) us[i * k + j] *= static_cast<Real>(f);
         }
-        if constexpr (std::is_same_v<Real, float>) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, k, 1.0f, us, k,
-                        svd.U.data<float>(), k, 0.0f, W.data<float>(), m);
-        } else {
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, k, 1.0, us, k,
-                        svd.U.data<double>(), k, 0.0, W.data<double>(), m);
-        }
+        blas::gemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, k, Real(1), us, k,
+                   svd.U.data<Real>(), k, Real(0), W.data<Real>(), m);
     };
     X_in.dtype() == DType::F32 ? run(0.0f) : run(0.0);
     return W;

@@ -4,8 +4,9 @@
 #include "structseq/core/threads.h"
 #include "structseq/linalg/tridiagonal.h"
 
+#include "blas.h"
+
 #include <Eigen/Dense>
-#include <cblas.h>
 
 #include <cmath>
 #include <string>
@@ -16,30 +17,16 @@ namespace structseq {
 
 namespace {
 
-template <class Real>
-void gemm_rowmajor(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n,
-                   std::int64_t k, const Real* a, std::int64_t lda, const Real* b,
-                   std::int64_t ldb, Real beta, Real* c, std::int64_t ldc) {
-    if (m == 0 || n == 0) return;
-    if constexpr (std::is_same_v<Real, float>) {
-        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
-    } else {
-        cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
-    }
-}
-
 // projection (B, r) = x (B, N) · Q (N, r); one row goes through GEMV, which OpenBLAS runs
 // without the threading and packing overhead GEMM has for a 1-row operand.
 template <class Real>
 void project_rows(std::int64_t rows, std::int64_t n, std::int64_t r, const Real* x, const Real* Q,
                   Real* projection) {
     if (rows != 1) {
-        gemm_rowmajor<Real>(CblasNoTrans, CblasNoTrans, rows, r, n, x, n, Q, r, Real(0),
-                            projection, r);
-    } else if constexpr (std::is_same_v<Real, float>) {
-        cblas_sgemv(CblasRowMajor, CblasTrans, n, r, 1.0f, Q, r, x, 1, 0.0f, projection, 1);
+        blas::gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, r, n, Real(1), x, n, Q, r,
+                   Real(0), projection, r);
     } else {
-        cblas_dgemv(CblasRowMajor, CblasTrans, n, r, 1.0, Q, r, x, 1, 0.0, projection, 1);
+        blas::gemv(CblasRowMajor, CblasTrans, n, r, Real(1), Q, r, x, Real(0), projection);
     }
 }
 
@@ -48,12 +35,10 @@ template <class Real>
 void lift_rows(std::int64_t rows, std::int64_t n, std::int64_t r, const Real* projection,
                const Real* P, Real* y) {
     if (rows != 1) {
-        gemm_rowmajor<Real>(CblasNoTrans, CblasTrans, rows, n, r, projection, r, P, r, Real(1), y,
-                            n);
-    } else if constexpr (std::is_same_v<Real, float>) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, n, r, 1.0f, P, r, projection, 1, 1.0f, y, 1);
+        blas::gemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, r, Real(1), projection, r, P,
+                   r, Real(1), y, n);
     } else {
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, n, r, 1.0, P, r, projection, 1, 1.0, y, 1);
+        blas::gemv(CblasRowMajor, CblasNoTrans, n, r, Real(1), P, r, projection, Real(1), y);
     }
 }
 
@@ -179,8 +164,8 @@ Tensor SemiseparableMatrix::to_dense() const {
         if (r == 0) {
             std::fill_n(h, n * n, Real(0));
         } else {
-            gemm_rowmajor<Real>(CblasNoTrans, CblasTrans, n, n, r, U_.data<Real>(), r,
-                                V_.data<Real>(), r, Real(0), h, n);
+            blas::gemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, r, Real(1), U_.data<Real>(),
+                       r, V_.data<Real>(), r, Real(0), h, n);
         }
         const Real* a = main_.data<Real>();
         const Real* b = super_.data<Real>();
@@ -421,10 +406,10 @@ SemiseparableGradients backward_rows(const SemiseparableMatrix& h, const Tensor&
         }
     }
     // dU = doutᵀ (X V), dV = Xᵀ (dout U).
-    gemm_rowmajor<Real>(CblasTrans, CblasNoTrans, n, r, rows, dy, n, projection, r, Real(0),
-                        g.dU.data<Real>(), r);
-    gemm_rowmajor<Real>(CblasTrans, CblasNoTrans, n, r, rows, xs, n, dout_u.data(), r, Real(0),
-                        g.dV.data<Real>(), r);
+    blas::gemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, r, rows, Real(1), dy, n, projection, r,
+               Real(0), g.dU.data<Real>(), r);
+    blas::gemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, r, rows, Real(1), xs, n, dout_u.data(),
+               r, Real(0), g.dV.data<Real>(), r);
     return g;
 }
 
@@ -433,8 +418,8 @@ Tensor projection_of(const SemiseparableMatrix& h, const Tensor& x) {
     const std::int64_t n = h.size(), r = h.rank();
     const std::int64_t rows = x.rank() == 1 ? 1 : x.dim(0);
     Tensor p({rows, r}, h.dtype());
-    gemm_rowmajor<Real>(CblasNoTrans, CblasNoTrans, rows, r, n, x.data<Real>(), n,
-                        h.V().data<Real>(), r, Real(0), p.data<Real>(), r);
+    blas::gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, r, n, Real(1), x.data<Real>(), n,
+               h.V().data<Real>(), r, Real(0), p.data<Real>(), r);
     return p;
 }
 

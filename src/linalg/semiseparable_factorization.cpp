@@ -5,7 +5,8 @@
 #include "structseq/core/rng.h"
 #include "structseq/linalg/svd.h"
 
-#include <cblas.h>
+#include "blas.h"
+
 
 #include <algorithm>
 #include <bit>
@@ -140,15 +141,8 @@ private:
     }
 
     void multiply_low_rank(const Real* U, const Real* V, std::int64_t rank, Real* out) const {
-        const auto n = static_cast<int>(n_);
-        const auto r = static_cast<int>(rank);
-        if constexpr (std::is_same_v<Real, float>) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, r, 1.0f, U, r, V, r, 0.0f,
-                        out, n);
-        } else {
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, r, 1.0, U, r, V, r, 0.0,
-                        out, n);
-        }
+        blas::gemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_, n_, rank, Real(1), U, rank, V,
+                   rank, Real(0), out, n_);
     }
 
     std::int64_t n_;

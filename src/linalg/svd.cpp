@@ -1,5 +1,6 @@
 #include "structseq/linalg/svd.h"
 
+#include "blas.h"
 #include "lapack.h"
 
 #include "structseq/core/cpu_dispatch.h"
@@ -7,7 +8,6 @@
 #include "structseq/core/rng.h"
 #include "structseq/core/threads.h"
 
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -29,11 +29,7 @@ template <class Real>
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k,
           const Real* a, std::int64_t lda, const Real* b, std::int64_t ldb, Real* c,
           std::int64_t ldc) {
-    if constexpr (std::is_same_v<Real, float>) {
-        cblas_sgemm(CblasColMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-    } else {
-        cblas_dgemm(CblasColMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
-    }
+    blas::gemm(CblasColMajor, ta, tb, m, n, k, Real(1), a, lda, b, ldb, Real(0), c, ldc);
 }
 
 // Thin SVD of the column-major rows × cols matrix `a` (destroyed): u (rows × K), s (K),
@@ -64,27 +60,16 @@ struct OrthonormalizeWork {
     std::vector<Real> tau, work, gram, y;
 };
 
+// gram (cols × cols) = yᵀ y for the column-major y (rows × cols).
 template <class Real>
 void gram_matrix(int rows, int cols, const Real* y, Real* gram) {
-    if constexpr (std::is_same_v<Real, float>) {
-        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, cols, cols, rows, 1.0f, y, rows, y,
-                    rows, 0.0f, gram, cols);
-    } else {
-        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, cols, cols, rows, 1.0, y, rows, y,
-                    rows, 0.0, gram, cols);
-    }
+    gemm<Real>(CblasTrans, CblasNoTrans, cols, cols, rows, y, rows, y, rows, gram, cols);
 }
 
 // out (rows × cols) = y (rows × cols) · r (cols × cols), column-major.
 template <class Real>
 void multiply_right(int rows, int cols, const Real* y, const Real* r, Real* out) {
-    if constexpr (std::is_same_v<Real, float>) {
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, rows, cols, cols, 1.0f, y, rows, r,
-                    cols, 0.0f, out, rows);
-    } else {
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, rows, cols, cols, 1.0, y, rows, r,
-                    cols, 0.0, out, rows);
-    }
+    gemm<Real>(CblasNoTrans, CblasNoTrans, rows, cols, cols, y, rows, r, cols, out, rows);
 }
 
 // In place: the upper-triangular r (cols × cols, column-major) becomes r⁻¹, by columns in

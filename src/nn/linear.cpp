@@ -2,7 +2,8 @@
 
 #include "structseq/core/error.h"
 
-#include <cblas.h>
+#include "linalg/blas.h"
+
 
 #include <algorithm>
 #include <string>
@@ -11,18 +12,6 @@
 namespace structseq {
 
 namespace {
-
-template <class Real>
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k,
-          const Real* a, std::int64_t lda, const Real* b, std::int64_t ldb, Real beta, Real* c,
-          std::int64_t ldc) {
-    if (m == 0 || n == 0) return;
-    if constexpr (std::is_same_v<Real, float>) {
-        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
-    } else {
-        cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
-    }
-}
 
 void check_operands(std::string_view where, const Tensor& x, const Tensor& W, const Tensor* b) {
     check_argument(x.dtype() == DType::F32 || x.dtype() == DType::F64, where, "x dtype",
@@ -56,8 +45,8 @@ Tensor linear_forward(const Tensor& x_in, const Tensor& W_in, const Tensor* b) {
             }
             beta = 1;
         }
-        gemm<Real>(CblasNoTrans, CblasTrans, m, out, in, x.data<Real>(), in, W.data<Real>(), in,
-                   beta, py, out);
+        blas::gemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, out, in, Real(1), x.data<Real>(),
+                   in, W.data<Real>(), in, beta, py, out);
     };
     x.dtype() == DType::F32 ? run(0.0f) : run(0.0);
     return y;
@@ -79,10 +68,10 @@ Tensor linear_backward(const Tensor& dy_in, const Tensor& x_in, const Tensor& W_
     const std::int64_t m = x.dim(0), in = x.dim(1), out = W.dim(0);
     Tensor dx = Tensor::empty({m, in}, x.dtype());
     const auto run = [&]<class Real>(Real) {
-        gemm<Real>(CblasNoTrans, CblasNoTrans, m, in, out, dy.data<Real>(), out, W.data<Real>(),
-                   in, Real(0), dx.data<Real>(), in);
-        gemm<Real>(CblasTrans, CblasNoTrans, out, in, m, dy.data<Real>(), out, x.data<Real>(), in,
-                   Real(1), dW.data<Real>(), in);
+        blas::gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, in, out, Real(1),
+                   dy.data<Real>(), out, W.data<Real>(), in, Real(0), dx.data<Real>(), in);
+        blas::gemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, m, Real(1), dy.data<Real>(),
+                   out, x.data<Real>(), in, Real(1), dW.data<Real>(), in);
         if (db != nullptr) {
             Real* pb = db->data<Real>();
             for (std::int64_t r = 0; r < m; ++r) {

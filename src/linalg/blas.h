@@ -1,0 +1,39 @@
+#pragma once
+// The CBLAS routines the kernels call, under one name for float and double. Private to the
+// library (cblas.h comes from the OpenBLAS build we link). Empty products return at once.
+
+#include <cblas.h>
+
+#include <cstdint>
+
+namespace structseq::blas {
+
+// C = alpha op(A) op(B) + beta C, C: m × n, op(A): m × k.
+inline void gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m,
+                 std::int64_t n, std::int64_t k, float alpha, const float* a, std::int64_t lda,
+                 const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+    if (m == 0 || n == 0) return;
+    cblas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+inline void gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m,
+                 std::int64_t n, std::int64_t k, double alpha, const double* a, std::int64_t lda,
+                 const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
+    if (m == 0 || n == 0) return;
+    cblas_dgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// y = alpha op(A) x + beta y, A: m × n, unit strides.
+inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE t, std::int64_t m, std::int64_t n,
+                 float alpha, const float* a, std::int64_t lda, const float* x, float beta,
+                 float* y) {
+    cblas_sgemv(order, t, m, n, alpha, a, lda, x, 1, beta, y, 1);
+}
+
+inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE t, std::int64_t m, std::int64_t n,
+                 double alpha, const double* a, std::int64_t lda, const double* x, double beta,
+                 double* y) {
+    cblas_dgemv(order, t, m, n, alpha, a, lda, x, 1, beta, y, 1);
+}
+
+}  // namespace structseq::blas
