@@ -9,21 +9,19 @@
 namespace structseq {
 namespace {
 
-// args: batch, N, mode (0 bidirectional, 1 causal), backward (0/1), threads.
-void BM_BirmanSchwinger(benchmark::State& state) {
+// Times forward (and backward) of `options` on a random potential of `batch` rows.
+void run_core(benchmark::State& state, const BirmanSchwingerOptions& options, std::int64_t batch,
+              bool backward, std::int64_t threads) {
     const int saved = num_threads();
-    set_num_threads(static_cast<int>(state.range(4)));
-    const std::int64_t batch = state.range(0), n = state.range(1);
-    BirmanSchwingerOptions o;
-    o.n_seq = n;
-    o.mode = state.range(2) == 0 ? BkMode::Bidirectional : BkMode::Causal;
-    BirmanSchwingerCore core(o);
+    set_num_threads(static_cast<int>(threads));
+    BirmanSchwingerCore core(options);
+    const std::int64_t n = options.n_seq;
     const Tensor v = Rng(1).normal({batch, n}, DType::F64);
     const Tensor grad = Rng(2).normal({batch, n, 2}, DType::F64);
     for (auto _ : state) {
         Tensor f = core.forward(v);
         benchmark::DoNotOptimize(f.raw_data());
-        if (state.range(3) == 1) {
+        if (backward) {
             Tensor g = core.backward(grad);
             benchmark::DoNotOptimize(g.raw_data());
         }
@@ -34,6 +32,14 @@ void BM_BirmanSchwinger(benchmark::State& state) {
     set_num_threads(saved);
 }
 
+// args: batch, N, mode (0 bidirectional, 1 causal), backward (0/1), threads.
+void BM_BirmanSchwinger(benchmark::State& state) {
+    BirmanSchwingerOptions o;
+    o.n_seq = state.range(1);
+    o.mode = state.range(2) == 0 ? BkMode::Bidirectional : BkMode::Causal;
+    run_core(state, o, state.range(0), state.range(3) == 1, state.range(4));
+}
+
 BENCHMARK(BM_BirmanSchwinger)
     ->Name("bk_core")
     ->ArgsProduct({{8}, {1 << 10, 1 << 14, 1 << 20}, {0, 1}, {0, 1}, {1}})
@@ -41,31 +47,14 @@ BENCHMARK(BM_BirmanSchwinger)
     ->ArgNames({"batch", "n", "causal", "backward", "threads"})
     ->UseRealTime();
 
-// Semiseparable mode: forward (+ backward) against the rank r at B = 8, N = 4096; the cost
-// should grow like N r² per sequence. args: rank, backward (0/1).
+// Semiseparable mode: forward (+ backward) against the rank r at B = 8, N = 4096, one thread;
+// the cost should grow like N r² per sequence. args: rank, backward (0/1).
 void BM_BirmanSchwingerSemiseparable(benchmark::State& state) {
-    const int saved = num_threads();
-    set_num_threads(1);
-    const std::int64_t batch = 8, n = 4096;
     BirmanSchwingerOptions o;
-    o.n_seq = n;
+    o.n_seq = 4096;
     o.use_semiseparable = true;
     o.semiseparable_rank = state.range(0);
-    BirmanSchwingerCore core(o);
-    const Tensor v = Rng(1).normal({batch, n}, DType::F64);
-    const Tensor grad = Rng(2).normal({batch, n, 2}, DType::F64);
-    for (auto _ : state) {
-        Tensor f = core.forward(v);
-        benchmark::DoNotOptimize(f.raw_data());
-        if (state.range(1) == 1) {
-            Tensor g = core.backward(grad);
-            benchmark::DoNotOptimize(g.raw_data());
-        }
-    }
-    state.counters["per_element"] = benchmark::Counter(
-        static_cast<double>(batch * n),
-        benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
-    set_num_threads(saved);
+    run_core(state, o, 8, state.range(1) == 1, 1);
 }
 
 BENCHMARK(BM_BirmanSchwingerSemiseparable)

@@ -17,10 +17,6 @@ namespace {
 
 constexpr std::string_view kWhere = "BirmanSchwingerCore";
 
-std::string complex_string(std::complex<double> z) {
-    return fmt::format("{}{:+}j", z.real(), z.imag());
-}
-
 void check_z(std::complex<double> z, std::string_view argument) {
     check_argument(std::isfinite(z.real()) && std::isfinite(z.imag()) && z.imag() != 0.0, kWhere,
                    argument, complex_string(z),

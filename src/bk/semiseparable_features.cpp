@@ -26,10 +26,15 @@ struct RowWoodbury {
     TridiagonalLU<C> lu, lu_t;  // T_z and T_zᵀ
     std::vector<C> g;           // diag(T_z⁻¹)
     Matrix W, Yh, M;            // T_z⁻¹U (n × r), T_z⁻ᵀV (n × r), C⁻¹Ŷᵀ (r × n)
-    Matrix U, V;                // the parameters as complex (n × r)
 
-    void build(const TridiagonalRows<Real>& rows, std::int64_t row, const Real* u,
-               const Real* v, std::int64_t r, C z) {
+    // The parameters as complex (n × r), converted once per call and shared by the rows.
+    static Matrix as_complex(const Real* p, std::int64_t n, std::int64_t r) {
+        return Eigen::Map<const RealMatrix>(p, n, r).template cast<C>();
+    }
+
+    void build(const TridiagonalRows<Real>& rows, std::int64_t row, const Matrix& U,
+               const Matrix& V, C z) {
+        const std::int64_t r = U.cols();
         const std::int64_t n = rows.n;
         const Real* a = rows.main_row(row);
         const Real* b = rows.super_row(row);
@@ -41,8 +46,6 @@ struct RowWoodbury {
         g.resize(static_cast<std::size_t>(n));
         const TridiagonalRows<Real> one{a, b, c, 0, 0, 0, 1, n};
         tridiagonal_resolvent_diagonal_rows(one, z, g.data());
-        U = Eigen::Map<const RealMatrix>(u, n, r).template cast<C>();
-        V = Eigen::Map<const RealMatrix>(v, n, r).template cast<C>();
         W = U;
         Yh = V;
         for (std::int64_t p = 0; p < r; ++p) {
@@ -75,6 +78,9 @@ struct RowWoodbury {
 template <class Real>
 void bk_semiseparable_forward(const TridiagonalRows<Real>& rows, const Real* U, const Real* V,
                               std::int64_t rank, std::complex<Real> z, std::complex<Real>* f) {
+    using Matrix = typename RowWoodbury<Real>::Matrix;
+    const Matrix Uc = RowWoodbury<Real>::as_complex(U, rows.n, rank);
+    const Matrix Vc = RowWoodbury<Real>::as_complex(V, rows.n, rank);
     std::exception_ptr error;
 #pragma omp parallel num_threads(num_threads()) if (rows.batch > 1)
     {
@@ -82,7 +88,7 @@ void bk_semiseparable_forward(const TridiagonalRows<Real>& rows, const Real* U, 
 #pragma omp for schedule(static)
         for (std::int64_t row = 0; row < rows.batch; ++row) {
             try {
-                wb.build(rows, row, U, V, rank, z);
+                wb.build(rows, row, Uc, Vc, z);
                 std::complex<Real>* out = f + row * rows.n;
                 for (std::int64_t i = 0; i < rows.n; ++i) {
                     out[i] = wb.g[i] - wb.W.row(i).transpose().cwiseProduct(wb.M.col(i)).sum();
@@ -105,6 +111,8 @@ void bk_semiseparable_backward(const TridiagonalRows<Real>& rows, const Real* U,
     using Matrix = typename RowWoodbury<Real>::Matrix;
     using RealMatrix = typename RowWoodbury<Real>::RealMatrix;
     const std::int64_t n = rows.n, r = rank;
+    const Matrix Uc = RowWoodbury<Real>::as_complex(U, n, r);
+    const Matrix Vc = RowWoodbury<Real>::as_complex(V, n, r);
     std::exception_ptr error;
     RealMatrix total_U = RealMatrix::Zero(n, r), total_V = RealMatrix::Zero(n, r);
     std::complex<double> total_z = 0.0;
@@ -118,7 +126,7 @@ void bk_semiseparable_backward(const TridiagonalRows<Real>& rows, const Real* U,
 #pragma omp for schedule(static)
         for (std::int64_t row = 0; row < rows.batch; ++row) {
             try {
-                wb.build(rows, row, U, V, r, z);
+                wb.build(rows, row, Uc, Vc, z);
                 const Real* gf = grad_features + row * n * 2;
                 for (std::int64_t i = 0; i < n; ++i) gamma_bar[i] = C(gf[2 * i], -gf[2 * i + 1]);
                 const auto Gamma = Eigen::Map<const Eigen::Matrix<C, Eigen::Dynamic, 1>>(
@@ -146,9 +154,9 @@ void bk_semiseparable_backward(const TridiagonalRows<Real>& rows, const Real* U,
                 }
                 local_z += std::conj(std::complex<double>(trace.real(), trace.imag()));
                 // P U = G Γ̄ (W (I - M U)),  Pᵀ V = Gᵀ Γ̄ (Ŷ - Mᵀ (Wᵀ V)).
-                Matrix PU = Gamma * (wb.W * (Matrix::Identity(r, r) - wb.M * wb.U));
+                Matrix PU = Gamma * (wb.W * (Matrix::Identity(r, r) - wb.M * Uc));
                 wb.apply(PU, false);
-                Matrix PtV = Gamma * (wb.Yh - wb.M.transpose() * (wb.W.transpose() * wb.V));
+                Matrix PtV = Gamma * (wb.Yh - wb.M.transpose() * (wb.W.transpose() * Vc));
                 wb.apply(PtV, true);
                 local_U -= PtV.real();
                 local_V -= PU.real();

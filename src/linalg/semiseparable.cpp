@@ -88,10 +88,6 @@ void dispatch_real(DType dtype, F&& f) {
     dtype == DType::F32 ? f(0.0f) : f(0.0);
 }
 
-std::string complex_string(std::complex<double> z) {
-    return fmt::format("{}{:+}j", z.real(), z.imag());
-}
-
 }  // namespace
 
 SemiseparableMatrix::SemiseparableMatrix(const Tensor& main_diag, const Tensor& super_diag,
@@ -235,8 +231,7 @@ bool finite_value(S x) {
 
 Tensor SemiseparableMatrix::solve(const Tensor& rhs_in, std::complex<double> z) const {
     constexpr std::string_view where = "SemiseparableMatrix.solve";
-    check_argument(std::isfinite(z.real()) && std::isfinite(z.imag()), where, "z",
-                   complex_string(z), "a finite number");
+    check_finite_complex(where, "z", z);
     const bool single = dtype() == DType::F32;
     const DType complex_type = single ? DType::C64 : DType::C128;
     check_argument(rhs_in.dtype() == dtype() || rhs_in.dtype() == complex_type, where,
@@ -297,8 +292,7 @@ Tensor SemiseparableMatrix::solve(const Tensor& rhs_in, std::complex<double> z) 
 
 Tensor SemiseparableMatrix::resolvent_diagonal(std::complex<double> z) const {
     constexpr std::string_view where = "SemiseparableMatrix.resolvent_diagonal";
-    check_argument(std::isfinite(z.real()) && std::isfinite(z.imag()), where, "z",
-                   complex_string(z), "a finite number");
+    check_finite_complex(where, "z", z);
     const std::int64_t n = size(), r = rank();
     const bool single = dtype() == DType::F32;
     Tensor out = Tensor::empty({n}, single ? DType::C64 : DType::C128);

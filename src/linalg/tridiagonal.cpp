@@ -322,8 +322,7 @@ Tensor tridiagonal_solve(const Tensor& a_in, const Tensor& b_in, const Tensor& c
                    "rhs dtype", dtype_name(rhs_in.dtype()),
                    fmt::format("{} or {} (the precision of a)", dtype_name(a_in.dtype()),
                                dtype_name(complex_type)));
-    check_argument(std::isfinite(z.real()) && std::isfinite(z.imag()), where, "z",
-                   fmt::format("{}{:+}j", z.real(), z.imag()), "a finite number");
+    check_finite_complex(where, "z", z);
     const TridiagonalLayout layout = resolve_layout(where, a_in, b_in, c_in, &rhs_in, "rhs");
     const Tensor a = a_in.contiguous(), b = b_in.contiguous(), c = c_in.contiguous();
     const bool complex_out = z.imag() != 0.0 || rhs_in.dtype() == complex_type;
@@ -770,20 +769,12 @@ template PivotStats tridiagonal_resolvent_diagonal_rows<double>(const Tridiagona
                                                                 std::complex<double>,
                                                                 std::complex<double>*);
 
-namespace {
-
-void check_shift(std::string_view where, std::complex<double> z) {
-    check_argument(std::isfinite(z.real()) && std::isfinite(z.imag()), where, "z",
-                   fmt::format("{}{:+}j", z.real(), z.imag()), "a finite number");
-}
-
-}  // namespace
 
 Tensor tridiagonal_resolvent_diagonal(const Tensor& a_in, const Tensor& b_in, const Tensor& c_in,
                                       std::complex<double> z, PivotStats* stats) {
     constexpr std::string_view where = "tridiagonal_resolvent_diagonal";
     check_real_dtypes(where, a_in, b_in, c_in);
-    check_shift(where, z);
+    check_finite_complex(where, "z", z);
     const TridiagonalLayout layout = resolve_layout(where, a_in, b_in, c_in, nullptr, "");
     const Tensor a = a_in.contiguous(), b = b_in.contiguous(), c = c_in.contiguous();
     const bool single = a.dtype() == DType::F32;
@@ -863,7 +854,7 @@ Tensor tridiagonal_resolvent_entries(const Tensor& a_in, const Tensor& b_in, con
                                      const Tensor& cols_in) {
     constexpr std::string_view where = "tridiagonal_resolvent_entries";
     check_real_dtypes(where, a_in, b_in, c_in);
-    check_shift(where, z);
+    check_finite_complex(where, "z", z);
     const TridiagonalLayout layout = resolve_layout(where, a_in, b_in, c_in, nullptr, "");
     for (const auto& [name, t] : {std::pair{"rows", &rows_in}, std::pair{"cols", &cols_in}}) {
         check_argument(t->dtype() == DType::I64 || t->dtype() == DType::I32, where,

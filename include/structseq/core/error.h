@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <complex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -24,6 +25,13 @@ template <class... Args>
 // "where: argument is value, expected expected"
 [[noreturn]] void fail_argument(std::string_view where, std::string_view argument,
                                 std::string_view value, std::string_view expected);
+
+// "1.5-0.25j", the spelling error messages use for complex values.
+std::string complex_string(std::complex<double> z);
+
+// Error unless both parts of z are finite.
+void check_finite_complex(std::string_view where, std::string_view argument,
+                          std::complex<double> z);
 
 inline void check_argument(bool ok, std::string_view where, std::string_view argument,
                            std::string_view value, std::string_view expected) {
