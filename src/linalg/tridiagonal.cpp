@@ -400,7 +400,7 @@ template <class Real>
 // step of the recursion is one vector operation over the lanes and the latency of the serial
 // chain is hidden. Per block: gather a into scratch (n, L) and b·c into (n - 1, L) — or (n - 1)
 // when every lane shares b and c, the common case of one H₀ for the whole batch — forward sweep
-// storing d in re, im (n, L), backward sweep overwriting them with G (or, for the leading
+// storing d in w (n, 2, L), backward sweep overwriting them with G (or, for the leading
 // blocks' entries, 1/d in place), scatter to the rows of out.
 template <class Real, int Lanes>
 struct LaneBlock {
@@ -417,10 +417,13 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
                                              Real zr, Real zi, Real* scratch,
                                              Real* min_abs2_out, bool* failed_out) {
     using V = LaneVector<Real, Lanes>;
-    Real* re = scratch;
-    Real* im = re + n * Lanes;
-    Real* a = im + n * Lanes;
+    // w holds position i at w + 2 i L: the lanes' Re then Im of d_i after the forward sweep,
+    // then the interleaved (Re, Im) pairs of the result, ready to be copied out 16 bytes at once.
+    Real* w = scratch;
+    Real* a = w + 2 * n * Lanes;
     Real* bc = a + n * Lanes;
+    const auto re = [&](std::int64_t i) { return w + 2 * i * Lanes; };
+    const auto im = [&](std::int64_t i) { return w + 2 * i * Lanes + Lanes; };
     // Transposes go tile by tile so that the lane-minor side stays in L1.
     constexpr std::int64_t kTile = 16;
     for (std::int64_t i0 = 0; i0 < n; i0 += kTile) {
@@ -456,8 +459,8 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
     // suffices.
     V pr = load_lanes<V>(a) - zrv;
     V pi = -ziv;
-    store_lanes(re, pr);
-    store_lanes(im, pi);
+    store_lanes(re(0), pr);
+    store_lanes(im(0), pi);
     V lo = V{} + std::numeric_limits<Real>::infinity();
     for (std::int64_t i = 1; i < n; ++i) {
         const V m = pr * pr + pi * pi;  // |d_{i-1}|²
@@ -465,8 +468,8 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
         const V s = bc_at(i - 1) / m;                      // b c / |d|²
         pr = load_lanes<V>(a + i * Lanes) - zrv - s * pr;  // a - z - s · conj(d)
         pi = s * pi - ziv;
-        store_lanes(re + i * Lanes, pr);
-        store_lanes(im + i * Lanes, pi);
+        store_lanes(re(i), pr);
+        store_lanes(im(i), pi);
     }
     if constexpr (Leading) {
         // The leading blocks' last diagonal entries: 1 / d_i, in place.
@@ -474,11 +477,10 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
         lo = lane_min(lo, last_d);
         V check = V{};
         for (std::int64_t i = 0; i < n; ++i) {
-            const V dr = load_lanes<V>(re + i * Lanes), di = load_lanes<V>(im + i * Lanes);
+            const V dr = load_lanes<V>(re(i)), di = load_lanes<V>(im(i));
             const V inv = 1 / (dr * dr + di * di);
             check += inv;
-            store_lanes(re + i * Lanes, dr * inv);
-            store_lanes(im + i * Lanes, -di * inv);
+            store_interleaved(re(i), dr * inv, -di * inv);
         }
         bool failed = false;
         Real min_abs2 = std::numeric_limits<Real>::infinity();
@@ -493,8 +495,7 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
     // G_i = 1 / (d_i - b_i c_i / e_{i+1}) and e_i = a_i - z - b_i c_i / e_{i+1}. `check` sums
     // every 1/|G|², so an infinite or NaN one shows there.
     const auto write = [&](std::int64_t i, V gr, V gi) {
-        store_lanes(re + i * Lanes, gr);
-        store_lanes(im + i * Lanes, gi);
+        store_interleaved(re(i), gr, gi);
     };
     const V last_d = pr * pr + pi * pi;
     lo = lane_min(lo, last_d);
@@ -508,8 +509,8 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
         const V s = bc_at(i) / (er * er + ei * ei);
         const V qr = s * er;  // q = b c / e_{i+1}
         const V qi = -s * ei;
-        const V xr = load_lanes<V>(re + i * Lanes) - qr;  // d_i - q
-        const V xi = load_lanes<V>(im + i * Lanes) - qi;
+        const V xr = load_lanes<V>(re(i)) - qr;  // d_i - q
+        const V xi = load_lanes<V>(im(i)) - qi;
         const V inv = 1 / (xr * xr + xi * xi);
         check += inv;
         write(i, xr * inv, -xi * inv);
@@ -525,13 +526,14 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
     *failed_out = failed;
     *min_abs2_out = min_abs2;
     }
-    for (std::int64_t i0 = 0; i0 < n; i0 += kTile) {
-        const std::int64_t i1 = std::min(n, i0 + kTile);
+    // The scatter writes 16-byte pairs; longer tiles give each output row a longer run.
+    constexpr std::int64_t kScatterTile = 64;
+    for (std::int64_t i0 = 0; i0 < n; i0 += kScatterTile) {
+        const std::int64_t i1 = std::min(n, i0 + kScatterTile);
         for (int l = 0; l < Lanes; ++l) {
             Real* o = reinterpret_cast<Real*>(block.out[l]);
             for (std::int64_t i = i0; i < i1; ++i) {
-                o[2 * i] = re[i * Lanes + l];
-                o[2 * i + 1] = im[i * Lanes + l];
+                __builtin_memcpy(o + 2 * i, w + 2 * (i * Lanes + l), 2 * sizeof(Real));
             }
         }
     }

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #pragma GCC diagnostic ignored "-Wpsabi"
 
@@ -65,6 +66,33 @@ STRUCTSEQ_ALWAYS_INLINE V load_lanes(const Real* p) {
 template <class V, class Real>
 STRUCTSEQ_ALWAYS_INLINE void store_lanes(Real* p, V v) {
     __builtin_memcpy(p, &v, sizeof(V));
+}
+
+// Stores (re[0], im[0], re[1], im[1], ...) at p: 2 · Lanes values. Works in 32-byte pieces
+// with constant masks: GCC lowers a shuffle of a vector wider than the machine's element by
+// element through the stack, but a 32-byte one to a permute on every clone that has AVX.
+template <class Real, std::size_t... K>
+STRUCTSEQ_ALWAYS_INLINE void store_interleaved_piece(Real* p, const Real* re, const Real* im,
+                                                     std::index_sequence<K...>) {
+    constexpr std::int64_t width = sizeof...(K);
+    typedef Real Piece __attribute__((vector_size(32)));
+    using Index = std::conditional_t<sizeof(Real) == 8, std::int64_t, std::int32_t>;
+    typedef Index IndexVector __attribute__((vector_size(32)));
+    constexpr IndexVector low = {static_cast<Index>(K / 2 + (K % 2) * width)...};
+    constexpr IndexVector high = {static_cast<Index>(width / 2 + K / 2 + (K % 2) * width)...};
+    const Piece r = load_lanes<Piece>(re), i = load_lanes<Piece>(im);
+    store_lanes(p, __builtin_shuffle(r, i, low));
+    store_lanes(p + width, __builtin_shuffle(r, i, high));
+}
+
+template <class V, class Real>
+STRUCTSEQ_ALWAYS_INLINE void store_interleaved(Real* p, V re, V im) {
+    constexpr int width = 32 / sizeof(Real);
+    for (int k = 0; k < static_cast<int>(sizeof(V) / 32); ++k) {
+        store_interleaved_piece(p + 2 * k * width, reinterpret_cast<const Real*>(&re) + k * width,
+                                reinterpret_cast<const Real*>(&im) + k * width,
+                                std::make_index_sequence<width>());
+    }
 }
 
 }  // namespace structseq
