@@ -9,5 +9,6 @@ void bind_core(pybind11::module_& m);
 void bind_bk(pybind11::module_& m);
 void bind_io(pybind11::module_& m);
 void bind_linalg(pybind11::module_& m);
+void bind_ssm(pybind11::module_& m);
 
 }  // namespace structseq::python

@@ -107,11 +107,11 @@ decltype(auto) visit_dtype(DType dtype, Fn&& fn) {
     fail("internal error: unknown dtype {}", static_cast<int>(dtype));
 }
 
+}  // namespace
+
 bool is_complex(DType dtype) {
     return dtype == DType::C64 || dtype == DType::C128;
 }
-
-}  // namespace
 
 std::size_t dtype_size(DType dtype) {
     return info_of(dtype).size;

@@ -24,6 +24,7 @@ namespace structseq {
 enum class DType : std::uint8_t { F32, F64, C64, C128, I8, U8, I32, I64 };
 
 std::size_t dtype_size(DType dtype);
+bool is_complex(DType dtype);                  // complex64 or complex128
 std::string_view dtype_name(DType dtype);      // numpy spelling: "float32", "complex128", ...
 DType dtype_from_name(std::string_view name);  // inverse of dtype_name; Error when unknown
 std::optional<DType> find_dtype(

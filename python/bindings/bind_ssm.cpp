@@ -1,0 +1,183 @@
+// Python bindings of the ssm area: discretization, HiPPO, convolution kernels, causal
+// convolution, SSM application and linear scans.
+
+#include "bindings.h"
+#include "numpy_tensor.h"
+
+#include "structseq/ssm/causal_conv.h"
+#include "structseq/ssm/discretize.h"
+#include "structseq/ssm/hippo.h"
+#include "structseq/ssm/linear_scan.h"
+#include "structseq/ssm/ssm_apply.h"
+#include "structseq/ssm/ssm_kernel.h"
+
+#include <pybind11/stl.h>
+
+namespace structseq::python {
+
+namespace {
+
+// The named array arguments of one call as tensors (None → undefined), for `where`.
+struct Arguments {
+    const char* where;
+    Tensor operator()(const py::handle& x, const char* name) const {
+        if (x.is_none()) return Tensor();
+        return numeric_tensor_from_numpy(x, where, name);
+    }
+};
+
+py::tuple arrays(std::initializer_list<Tensor> tensors) {
+    py::tuple out(tensors.size());
+    std::size_t i = 0;
+    for (const Tensor& t : tensors) out[i++] = numpy_from_tensor(t);
+    return out;
+}
+
+}  // namespace
+
+void bind_ssm(py::module_& m) {
+    m.def(
+        "discretize",
+        [](const py::handle& A, const py::handle& B, double dt, const std::string& method,
+           double alpha) {
+            const Arguments arg{"discretize"};
+            const Tensor a = arg(A, "A"), b = arg(B, "B");
+            DiscreteSystem d;
+            {
+                py::gil_scoped_release release;
+                d = discretize(a, b, dt, method, alpha);
+            }
+            return arrays({d.A, d.B});
+        },
+        py::arg("A"), py::arg("B"), py::arg("dt"), py::arg("method") = "zoh",
+        py::arg("alpha") = 0.5,
+        "(Ad, Bd) of x' = A x + B u over a step dt: method 'zoh' (exp of [[A, B], [0, 0]]),\n"
+        "'bilinear' or 'gbt' with alpha (0 forward Euler, 0.5 bilinear, 1 backward Euler).\n"
+        "A (n, n), or (n,) for a diagonal A (real or complex); B (n,) or (n, m).");
+    m.def(
+        "hippo",
+        [](const std::string& measure, std::int64_t N) {
+            HippoMatrices h;
+            {
+                py::gil_scoped_release release;
+                h = hippo(measure, N);
+            }
+            return arrays({h.A, h.B});
+        },
+        py::arg("measure"), py::arg("N"),
+        "(A (N, N), B (N, 1)) of the HiPPO measure 'legs', 'legt' or 'fout' (continuous time).");
+    m.def(
+        "hippo_nplr",
+        [](const std::string& measure, std::int64_t N) {
+            HippoNplr h;
+            {
+                py::gil_scoped_release release;
+                h = hippo_nplr(measure, N);
+            }
+            return arrays({h.Lambda, h.P, h.B, h.V});
+        },
+        py::arg("measure"), py::arg("N"),
+        "(Lambda (N,), P (rank, N), B (N,), V (N, N)), complex, with V unitary and\n"
+        "A = V (diag(Lambda) - P^T conj(P)) V^H, B = V B: the normal-plus-low-rank form.");
+    m.def(
+        "ssm_kernel",
+        [](const py::handle& A, const py::handle& B, const py::handle& C, const py::handle& D,
+           std::int64_t L, const std::string& method) {
+            const Arguments arg{"ssm_kernel"};
+            const Tensor a = arg(A, "A"), b = arg(B, "B"), c = arg(C, "C"), d = arg(D, "D");
+            return numpy_without_gil([&] { return ssm_kernel(a, b, c, d, L, method); });
+        },
+        py::arg("A"), py::arg("B"), py::arg("C"), py::arg("D"), py::arg("L"),
+        py::arg("method") = "recurrent",
+        "K (L,) with K[0] = D, K[l] = C A^(l-1) B: method 'recurrent', 'doubling' or\n"
+        "'diagonal' (A given as (n,) or a diagonal matrix).");
+    m.def(
+        "ssm_kernel_dplr",
+        [](const py::handle& Lambda, const py::handle& P, const py::handle& Q,
+           const py::handle& B, const py::handle& C, const py::handle& D, std::int64_t L) {
+            const Arguments arg{"ssm_kernel_dplr"};
+            const Tensor l = arg(Lambda, "Lambda"), p = arg(P, "P"), q = arg(Q, "Q"),
+                         b = arg(B, "B"), c = arg(C, "C"), d = arg(D, "D");
+            return numpy_without_gil([&] { return ssm_kernel_dplr(l, p, q, b, c, d, L); });
+        },
+        py::arg("Lambda"), py::arg("P"), py::arg("Q"), py::arg("B"), py::arg("C"), py::arg("D"),
+        py::arg("L"),
+        "The kernel of A = diag(Lambda) - P^T conj(Q) (P, Q (r, n) or (n,)) through the\n"
+        "generating function at roots of unity, Woodbury / Cauchy sums and an inverse FFT.");
+    m.def(
+        "ssm_apply",
+        [](const py::handle& A, const py::handle& B, const py::handle& C, const py::handle& D,
+           const py::handle& u, std::optional<double> dt, const std::string& method) {
+            const Arguments arg{"ssm_apply"};
+            const Tensor a = arg(A, "A"), b = arg(B, "B"), c = arg(C, "C"), d = arg(D, "D"),
+                         x = arg(u, "u");
+            return numpy_without_gil([&] { return ssm_apply(a, b, c, d, x, dt, method); });
+        },
+        py::arg("A"), py::arg("B"), py::arg("C"), py::arg("D"), py::arg("u"),
+        py::arg("dt") = py::none(), py::arg("method") = "recurrent",
+        "y (B, L, H) of the SSM over u (B, L, H): one system for all channels, or per-channel\n"
+        "parameters with a leading H. With dt, (A, B) are continuous and discretized by ZOH.\n"
+        "method 'recurrent', 'conv_direct' or 'conv_fft'.");
+    m.def(
+        "causal_conv",
+        [](const py::handle& u, const py::handle& K, const std::string& method) {
+            const Arguments arg{"causal_conv"};
+            const Tensor x = arg(u, "u"), k = arg(K, "K");
+            return numpy_without_gil([&] { return causal_conv(x, k, method); });
+        },
+        py::arg("u"), py::arg("K"), py::arg("method") = "auto",
+        "y[b, t, h] = sum_{s <= t} K[s, h] u[b, t - s, h] for u (B, L, H), K (Lk, H) or (Lk,):\n"
+        "method 'direct', 'fft' or 'auto'.");
+    m.def(
+        "causal_conv_backward",
+        [](const py::handle& dy, const py::handle& u, const py::handle& K,
+           const std::string& method) {
+            const Arguments arg{"causal_conv_backward"};
+            const Tensor g = arg(dy, "dy"), x = arg(u, "u"), k = arg(K, "K");
+            CausalConvGradients grads;
+            {
+                py::gil_scoped_release release;
+                grads = causal_conv_backward(g, x, k, method);
+            }
+            py::dict out;
+            out["du"] = numpy_from_tensor(grads.du);
+            out["dK"] = numpy_from_tensor(grads.dK);
+            return out;
+        },
+        py::arg("dy"), py::arg("u"), py::arg("K"), py::arg("method") = "auto",
+        "{'du', 'dK'}: gradients of causal_conv for the output gradient dy.");
+    m.def(
+        "linear_scan",
+        [](const py::handle& a, const py::handle& b, const py::handle& h0,
+           const std::string& method) {
+            const Arguments arg{"linear_scan"};
+            const Tensor ta = arg(a, "a"), tb = arg(b, "b"), th = arg(h0, "h0");
+            return numpy_without_gil([&] { return linear_scan(ta, tb, th, method); });
+        },
+        py::arg("a"), py::arg("b"), py::arg("h0") = py::none(), py::arg("method") = "sequential",
+        "h_t = a_t * h_(t-1) + b_t over axis 1 of a, b (B, L, D), from h0 (B, D) or 0:\n"
+        "method 'sequential' or 'parallel' (chunks of time across threads).");
+    m.def(
+        "linear_scan_backward",
+        [](const py::handle& dh, const py::handle& a, const py::handle& b, const py::handle& h0,
+           const std::string& method) {
+            const Arguments arg{"linear_scan_backward"};
+            const Tensor g = arg(dh, "dh"), ta = arg(a, "a"), tb = arg(b, "b"),
+                         th = arg(h0, "h0");
+            LinearScanGradients grads;
+            {
+                py::gil_scoped_release release;
+                grads = linear_scan_backward(g, ta, tb, th, method);
+            }
+            py::dict out;
+            out["da"] = numpy_from_tensor(grads.da);
+            out["db"] = numpy_from_tensor(grads.db);
+            if (grads.dh0.defined()) out["dh0"] = numpy_from_tensor(grads.dh0);
+            return out;
+        },
+        py::arg("dh"), py::arg("a"), py::arg("b"), py::arg("h0") = py::none(),
+        py::arg("method") = "sequential",
+        "{'da', 'db'} (and 'dh0' when h0 is given): gradients of linear_scan for dh.");
+}
+
+}  // namespace structseq::python

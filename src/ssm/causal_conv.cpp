@@ -1,0 +1,165 @@
+#include "structseq/ssm/causal_conv.h"
+
+#include "ssm/causal_conv_rows.h"
+#include "ssm/eigen_tensor.h"
+#include "ssm/fft.h"
+#include "structseq/core/error.h"
+
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+namespace structseq {
+
+namespace {
+
+using namespace ssm_detail;
+
+// Direct convolution costs ~L·Lk, FFT ~c·N log N per row; below this L·Lk / (N log₂ N) ratio
+// the direct loop wins (measured, docs/ssm.md).
+constexpr double kDirectAdvantage = 6.0;
+
+ConvMethod pick_method(std::string_view where, std::string_view method, std::int64_t L,
+                       std::int64_t Lk) {
+    if (method == "direct") return ConvMethod::Direct;
+    if (method == "fft") return ConvMethod::Fft;
+    if (method != "auto") {
+        fail_argument(where, "method", fmt::format("\"{}\"", method),
+                      "\"direct\", \"fft\" or \"auto\"");
+    }
+    const double n = static_cast<double>(next_power_of_two(L + Lk - 1));
+    const double direct = static_cast<double>(L) * static_cast<double>(std::min(L, Lk));
+    return direct <= kDirectAdvantage * n * std::log2(std::max(2.0, n)) ? ConvMethod::Direct
+                                                                        : ConvMethod::Fft;
+}
+
+struct Geometry {
+    std::int64_t batch, L, H, Lk;
+    bool shared;  // K is (Lk,)
+};
+
+Geometry check_inputs(std::string_view where, const Tensor& u, const Tensor& K) {
+    check_numeric(u, where, "u");
+    check_numeric(K, where, "K");
+    check_argument(!is_complex(u.dtype()), where, "u", "dtype " + std::string(dtype_name(u.dtype())),
+                   "a real array");
+    check_argument(!is_complex(K.dtype()), where, "K", "dtype " + std::string(dtype_name(K.dtype())),
+                   "a real array");
+    check_argument(u.rank() == 3, where, "u", "shape " + shape_string(u.shape()),
+                   "(B, L, H): batch, time, channels");
+    Geometry g{u.dim(0), u.dim(1), u.dim(2), K.rank() >= 1 ? K.dim(0) : 0, K.rank() == 1};
+    check_argument((K.rank() == 1 || (K.rank() == 2 && K.dim(1) == g.H)) && g.Lk >= 1, where, "K",
+                   "shape " + shape_string(K.shape()),
+                   fmt::format("(Lk, {}) or (Lk,) with Lk >= 1", g.H));
+    return g;
+}
+
+// (B, L, H) → rows (B·H, L) in float64, time reversed when `reverse`.
+std::vector<double> to_rows(const Tensor& input, const Geometry& g, bool reverse) {
+    const Tensor d = input.contiguous().to(DType::F64);
+    const double* x = d.data<double>();
+    std::vector<double> rows(static_cast<std::size_t>(g.batch * g.H * g.L));
+    for (std::int64_t b = 0; b < g.batch; ++b) {
+        for (std::int64_t t0 = 0; t0 < g.L; ++t0) {
+            const std::int64_t t = reverse ? g.L - 1 - t0 : t0;
+            for (std::int64_t h = 0; h < g.H; ++h) {
+                rows[static_cast<std::size_t>((b * g.H + h) * g.L + t)] = x[(b * g.L + t0) * g.H + h];
+            }
+        }
+    }
+    return rows;
+}
+
+Tensor from_rows(const std::vector<double>& rows, const Geometry& g, bool reverse, DType dtype) {
+    Tensor out({g.batch, g.L, g.H}, DType::F64);
+    double* y = out.data<double>();
+    for (std::int64_t b = 0; b < g.batch; ++b) {
+        for (std::int64_t t0 = 0; t0 < g.L; ++t0) {
+            const std::int64_t t = reverse ? g.L - 1 - t0 : t0;
+            for (std::int64_t h = 0; h < g.H; ++h) {
+                y[(b * g.L + t0) * g.H + h] = rows[static_cast<std::size_t>((b * g.H + h) * g.L + t)];
+            }
+        }
+    }
+    return out.to(dtype);
+}
+
+// K as kernel rows (kernels, Lk) and the kernel index of each (b, h) row.
+std::vector<double> kernel_rows(const Tensor& K, const Geometry& g) {
+    const Tensor d = K.contiguous().to(DType::F64);
+    const double* k = d.data<double>();
+    const std::int64_t kernels = g.shared ? 1 : g.H;
+    std::vector<double> rows(static_cast<std::size_t>(kernels * g.Lk));
+    for (std::int64_t s = 0; s < g.Lk; ++s) {
+        for (std::int64_t h = 0; h < kernels; ++h) {
+            rows[static_cast<std::size_t>(h * g.Lk + s)] = k[s * kernels + h];
+        }
+    }
+    return rows;
+}
+
+std::vector<std::int64_t> kernel_index(const Geometry& g) {
+    std::vector<std::int64_t> index(static_cast<std::size_t>(g.batch * g.H));
+    for (std::size_t j = 0; j < index.size(); ++j) {
+        index[j] = g.shared ? 0 : static_cast<std::int64_t>(j) % g.H;
+    }
+    return index;
+}
+
+Tensor convolve(const Tensor& x, const Tensor& K, const Geometry& g, ConvMethod method,
+                bool reverse, DType dtype) {
+    const std::vector<double> rows = to_rows(x, g, reverse);
+    const std::vector<double> k = kernel_rows(K, g);
+    const std::vector<std::int64_t> index = kernel_index(g);
+    std::vector<double> out(rows.size());
+    causal_conv_rows(rows.data(), g.batch * g.H, g.L, k.data(), g.shared ? 1 : g.H, g.Lk,
+                     index.data(), method, out.data());
+    return from_rows(out, g, reverse, dtype);
+}
+
+}  // namespace
+
+Tensor causal_conv(const Tensor& u, const Tensor& K, std::string_view method) {
+    constexpr std::string_view where = "causal_conv";
+    const Geometry g = check_inputs(where, u, K);
+    return convolve(u, K, g, pick_method(where, method, g.L, g.Lk), false,
+                    result_dtype({&u, &K}, false));
+}
+
+CausalConvGradients causal_conv_backward(const Tensor& dy, const Tensor& u, const Tensor& K,
+                                         std::string_view method) {
+    constexpr std::string_view where = "causal_conv_backward";
+    const Geometry g = check_inputs(where, u, K);
+    check_numeric(dy, where, "dy");
+    check_argument(dy.shape() == u.shape() && !is_complex(dy.dtype()), where, "dy",
+                   "shape " + shape_string(dy.shape()),
+                   "a real array shaped like u " + shape_string(u.shape()));
+    const ConvMethod conv = pick_method(where, method, g.L, g.Lk);
+    CausalConvGradients grads;
+    // du: the causal convolution of reversed dy with K, reversed back.
+    grads.du = convolve(dy, K, g, conv, true, result_dtype({&dy, &u, &K}, false));
+    // dK[s] = Σ_t dy[t] u[t − s]: row j's convolution of reversed dy with u_j as its kernel,
+    // read at L − 1 − s.
+    const std::vector<double> reversed_dy = to_rows(dy, g, true);
+    const std::vector<double> u_rows = to_rows(u, g, false);
+    std::vector<std::int64_t> own(static_cast<std::size_t>(g.batch * g.H));
+    std::iota(own.begin(), own.end(), std::int64_t{0});
+    std::vector<double> z(reversed_dy.size());
+    causal_conv_rows(reversed_dy.data(), g.batch * g.H, g.L, u_rows.data(), g.batch * g.H, g.L,
+                     own.data(), pick_method(where, method, g.L, g.L), z.data());
+    const std::int64_t kernels = g.shared ? 1 : g.H;
+    Tensor dK(g.shared ? Shape{g.Lk} : Shape{g.Lk, g.H}, DType::F64);
+    double* dk = dK.data<double>();
+    for (std::int64_t b = 0; b < g.batch; ++b) {
+        for (std::int64_t h = 0; h < g.H; ++h) {
+            const double* row = z.data() + (b * g.H + h) * g.L;
+            for (std::int64_t s = 0; s < std::min(g.Lk, g.L); ++s) {
+                dk[s * kernels + (g.shared ? 0 : h)] += row[g.L - 1 - s];
+            }
+        }
+    }
+    grads.dK = dK.to(result_dtype({&dy, &u, &K}, false));
+    return grads;
+}
+
+}  // namespace structseq
