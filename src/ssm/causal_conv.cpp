@@ -1,6 +1,7 @@
 #include "structseq/ssm/causal_conv.h"
 
-#include "ssm/causal_conv_rows.h"
+#include "ssm/direct_convolution.h"
+#include "ssm/fft_convolution.h"
 #include "ssm/eigen_tensor.h"
 #include "ssm/fft.h"
 #include "structseq/core/error.h"
@@ -19,18 +20,17 @@ using namespace ssm_detail;
 // the direct loop wins (measured, docs/ssm.md).
 constexpr double kDirectAdvantage = 6.0;
 
-ConvMethod pick_method(std::string_view where, std::string_view method, std::int64_t L,
-                       std::int64_t Lk) {
-    if (method == "direct") return ConvMethod::Direct;
-    if (method == "fft") return ConvMethod::Fft;
+// True for FFT, false for direct.
+bool use_fft(std::string_view where, std::string_view method, std::int64_t L, std::int64_t Lk) {
+    if (method == "direct") return false;
+    if (method == "fft") return true;
     if (method != "auto") {
         fail_argument(where, "method", fmt::format("\"{}\"", method),
                       "\"direct\", \"fft\" or \"auto\"");
     }
     const double n = static_cast<double>(next_power_of_two(L + Lk - 1));
     const double direct = static_cast<double>(L) * static_cast<double>(std::min(L, Lk));
-    return direct <= kDirectAdvantage * n * std::log2(std::max(2.0, n)) ? ConvMethod::Direct
-                                                                        : ConvMethod::Fft;
+    return direct > kDirectAdvantage * n * std::log2(std::max(2.0, n));
 }
 
 struct Geometry {
@@ -106,15 +106,37 @@ std::vector<std::int64_t> kernel_index(const Geometry& g) {
     return index;
 }
 
-Tensor convolve(const Tensor& x, const Tensor& K, const Geometry& g, ConvMethod method,
-                bool reverse, DType dtype) {
+// K as (Lk, H) float64, a shared (Lk,) kernel repeated for every channel.
+std::vector<double> kernel_columns(const Tensor& K, const Geometry& g) {
+    const Tensor d = K.contiguous().to(DType::F64);
+    const double* k = d.data<double>();
+    std::vector<double> columns(static_cast<std::size_t>(g.Lk * g.H));
+    for (std::int64_t s = 0; s < g.Lk; ++s) {
+        for (std::int64_t h = 0; h < g.H; ++h) {
+            columns[static_cast<std::size_t>(s * g.H + h)] = k[g.shared ? s : s * g.H + h];
+        }
+    }
+    return columns;
+}
+
+// Direct: y (or, with `reverse`, the correlation Σ_s K[s] x[t + s]) through rows.
+Tensor direct(const Tensor& x, const Tensor& K, const Geometry& g, bool reverse, DType dtype) {
     const std::vector<double> rows = to_rows(x, g, reverse);
     const std::vector<double> k = kernel_rows(K, g);
     const std::vector<std::int64_t> index = kernel_index(g);
     std::vector<double> out(rows.size());
-    causal_conv_rows(rows.data(), g.batch * g.H, g.L, k.data(), g.shared ? 1 : g.H, g.Lk,
-                     index.data(), method, out.data());
+    direct_convolution(rows.data(), g.batch * g.H, g.L, k.data(), g.Lk, index.data(), out.data());
     return from_rows(out, g, reverse, dtype);
+}
+
+Tensor through_fft(const Tensor& x, const Tensor& K, const Geometry& g, bool adjoint,
+                   DType dtype) {
+    const std::vector<double> k = kernel_columns(K, g);
+    const Tensor x64 = x.contiguous().to(DType::F64);
+    Tensor y({g.batch, g.L, g.H}, DType::F64);
+    FftConvolution(k.data(), g.Lk, g.H, g.L).convolve(x64.data<double>(), g.batch, adjoint,
+                                                      y.data<double>());
+    return y.to(dtype);
 }
 
 }  // namespace
@@ -122,8 +144,10 @@ Tensor convolve(const Tensor& x, const Tensor& K, const Geometry& g, ConvMethod 
 Tensor causal_conv(const Tensor& u, const Tensor& K, std::string_view method) {
     constexpr std::string_view where = "causal_conv";
     const Geometry g = check_inputs(where, u, K);
-    return convolve(u, K, g, pick_method(where, method, g.L, g.Lk), false,
-                    result_dtype({&u, &K}, false));
+    const DType dtype = result_dtype({&u, &K}, false);
+    if (g.batch * g.L * g.H == 0) return Tensor(u.shape(), dtype);
+    return use_fft(where, method, g.L, g.Lk) ? through_fft(u, K, g, false, dtype)
+                                             : direct(u, K, g, false, dtype);
 }
 
 CausalConvGradients causal_conv_backward(const Tensor& dy, const Tensor& u, const Tensor& K,
@@ -134,31 +158,50 @@ CausalConvGradients causal_conv_backward(const Tensor& dy, const Tensor& u, cons
     check_argument(dy.shape() == u.shape() && !is_complex(dy.dtype()), where, "dy",
                    "shape " + shape_string(dy.shape()),
                    "a real array shaped like u " + shape_string(u.shape()));
-    const ConvMethod conv = pick_method(where, method, g.L, g.Lk);
+    const DType dtype = result_dtype({&dy, &u, &K}, false);
+    const bool fft = use_fft(where, method, g.L, g.Lk);
     CausalConvGradients grads;
-    // du: the causal convolution of reversed dy with K, reversed back.
-    grads.du = convolve(dy, K, g, conv, true, result_dtype({&dy, &u, &K}, false));
-    // dK[s] = Σ_t dy[t] u[t − s]: row j's convolution of reversed dy with u_j as its kernel,
-    // read at L − 1 − s.
-    const std::vector<double> reversed_dy = to_rows(dy, g, true);
-    const std::vector<double> u_rows = to_rows(u, g, false);
-    std::vector<std::int64_t> own(static_cast<std::size_t>(g.batch * g.H));
-    std::iota(own.begin(), own.end(), std::int64_t{0});
-    std::vector<double> z(reversed_dy.size());
-    causal_conv_rows(reversed_dy.data(), g.batch * g.H, g.L, u_rows.data(), g.batch * g.H, g.L,
-                     own.data(), pick_method(where, method, g.L, g.L), z.data());
-    const std::int64_t kernels = g.shared ? 1 : g.H;
-    Tensor dK(g.shared ? Shape{g.Lk} : Shape{g.Lk, g.H}, DType::F64);
-    double* dk = dK.data<double>();
-    for (std::int64_t b = 0; b < g.batch; ++b) {
-        for (std::int64_t h = 0; h < g.H; ++h) {
-            const double* row = z.data() + (b * g.H + h) * g.L;
-            for (std::int64_t s = 0; s < std::min(g.Lk, g.L); ++s) {
-                dk[s * kernels + (g.shared ? 0 : h)] += row[g.L - 1 - s];
+    Tensor dK_columns({g.Lk, g.H}, DType::F64);  // (Lk, H), summed over h for a shared K
+    if (g.batch * g.L * g.H == 0) {
+        grads.du = Tensor(u.shape(), dtype);
+    } else if (fft) {
+        grads.du = through_fft(dy, K, g, true, dtype);
+        const Tensor dy64 = dy.contiguous().to(DType::F64), u64 = u.contiguous().to(DType::F64);
+        FftConvolution::kernel_gradient(dy64.data<double>(), u64.data<double>(), g.batch, g.L,
+                                        g.H, g.Lk, dK_columns.data<double>());
+    } else {
+        // du: the correlation with K, as a convolution of reversed rows. dK[s] = Σ_t dy[t]
+        // u[t − s]: row j's convolution of reversed dy with u_j as its own kernel, read at
+        // L − 1 − s.
+        grads.du = direct(dy, K, g, true, dtype);
+        const std::vector<double> reversed_dy = to_rows(dy, g, true);
+        const std::vector<double> u_rows = to_rows(u, g, false);
+        std::vector<std::int64_t> own(static_cast<std::size_t>(g.batch * g.H));
+        std::iota(own.begin(), own.end(), std::int64_t{0});
+        std::vector<double> z(reversed_dy.size());
+        direct_convolution(reversed_dy.data(), g.batch * g.H, g.L, u_rows.data(), g.L, own.data(),
+                           z.data());
+        double* dk = dK_columns.data<double>();
+        for (std::int64_t b = 0; b < g.batch; ++b) {
+            for (std::int64_t h = 0; h < g.H; ++h) {
+                const double* row = z.data() + (b * g.H + h) * g.L;
+                for (std::int64_t s = 0; s < std::min(g.Lk, g.L); ++s) {
+                    dk[s * g.H + h] += row[g.L - 1 - s];
+                }
             }
         }
     }
-    grads.dK = dK.to(result_dtype({&dy, &u, &K}, false));
+    if (!g.shared) {
+        grads.dK = dK_columns.to(dtype);
+        return grads;
+    }
+    Tensor dK({g.Lk}, DType::F64);
+    for (std::int64_t s = 0; s < g.Lk; ++s) {
+        for (std::int64_t h = 0; h < g.H; ++h) {
+            dK.data<double>()[s] += dK_columns.data<double>()[s * g.H + h];
+        }
+    }
+    grads.dK = dK.to(dtype);
     return grads;
 }
 
