@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 
+#include <complex>
 #include <cstdint>
 
 namespace structseq::blas {
@@ -23,6 +24,15 @@ inline void gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std:
     cblas_dgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+inline void gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m,
+                 std::int64_t n, std::int64_t k, std::complex<double> alpha,
+                 const std::complex<double>* a, std::int64_t lda, const std::complex<double>* b,
+                 std::int64_t ldb, std::complex<double> beta, std::complex<double>* c,
+                 std::int64_t ldc) {
+    if (m == 0 || n == 0) return;
+    cblas_zgemm(order, ta, tb, m, n, k, &alpha, a, lda, b, ldb, &beta, c, ldc);
+}
+
 // y = alpha op(A) x + beta y, A: m × n, unit strides.
 inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE t, std::int64_t m, std::int64_t n,
                  float alpha, const float* a, std::int64_t lda, const float* x, float beta,
@@ -34,6 +44,13 @@ inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE t, std::int64_t m, std::int6
                  double alpha, const double* a, std::int64_t lda, const double* x, double beta,
                  double* y) {
     cblas_dgemv(order, t, m, n, alpha, a, lda, x, 1, beta, y, 1);
+}
+
+inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE t, std::int64_t m, std::int64_t n,
+                 std::complex<double> alpha, const std::complex<double>* a, std::int64_t lda,
+                 const std::complex<double>* x, std::complex<double> beta,
+                 std::complex<double>* y) {
+    cblas_zgemv(order, t, m, n, &alpha, a, lda, x, 1, &beta, y, 1);
 }
 
 }  // namespace structseq::blas

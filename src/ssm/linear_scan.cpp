@@ -3,9 +3,11 @@
 #include "ssm/eigen_tensor.h"
 #include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/error.h"
+#include "structseq/core/lane_vector.h"
 #include "structseq/core/threads.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace structseq {
@@ -22,60 +24,102 @@ struct Strided {
     Real* at(std::int64_t t) const { return base + t * step; }
 };
 
-// h_t = a_t h_{t−1} + b_t for t in [first, last), from `state` (updated in place; null: start
-// from b_first). a_first is read only when state is given.
+// h_t = a_t h_{t−1} + b_t for t in [first, last), from `state` (null: start from b_first;
+// a_first is read only when state is given). Returns Σ h · 0, which is 0 unless some h is inf
+// or NaN — as it is whenever an input is (the inputs are checked only then).
 template <class Real>
-STRUCTSEQ_ALWAYS_INLINE void scan_range(Strided<const Real> a, Strided<const Real> b,
-                                        Strided<Real> h, std::int64_t first, std::int64_t last,
-                                        std::int64_t D, const Real* state) {
-    if (first >= last) return;
+STRUCTSEQ_CPU_CLONES Real scan_range(Strided<const Real> a, Strided<const Real> b,
+                                     Strided<Real> h, std::int64_t first, std::int64_t last,
+                                     std::int64_t D, const Real* state) {
+    Real probe = 0;
     const Real* previous = state;
     for (std::int64_t t = first; t < last; ++t) {
         const Real* at = a.at(t);
         const Real* bt = b.at(t);
         Real* ht = h.at(t);
         if (previous == nullptr) {
-            std::copy(bt, bt + D, ht);
+#pragma omp simd reduction(+ : probe)
+            for (std::int64_t d = 0; d < D; ++d) {
+                ht[d] = bt[d];
+                probe += ht[d] * Real(0);
+            }
         } else {
-#pragma omp simd
-            for (std::int64_t d = 0; d < D; ++d) ht[d] = at[d] * previous[d] + bt[d];
+#pragma omp simd reduction(+ : probe)
+            for (std::int64_t d = 0; d < D; ++d) {
+                ht[d] = at[d] * previous[d] + bt[d];
+                probe += ht[d] * Real(0);
+            }
         }
         previous = ht;
     }
+    return probe;
 }
 
+// Below this a running product of a is treated as 0: what it would still add is below that
+// times |carry|, and going on would compute with subnormal numbers, ~100× slower per step.
 template <class Real>
-STRUCTSEQ_CPU_CLONES void scan_range_clone(Strided<const Real> a, Strided<const Real> b,
-                                           Strided<Real> h, std::int64_t first, std::int64_t last,
-                                           std::int64_t D, const Real* state) {
-    scan_range(a, b, h, first, last, D, state);
-}
+constexpr Real kNegligible = sizeof(Real) == 4 ? Real(1e-30) : Real(1e-300);
 
-// Step (3): h_t += (Π_{first ≤ s ≤ t} a_s · running) ⊙ carry over [first, last).
+// running ← running ⊙ a_t for t in [first, last) and, when h has a base, step (3):
+// h_t += running ⊙ carry. Lanes of 64 bytes keep `running` in registers; a block of lanes
+// stops (running = 0) once all its products are negligible. Returns the probe of the h it
+// wrote, as scan_range.
 template <class Real>
-STRUCTSEQ_CPU_CLONES void add_carry(Strided<const Real> a, Strided<Real> h, std::int64_t first,
-                                    std::int64_t last, std::int64_t D, Real* running,
-                                    const Real* carry) {
-    for (std::int64_t t = first; t < last; ++t) {
-        const Real* at = a.at(t);
-        Real* ht = h.at(t);
-#pragma omp simd
-        for (std::int64_t d = 0; d < D; ++d) {
-            running[d] *= at[d];
-            ht[d] += running[d] * carry[d];
+STRUCTSEQ_CPU_CLONES Real advance_product(Strided<const Real> a, Strided<Real> h,
+                                          const Real* carry, std::int64_t first,
+                                          std::int64_t last, std::int64_t D, Real* running) {
+    constexpr int W = 64 / sizeof(Real);
+    using V = LaneVector<Real, W>;
+    constexpr std::int64_t kCheck = 32;  // steps between the negligibility checks
+    Real probe = 0;
+    std::int64_t d0 = 0;
+    for (; d0 + W <= D; d0 += W) {
+        V r = load_lanes<V>(running + d0);
+        const V c = h.base != nullptr ? load_lanes<V>(carry + d0) : V{};
+        V p = {};
+        for (std::int64_t t0 = first; t0 < last; t0 += kCheck) {
+            const std::int64_t t1 = std::min(last, t0 + kCheck);
+            for (std::int64_t t = t0; t < t1; ++t) {
+                r *= load_lanes<V>(a.at(t) + d0);
+                if (h.base != nullptr) {
+                    const V ht = load_lanes<V>(h.at(t) + d0) + r * c;
+                    store_lanes(h.at(t) + d0, ht);
+                    p += ht * Real(0);
+                }
+            }
+            Real largest = 0;
+            for (int k = 0; k < W; ++k) largest = std::max(largest, std::abs(r[k]));
+            if (largest < kNegligible<Real>) {
+                r = V{};
+                break;
+            }
         }
+        store_lanes(running + d0, r);
+        for (int k = 0; k < W; ++k) probe += p[k];
     }
+    for (std::int64_t d = d0; d < D; ++d) {
+        Real r = running[d];
+        for (std::int64_t t = first; t < last && r != Real(0); ++t) {
+            r *= a.at(t)[d];
+            if (std::abs(r) < kNegligible<Real>) r = 0;
+            if (h.base != nullptr) {
+                h.at(t)[d] += r * carry[d];
+                probe += h.at(t)[d] * Real(0);
+            }
+        }
+        running[d] = r;
+    }
+    return probe;
 }
 
+// The whole sequence; false when some h is inf or NaN.
 template <class Real>
-void scan_sequence(Strided<const Real> a, Strided<const Real> b, Strided<Real> h,
+bool scan_sequence(Strided<const Real> a, Strided<const Real> b, Strided<Real> h,
                    std::int64_t L, std::int64_t D, const Real* init, bool parallel) {
     const int threads = num_threads();
     const std::int64_t T = parallel ? std::min<std::int64_t>(threads, L / 1024) : 1;
-    if (T <= 1) {
-        scan_range_clone(a, b, h, 0, L, D, init);
-        return;
-    }
+    if (T <= 1) return scan_range(a, b, h, 0, L, D, init) == Real(0);
+    Real first_chunk_probe = 0;
     const auto chunk_start = [&](std::int64_t c) { return L * c / T; };
     const auto sub_start = [&](std::int64_t c, std::int64_t s) {
         const std::int64_t c0 = chunk_start(c), c1 = chunk_start(c + 1);
@@ -87,20 +131,17 @@ void scan_sequence(Strided<const Real> a, Strided<const Real> b, Strided<Real> h
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (std::int64_t c = 0; c < T; ++c) {
         if (c == 0) {
-            scan_range_clone(a, b, h, 0, chunk_start(1), D, init);
+            first_chunk_probe = scan_range(a, b, h, 0, chunk_start(1), D, init);
             continue;
         }
         Real* product = products.data() + c * T * D;
         for (std::int64_t s = 0; s < T; ++s) {
             const std::int64_t s0 = sub_start(c, s), s1 = sub_start(c, s + 1);
-            scan_range_clone(a, b, h, s0, s1, D, s == 0 ? nullptr : h.at(s0 - 1));
+            scan_range(a, b, h, s0, s1, D, s == 0 ? nullptr : h.at(s0 - 1));
             if (s + 1 < T) {
                 Real* next = product + (s + 1) * D;
                 std::copy(product + s * D, product + (s + 1) * D, next);
-                for (std::int64_t t = s0; t < s1; ++t) {
-                    const Real* at = a.at(t);
-                    for (std::int64_t d = 0; d < D; ++d) next[d] *= at[d];
-                }
+                advance_product<Real>(a, {nullptr, 0}, nullptr, s0, s1, D, next);
             }
         }
     }
@@ -110,22 +151,25 @@ void scan_sequence(Strided<const Real> a, Strided<const Real> b, Strided<Real> h
         const std::int64_t c1 = chunk_start(c);
         std::vector<Real> total(products.begin() + ((c - 1) * T + T - 1) * D,
                                 products.begin() + ((c - 1) * T + T) * D);
-        for (std::int64_t t = sub_start(c - 1, T - 1); t < c1; ++t) {
-            for (std::int64_t d = 0; d < D; ++d) total[static_cast<std::size_t>(d)] *= a.at(t)[d];
-        }
+        advance_product<Real>(a, {nullptr, 0}, nullptr, sub_start(c - 1, T - 1), c1, D,
+                              total.data());
         for (std::int64_t d = 0; d < D; ++d) {
             carry[static_cast<std::size_t>(c * D + d)] =
-                h.at(c1 - 1)[d] + total[static_cast<std::size_t>(d)] * carry[static_cast<std::size_t>((c - 1) * D + d)];
+                h.at(c1 - 1)[d] + total[static_cast<std::size_t>(d)] *
+                                      carry[static_cast<std::size_t>((c - 1) * D + d)];
         }
     }
-#pragma omp parallel for num_threads(threads) schedule(static)
+    // Chunks 1 … T−1 are final only after step (3), which probes them.
+    Real probe = first_chunk_probe;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : probe)
     for (std::int64_t job = 0; job < (T - 1) * T; ++job) {
         const std::int64_t c = 1 + job / T, s = job % T;
         std::vector<Real> running(products.begin() + (c * T + s) * D,
                                   products.begin() + (c * T + s + 1) * D);
-        add_carry(a, h, sub_start(c, s), sub_start(c, s + 1), D, running.data(),
-                  carry.data() + c * D);
+        probe += advance_product(a, h, carry.data() + c * D, sub_start(c, s), sub_start(c, s + 1),
+                                 D, running.data());
     }
+    return probe == Real(0);
 }
 
 struct Layout {
@@ -134,7 +178,7 @@ struct Layout {
 
 Layout check_scan(std::string_view where, const Tensor& a, const Tensor& b, const Tensor& h0) {
     for (const auto& [t, name] : {std::pair{&a, "a"}, std::pair{&b, "b"}}) {
-        check_numeric(*t, where, name);
+        check_argument(t->defined(), where, name, "missing", "an array");
         check_argument(t->dtype() == DType::F32 || t->dtype() == DType::F64, where, name,
                        "dtype " + std::string(dtype_name(t->dtype())), "float32 or float64");
     }
@@ -143,12 +187,23 @@ Layout check_scan(std::string_view where, const Tensor& a, const Tensor& b, cons
                    "the shape of a " + shape_string(a.shape()));
     const Layout layout{a.dim(0), a.dim(1), a.dim(2)};
     if (h0.defined()) {
-        check_numeric(h0, where, "h0");
-        check_argument(h0.shape() == Shape{layout.batch, layout.D} && !is_complex(h0.dtype()),
+        check_argument(h0.shape() == Shape{layout.batch, layout.D} &&
+                           (h0.dtype() == DType::F32 || h0.dtype() == DType::F64),
                        where, "h0", "shape " + shape_string(h0.shape()),
                        fmt::format("a real ({}, {})", layout.batch, layout.D));
     }
     return layout;
+}
+
+// After a scan met inf or NaN: name the input that holds one, else report the overflow.
+[[noreturn]] void fail_non_finite(std::string_view where,
+                                  std::initializer_list<std::pair<const Tensor*, const char*>> inputs) {
+    for (const auto& [t, name] : inputs) {
+        if (t->defined()) check_numeric(*t, where, name);
+    }
+    fail("{}: the recurrence overflowed (|h| grew past the floating-point range); scale a or b "
+         "down, or use float64",
+         where);
 }
 
 bool is_parallel(std::string_view where, std::string_view method) {
@@ -157,14 +212,17 @@ bool is_parallel(std::string_view where, std::string_view method) {
     return method == "parallel";
 }
 
+// False when some h is inf or NaN.
 template <class Real>
-void forward_rows(const Layout& s, const Real* a, const Real* b, const Real* h0, Real* h,
+bool forward_rows(const Layout& s, const Real* a, const Real* b, const Real* h0, Real* h,
                   bool parallel) {
     const std::int64_t row = s.L * s.D;
+    bool finite = true;
     for (std::int64_t r = 0; r < s.batch; ++r) {
-        scan_sequence<Real>({a + r * row, s.D}, {b + r * row, s.D}, {h + r * row, s.D}, s.L, s.D,
-                            h0 != nullptr ? h0 + r * s.D : nullptr, parallel);
+        finite &= scan_sequence<Real>({a + r * row, s.D}, {b + r * row, s.D}, {h + r * row, s.D},
+                                      s.L, s.D, h0 != nullptr ? h0 + r * s.D : nullptr, parallel);
     }
+    return finite;
 }
 
 DType common_dtype(const Tensor& a, const Tensor& b, const Tensor& h0) {
@@ -184,10 +242,13 @@ Tensor linear_scan(const Tensor& a_in, const Tensor& b_in, const Tensor& h0_in,
     Tensor h = Tensor::empty(a.shape(), dtype);
     const auto run = [&](auto tag) {
         using Real = decltype(tag);
-        forward_rows<Real>(s, a.data<Real>(), b.data<Real>(),
-                           h0.defined() ? h0.data<Real>() : nullptr, h.data<Real>(), parallel);
+        return forward_rows<Real>(s, a.data<Real>(), b.data<Real>(),
+                                  h0.defined() ? h0.data<Real>() : nullptr, h.data<Real>(),
+                                  parallel);
     };
-    dtype == DType::F32 ? run(float{}) : run(double{});
+    if (!(dtype == DType::F32 ? run(float{}) : run(double{}))) {
+        fail_non_finite(where, {{&a_in, "a"}, {&b_in, "b"}, {&h0_in, "h0"}});
+    }
     return h;
 }
 
@@ -196,8 +257,9 @@ LinearScanGradients linear_scan_backward(const Tensor& dh_in, const Tensor& a_in
                                          std::string_view method) {
     constexpr std::string_view where = "linear_scan_backward";
     const Layout s = check_scan(where, a_in, b_in, h0_in);
-    check_numeric(dh_in, where, "dh");
-    check_argument(dh_in.shape() == a_in.shape() && !is_complex(dh_in.dtype()), where, "dh",
+    check_argument(dh_in.defined() && dh_in.shape() == a_in.shape() &&
+                       (dh_in.dtype() == DType::F32 || dh_in.dtype() == DType::F64),
+                   where, "dh",
                    "shape " + shape_string(dh_in.shape()),
                    "a real array shaped like a " + shape_string(a_in.shape()));
     const bool parallel = is_parallel(where, method);
@@ -215,14 +277,15 @@ LinearScanGradients linear_scan_backward(const Tensor& dh_in, const Tensor& a_in
         Tensor h_tensor = Tensor::empty(a.shape(), dtype);
         Real* h = h_tensor.data<Real>();
         const Real* h0p = h0.defined() ? h0.data<Real>() : nullptr;
-        forward_rows<Real>(s, a.data<Real>(), b.data<Real>(), h0p, h, parallel);
+        bool finite = forward_rows<Real>(s, a.data<Real>(), b.data<Real>(), h0p, h, parallel);
         Real* g = grads.db.data<Real>();
         Real* da = grads.da.data<Real>();
         for (std::int64_t r = 0; r < s.batch; ++r) {
             const Real* ar = a.data<Real>() + r * row;
             // Reverse scan: index q ↔ time L − 1 − q, with a'_q = a_{t+1} (a'_0 never read).
-            scan_sequence<Real>({ar + L * D, -D}, {dh.data<Real>() + r * row + (L - 1) * D, -D},
-                                {g + r * row + (L - 1) * D, -D}, L, D, nullptr, parallel);
+            finite &= scan_sequence<Real>({ar + L * D, -D},
+                                          {dh.data<Real>() + r * row + (L - 1) * D, -D},
+                                          {g + r * row + (L - 1) * D, -D}, L, D, nullptr, parallel);
             const Real* start = h0p != nullptr ? h0p + r * D : nullptr;
             for (std::int64_t t = 0; t < L; ++t) {
                 const Real* previous = t > 0 ? h + r * row + (t - 1) * D : start;
@@ -236,8 +299,11 @@ LinearScanGradients linear_scan_backward(const Tensor& dh_in, const Tensor& a_in
                 for (std::int64_t d = 0; d < D; ++d) dh0[d] = ar[d] * g[r * row + d];
             }
         }
+        return finite;
     };
-    dtype == DType::F32 ? run(float{}) : run(double{});
+    if (!(dtype == DType::F32 ? run(float{}) : run(double{}))) {
+        fail_non_finite(where, {{&dh_in, "dh"}, {&a_in, "a"}, {&b_in, "b"}, {&h0_in, "h0"}});
+    }
     return grads;
 }
 

@@ -495,3 +495,15 @@ def test_linear_scan_errors():
         ss.linear_scan(np.ones((1, 4, 2)), np.ones((1, 4, 2)), method="blelloch")
     with pytest.raises(ValueError, match="finite"):
         ss.linear_scan(np.full((1, 4, 2), np.inf), np.ones((1, 4, 2)))
+
+
+@pytest.mark.parametrize("method", ["sequential", "parallel"])
+def test_linear_scan_with_unit_decay_is_a_cumulative_sum(method):
+    # |a| = 1: the running products never vanish, so step (3) runs to the end of every chunk.
+    rng = np.random.default_rng(40)
+    b = rng.standard_normal((2, 30000, 3))
+    a = np.where(rng.random(b.shape) < 0.5, 1.0, -1.0)
+    h = ss.linear_scan(np.ones_like(b), b, method=method)
+    np.testing.assert_allclose(h, np.cumsum(b, axis=1), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(ss.linear_scan(a, b, method=method), scan_ref(a, b), rtol=1e-9,
+                               atol=1e-9)
