@@ -60,10 +60,18 @@ void BM_SsmKernel(benchmark::State& state) {
     for (auto _ : state) {
         Tensor K;
         switch (method) {
-            case 0: K = ssm_kernel(A, B, C, D, L, "recurrent"); break;
-            case 1: K = ssm_kernel(A, B, C, D, L, "doubling"); break;
-            case 2: K = ssm_kernel(diag, B, C, D, L, "diagonal"); break;
-            default: K = ssm_kernel_dplr(diag, P, P, B, C, D, L); break;
+            case 0:
+                K = ssm_kernel(A, B, C, D, L, "recurrent");
+                break;
+            case 1:
+                K = ssm_kernel(A, B, C, D, L, "doubling");
+                break;
+            case 2:
+                K = ssm_kernel(diag, B, C, D, L, "diagonal");
+                break;
+            default:
+                K = ssm_kernel_dplr(diag, P, P, B, C, D, L);
+                break;
         }
         benchmark::DoNotOptimize(K.raw_data());
     }

@@ -93,8 +93,8 @@ void bind_ssm(py::module_& m) {
         "'diagonal' (A given as (n,) or a diagonal matrix).");
     m.def(
         "ssm_kernel_dplr",
-        [](const py::handle& Lambda, const py::handle& P, const py::handle& Q,
-           const py::handle& B, const py::handle& C, const py::handle& D, std::int64_t L) {
+        [](const py::handle& Lambda, const py::handle& P, const py::handle& Q, const py::handle& B,
+           const py::handle& C, const py::handle& D, std::int64_t L) {
             const Arguments arg{"ssm_kernel_dplr"};
             const Tensor l = arg(Lambda, "Lambda"), p = arg(P, "P"), q = arg(Q, "Q"),
                          b = arg(B, "B"), c = arg(C, "C"), d = arg(D, "D");
@@ -162,8 +162,7 @@ void bind_ssm(py::module_& m) {
         [](const py::handle& dh, const py::handle& a, const py::handle& b, const py::handle& h0,
            const std::string& method) {
             const Arguments arg{"linear_scan_backward"};
-            const Tensor g = arg(dh, "dh"), ta = arg(a, "a"), tb = arg(b, "b"),
-                         th = arg(h0, "h0");
+            const Tensor g = arg(dh, "dh"), ta = arg(a, "a"), tb = arg(b, "b"), th = arg(h0, "h0");
             LinearScanGradients grads;
             {
                 py::gil_scoped_release release;

@@ -34,15 +34,13 @@ inline void gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std:
 }
 
 // y = alpha op(A) x + beta y, A: m × n, unit strides.
-inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE t, std::int64_t m, std::int64_t n,
-                 float alpha, const float* a, std::int64_t lda, const float* x, float beta,
-                 float* y) {
+inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE t, std::int64_t m, std::int64_t n, float alpha,
+                 const float* a, std::int64_t lda, const float* x, float beta, float* y) {
     cblas_sgemv(order, t, m, n, alpha, a, lda, x, 1, beta, y, 1);
 }
 
-inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE t, std::int64_t m, std::int64_t n,
-                 double alpha, const double* a, std::int64_t lda, const double* x, double beta,
-                 double* y) {
+inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE t, std::int64_t m, std::int64_t n, double alpha,
+                 const double* a, std::int64_t lda, const double* x, double beta, double* y) {
     cblas_dgemv(order, t, m, n, alpha, a, lda, x, 1, beta, y, 1);
 }
 

@@ -1,8 +1,8 @@
 #include "structseq/linalg/tridiagonal.h"
 
 #include "structseq/core/cpu_dispatch.h"
-#include "structseq/core/lane_vector.h"
 #include "structseq/core/error.h"
+#include "structseq/core/lane_vector.h"
 #include "structseq/core/threads.h"
 
 #include <algorithm>
@@ -91,8 +91,7 @@ TridiagonalLayout resolve_layout(std::string_view where, const Tensor& a, const 
     return layout;
 }
 
-void check_real_dtypes(std::string_view where, const Tensor& a, const Tensor& b,
-                       const Tensor& c) {
+void check_real_dtypes(std::string_view where, const Tensor& a, const Tensor& b, const Tensor& c) {
     check_argument(a.dtype() == DType::F32 || a.dtype() == DType::F64, where, "a dtype",
                    dtype_name(a.dtype()), "float32 or float64");
     for (const auto& [name, t] : {std::pair{"b", &b}, std::pair{"c", &c}}) {
@@ -273,8 +272,8 @@ Tensor tridiagonal_matvec(const Tensor& a_in, const Tensor& b_in, const Tensor& 
 namespace {
 
 template <class Real, class S>
-void solve_rows(std::string_view where, const TridiagonalRows<Real>& rows, S shift,
-                const S* rhs, std::int64_t rhs_stride, S* out) {
+void solve_rows(std::string_view where, const TridiagonalRows<Real>& rows, S shift, const S* rhs,
+                std::int64_t rhs_stride, S* out) {
     const std::int64_t n = rows.n;
     std::atomic<std::int64_t> failed_row{-1}, failed_pivot{-1};
     std::atomic<bool> overflow{false};
@@ -300,13 +299,14 @@ void solve_rows(std::string_view where, const TridiagonalRows<Real>& rows, S shi
         }
     }
     if (failed_row.load() >= 0) {
-        fail("{}: T - zI is singular: pivot {} of row {} is exactly 0", where,
-             failed_pivot.load(), failed_row.load());
+        fail("{}: T - zI is singular: pivot {} of row {} is exactly 0", where, failed_pivot.load(),
+             failed_row.load());
     }
     if (overflow) {
-        fail("{}: the solution overflowed (T - zI is numerically singular, or rhs has "
-             "inf/NaN)",
-             where);
+        fail(
+            "{}: the solution overflowed (T - zI is numerically singular, or rhs has "
+            "inf/NaN)",
+            where);
     }
 }
 
@@ -331,8 +331,8 @@ Tensor tridiagonal_solve(const Tensor& a_in, const Tensor& b_in, const Tensor& c
     Tensor out = Tensor::empty(with_last(layout.batch_shape, layout.n), out_type);
     const std::int64_t rhs_stride = rhs.rank() > 1 ? layout.n : 0;
     const auto run = [&]<class Real, class S>(Real, S) {
-        solve_rows(where, rows_of<Real>(a, b, c, layout), shift_as<S>(z), rhs.data<S>(),
-                   rhs_stride, out.data<S>());
+        solve_rows(where, rows_of<Real>(a, b, c, layout), shift_as<S>(z), rhs.data<S>(), rhs_stride,
+                   out.data<S>());
     };
     if (single) {
         complex_out ? run(0.0f, std::complex<float>()) : run(0.0f, 0.0f);
@@ -385,11 +385,12 @@ template <class Real>
         const std::int64_t i = forward ? forward_pivots(rows, r, zd, pivots.data())
                                        : backward_pivots(rows, r, zd, pivots.data());
         if (i >= 0) {
-            fail("{}: {} pivot {}_{} of row {} is {}{:+}j (T - zI is singular or nearly so for "
-                 "z = {}{:+}j; pivots vanish for real z inside the spectrum or a non-symmetric "
-                 "T; take Im z != 0, or check the inputs for inf/NaN)",
-                 where, forward ? "forward" : "backward", forward ? 'd' : 'e', i, r,
-                 pivots[i].real(), pivots[i].imag(), z.real(), z.imag());
+            fail(
+                "{}: {} pivot {}_{} of row {} is {}{:+}j (T - zI is singular or nearly so for "
+                "z = {}{:+}j; pivots vanish for real z inside the spectrum or a non-symmetric "
+                "T; take Im z != 0, or check the inputs for inf/NaN)",
+                where, forward ? "forward" : "backward", forward ? 'd' : 'e', i, r,
+                pivots[i].real(), pivots[i].imag(), z.real(), z.imag());
         }
     }
     fail("{}: row {} overflowed in {} precision (entries too large for |pivot|^2 to be finite)",
@@ -411,11 +412,10 @@ struct LaneBlock {
     bool shared_bc;                  // b[l] == b[0] and c[l] == c[0] for every lane
 };
 
-
 template <class Real, int Lanes, bool SharedBc, bool Leading>
 STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block, std::int64_t n,
-                                             Real zr, Real zi, Real* scratch,
-                                             Real* min_abs2_out, bool* failed_out) {
+                                             Real zr, Real zi, Real* scratch, Real* min_abs2_out,
+                                             bool* failed_out) {
     using V = LaneVector<Real, Lanes>;
     // w holds position i at w + 2 i L: the lanes' Re then Im of d_i after the forward sweep,
     // then the interleaved (Re, Im) pairs of the result, ready to be copied out 16 bytes at once.
@@ -491,40 +491,38 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
         *failed_out = failed;
         *min_abs2_out = min_abs2;
     } else {
-    // Backward sweep: e_{n-1} = a_{n-1} - z, G_{n-1} = 1 / d_{n-1}; then
-    // G_i = 1 / (d_i - b_i c_i / e_{i+1}) and e_i = a_i - z - b_i c_i / e_{i+1}. `check` sums
-    // every 1/|G|², so an infinite or NaN one shows there.
-    const auto write = [&](std::int64_t i, V gr, V gi) {
-        store_interleaved(re(i), gr, gi);
-    };
-    const V last_d = pr * pr + pi * pi;
-    lo = lane_min(lo, last_d);
-    Real min_abs2 = std::numeric_limits<Real>::infinity();
-    for (int l = 0; l < Lanes; ++l) min_abs2 = std::min(min_abs2, lo[l]);
-    V check = 1 / last_d;
-    write(n - 1, pr * check, -pi * check);
-    V er = load_lanes<V>(a + (n - 1) * Lanes) - zrv;
-    V ei = -ziv;
-    for (std::int64_t i = n - 2; i >= 0; --i) {
-        const V s = bc_at(i) / (er * er + ei * ei);
-        const V qr = s * er;  // q = b c / e_{i+1}
-        const V qi = -s * ei;
-        const V xr = load_lanes<V>(re(i)) - qr;  // d_i - q
-        const V xi = load_lanes<V>(im(i)) - qi;
-        const V inv = 1 / (xr * xr + xi * xi);
-        check += inv;
-        write(i, xr * inv, -xi * inv);
-        er = load_lanes<V>(a + i * Lanes) - zrv - qr;
-        ei = -ziv - qi;
-    }
-    const V first_e = er * er + ei * ei;
-    bool failed = false;
-    for (int l = 0; l < Lanes; ++l) {
-        failed |= !std::isfinite(check[l]) || !(first_e[l] > 0) ||
-                  !(first_e[l] <= std::numeric_limits<Real>::max());
-    }
-    *failed_out = failed;
-    *min_abs2_out = min_abs2;
+        // Backward sweep: e_{n-1} = a_{n-1} - z, G_{n-1} = 1 / d_{n-1}; then
+        // G_i = 1 / (d_i - b_i c_i / e_{i+1}) and e_i = a_i - z - b_i c_i / e_{i+1}. `check` sums
+        // every 1/|G|², so an infinite or NaN one shows there.
+        const auto write = [&](std::int64_t i, V gr, V gi) { store_interleaved(re(i), gr, gi); };
+        const V last_d = pr * pr + pi * pi;
+        lo = lane_min(lo, last_d);
+        Real min_abs2 = std::numeric_limits<Real>::infinity();
+        for (int l = 0; l < Lanes; ++l) min_abs2 = std::min(min_abs2, lo[l]);
+        V check = 1 / last_d;
+        write(n - 1, pr * check, -pi * check);
+        V er = load_lanes<V>(a + (n - 1) * Lanes) - zrv;
+        V ei = -ziv;
+        for (std::int64_t i = n - 2; i >= 0; --i) {
+            const V s = bc_at(i) / (er * er + ei * ei);
+            const V qr = s * er;  // q = b c / e_{i+1}
+            const V qi = -s * ei;
+            const V xr = load_lanes<V>(re(i)) - qr;  // d_i - q
+            const V xi = load_lanes<V>(im(i)) - qi;
+            const V inv = 1 / (xr * xr + xi * xi);
+            check += inv;
+            write(i, xr * inv, -xi * inv);
+            er = load_lanes<V>(a + i * Lanes) - zrv - qr;
+            ei = -ziv - qi;
+        }
+        const V first_e = er * er + ei * ei;
+        bool failed = false;
+        for (int l = 0; l < Lanes; ++l) {
+            failed |= !std::isfinite(check[l]) || !(first_e[l] > 0) ||
+                      !(first_e[l] <= std::numeric_limits<Real>::max());
+        }
+        *failed_out = failed;
+        *min_abs2_out = min_abs2;
     }
     // The scatter writes 16-byte pairs; longer tiles give each output row a longer run.
     constexpr std::int64_t kScatterTile = 64;
@@ -546,29 +544,27 @@ STRUCTSEQ_ALWAYS_INLINE void dispatch_lanes(const LaneBlock<Real, Lanes>& block,
                                             Real zr, Real zi, bool leading, Real* scratch,
                                             Real* min_abs2, bool* failed) {
     if (block.shared_bc) {
-        leading ? resolvent_lanes<Real, Lanes, true, true>(block, n, zr, zi, scratch, min_abs2,
-                                                          failed)
-                : resolvent_lanes<Real, Lanes, true, false>(block, n, zr, zi, scratch, min_abs2,
-                                                           failed);
+        leading
+            ? resolvent_lanes<Real, Lanes, true, true>(block, n, zr, zi, scratch, min_abs2, failed)
+            : resolvent_lanes<Real, Lanes, true, false>(block, n, zr, zi, scratch, min_abs2,
+                                                        failed);
     } else {
-        leading ? resolvent_lanes<Real, Lanes, false, true>(block, n, zr, zi, scratch, min_abs2,
-                                                           failed)
-                : resolvent_lanes<Real, Lanes, false, false>(block, n, zr, zi, scratch,
-                                                            min_abs2, failed);
+        leading
+            ? resolvent_lanes<Real, Lanes, false, true>(block, n, zr, zi, scratch, min_abs2, failed)
+            : resolvent_lanes<Real, Lanes, false, false>(block, n, zr, zi, scratch, min_abs2,
+                                                         failed);
     }
 }
 
 STRUCTSEQ_CPU_CLONES
-void resolvent_lanes_clone(const LaneBlock<double, 16>& block, std::int64_t n, double zr,
-                           double zi, bool leading, double* scratch, double* min_abs2,
-                           bool* failed) {
+void resolvent_lanes_clone(const LaneBlock<double, 16>& block, std::int64_t n, double zr, double zi,
+                           bool leading, double* scratch, double* min_abs2, bool* failed) {
     dispatch_lanes(block, n, zr, zi, leading, scratch, min_abs2, failed);
 }
 
 STRUCTSEQ_CPU_CLONES
-void resolvent_lanes_clone(const LaneBlock<double, 8>& block, std::int64_t n, double zr,
-                           double zi, bool leading, double* scratch, double* min_abs2,
-                           bool* failed) {
+void resolvent_lanes_clone(const LaneBlock<double, 8>& block, std::int64_t n, double zr, double zi,
+                           bool leading, double* scratch, double* min_abs2, bool* failed) {
     dispatch_lanes(block, n, zr, zi, leading, scratch, min_abs2, failed);
 }
 
@@ -639,8 +635,8 @@ void resolvent_one_row(const TridiagonalRows<Real>& rows, std::int64_t r, std::c
         e = C(a[i]) - z - q;
     }
     const Real first_e = std::norm(e);
-    *failed = !std::isfinite(check) || !(first_e > 0) ||
-              !(first_e <= std::numeric_limits<Real>::max());
+    *failed =
+        !std::isfinite(check) || !(first_e > 0) || !(first_e <= std::numeric_limits<Real>::max());
 }
 
 template <class Real>
@@ -657,8 +653,8 @@ namespace {
 // Every row of `rows` in blocks of Lanes (Lanes = 1: one by one). Returns the first row of a
 // failing block, or -1, and the smallest |d|² met.
 template <class Real, int Lanes>
-std::int64_t resolvent_blocks(const TridiagonalRows<Real>& rows, std::complex<Real> z,
-                              bool leading, std::complex<Real>* out, Real* min_abs2) {
+std::int64_t resolvent_blocks(const TridiagonalRows<Real>& rows, std::complex<Real> z, bool leading,
+                              std::complex<Real>* out, Real* min_abs2) {
     const std::int64_t n = rows.n;
     const std::int64_t blocks = (rows.batch + Lanes - 1) / Lanes;
     std::atomic<std::int64_t> bad_row{-1};
@@ -771,7 +767,6 @@ template PivotStats tridiagonal_resolvent_diagonal_rows<double>(const Tridiagona
                                                                 std::complex<double>,
                                                                 std::complex<double>*);
 
-
 Tensor tridiagonal_resolvent_diagonal(const Tensor& a_in, const Tensor& b_in, const Tensor& c_in,
                                       std::complex<double> z, PivotStats* stats) {
     constexpr std::string_view where = "tridiagonal_resolvent_diagonal";
@@ -780,8 +775,8 @@ Tensor tridiagonal_resolvent_diagonal(const Tensor& a_in, const Tensor& b_in, co
     const TridiagonalLayout layout = resolve_layout(where, a_in, b_in, c_in, nullptr, "");
     const Tensor a = a_in.contiguous(), b = b_in.contiguous(), c = c_in.contiguous();
     const bool single = a.dtype() == DType::F32;
-    Tensor out = Tensor::empty(with_last(layout.batch_shape, layout.n),
-                               single ? DType::C64 : DType::C128);
+    Tensor out =
+        Tensor::empty(with_last(layout.batch_shape, layout.n), single ? DType::C64 : DType::C128);
     PivotStats result;
     if (single) {
         result = tridiagonal_resolvent_diagonal_rows(rows_of<float>(a, b, c, layout),
@@ -819,8 +814,8 @@ struct EntryTables {
 };
 
 template <class Real>
-void build_entry_tables(std::string_view where, const TridiagonalRows<Real>& rows,
-                        std::int64_t r, std::complex<Real> z, EntryTables& t) {
+void build_entry_tables(std::string_view where, const TridiagonalRows<Real>& rows, std::int64_t r,
+                        std::complex<Real> z, EntryTables& t) {
     using C = std::complex<double>;
     const std::int64_t n = rows.n;
     const C zd(z.real(), z.imag());
@@ -832,8 +827,8 @@ void build_entry_tables(std::string_view where, const TridiagonalRows<Real>& row
     const Real* c = rows.sub_row(r);
     t.diag.resize(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) {
-        t.diag[i] = i + 1 < n ? 1.0 / (d[i] - static_cast<double>(b[i]) * c[i] / e[i + 1])
-                              : 1.0 / d[i];
+        t.diag[i] =
+            i + 1 < n ? 1.0 / (d[i] - static_cast<double>(b[i]) * c[i] / e[i + 1]) : 1.0 / d[i];
     }
     t.upper_log.assign(static_cast<std::size_t>(n), 0.0);
     t.lower_log.assign(static_cast<std::size_t>(n), 0.0);
@@ -842,8 +837,10 @@ void build_entry_tables(std::string_view where, const TridiagonalRows<Real>& row
     for (std::int64_t k = 0; k + 1 < n; ++k) {
         const bool b_zero = b[k] == 0;
         const bool c_zero = c[k] == 0;
-        t.upper_log[k + 1] = t.upper_log[k] + (b_zero ? C(0) : std::log(-static_cast<double>(b[k]) / d[k]));
-        t.lower_log[k + 1] = t.lower_log[k] + (c_zero ? C(0) : std::log(-static_cast<double>(c[k]) / e[k + 1]));
+        t.upper_log[k + 1] =
+            t.upper_log[k] + (b_zero ? C(0) : std::log(-static_cast<double>(b[k]) / d[k]));
+        t.lower_log[k + 1] =
+            t.lower_log[k] + (c_zero ? C(0) : std::log(-static_cast<double>(c[k]) / e[k + 1]));
         t.upper_zeros[k + 1] = t.upper_zeros[k] + (b_zero ? 1 : 0);
         t.lower_zeros[k + 1] = t.lower_zeros[k] + (c_zero ? 1 : 0);
     }
@@ -881,8 +878,8 @@ Tensor tridiagonal_resolvent_entries(const Tensor& a_in, const Tensor& b_in, con
     }
     const Tensor a = a_in.contiguous(), b = b_in.contiguous(), c = c_in.contiguous();
     const bool single = a.dtype() == DType::F32;
-    Tensor out = Tensor::empty(with_last(layout.batch_shape, count),
-                               single ? DType::C64 : DType::C128);
+    Tensor out =
+        Tensor::empty(with_last(layout.batch_shape, count), single ? DType::C64 : DType::C128);
     const auto run = [&]<class Real>(Real) {
         const TridiagonalRows<Real> rows = rows_of<Real>(a, b, c, layout);
         using C = std::complex<Real>;
@@ -898,8 +895,8 @@ Tensor tridiagonal_resolvent_entries(const Tensor& a_in, const Tensor& b_in, con
                     build_entry_tables(where, rows, r, zr, tables);
                     for (std::int64_t k = 0; k < count; ++k) {
                         const std::complex<double> g = tables.entry(ri[k], ci[k]);
-                        o[r * count + k] = C(static_cast<Real>(g.real()),
-                                             static_cast<Real>(g.imag()));
+                        o[r * count + k] =
+                            C(static_cast<Real>(g.real()), static_cast<Real>(g.imag()));
                     }
                 } catch (...) {
 #pragma omp critical

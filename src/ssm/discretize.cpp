@@ -32,9 +32,10 @@ Matrix dense_gbt_solve(const Matrix& A, const Matrix& rhs, double dt, double alp
     const Matrix M = Matrix::Identity(n, n) - alpha * dt * A;
     const Eigen::PartialPivLU<Matrix> lu(M);
     if (!(lu.rcond() > 1e-14)) {
-        fail("{}: I - alpha*dt*A is singular (reciprocal condition {:.3g}) for alpha = {}, "
-             "dt = {}; take a smaller dt or another method",
-             kWhere, lu.rcond(), alpha, dt);
+        fail(
+            "{}: I - alpha*dt*A is singular (reciprocal condition {:.3g}) for alpha = {}, "
+            "dt = {}; take a smaller dt or another method",
+            kWhere, lu.rcond(), alpha, dt);
     }
     return lu.solve(rhs);
 }

@@ -22,8 +22,8 @@ std::pair<Eigen::Index, Eigen::Index> matrix_dims(const Tensor& t, std::string_v
 void check_numeric(const Tensor& t, std::string_view where, std::string_view argument) {
     check_argument(t.defined(), where, argument, "missing", "an array");
     const DType d = t.dtype();
-    check_argument(d == DType::F32 || d == DType::F64 || d == DType::C64 || d == DType::C128,
-                   where, argument, "dtype " + std::string(dtype_name(d)),
+    check_argument(d == DType::F32 || d == DType::F64 || d == DType::C64 || d == DType::C128, where,
+                   argument, "dtype " + std::string(dtype_name(d)),
                    "float32, float64, complex64 or complex128");
     // Σ x · 0 is 0 unless some x is inf or NaN; the culprit is searched for only then.
     const Tensor c = t.contiguous();

@@ -95,8 +95,8 @@ HippoNplr hippo_nplr(std::string_view measure, std::int64_t N) {
     const RowMatrix S = normal - c * RowMatrix::Identity(N, N);
     const double asymmetry = (S + S.transpose()).cwiseAbs().maxCoeff();
     if (asymmetry > 1e-9 * (1 + S.cwiseAbs().maxCoeff())) {
-        fail("{}: internal error: A + P^T P - cI is not skew-symmetric (|S + S^T| = {:.3g})",
-             where, asymmetry);
+        fail("{}: internal error: A + P^T P - cI is not skew-symmetric (|S + S^T| = {:.3g})", where,
+             asymmetry);
     }
     // −i S is Hermitian: S = V diag(i w) Vᴴ.
     const RowMatrixC hermitian = std::complex<double>(0, -1) * S.cast<std::complex<double>>();
@@ -108,8 +108,9 @@ HippoNplr hippo_nplr(std::string_view measure, std::int64_t N) {
     const RowMatrixC P = (V.adjoint() * p.transpose().cast<std::complex<double>>()).transpose();
     const RowMatrixC Bv = V.adjoint() * B.cast<std::complex<double>>();
     const auto rank = static_cast<std::int64_t>(p.rows());
-    return {tensor_from(Lambda, {N}, DType::C128), tensor_from(RowMatrixC(P), {rank, N}, DType::C128),
-            tensor_from(Bv, {N}, DType::C128), tensor_from(V, {N, N}, DType::C128)};
+    return {tensor_from(Lambda, {N}, DType::C128),
+            tensor_from(RowMatrixC(P), {rank, N}, DType::C128), tensor_from(Bv, {N}, DType::C128),
+            tensor_from(V, {N, N}, DType::C128)};
 }
 
 }  // namespace structseq

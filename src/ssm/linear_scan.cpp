@@ -28,9 +28,9 @@ struct Strided {
 // a_first is read only when state is given). Returns Σ h · 0, which is 0 unless some h is inf
 // or NaN — as it is whenever an input is (the inputs are checked only then).
 template <class Real>
-STRUCTSEQ_CPU_CLONES Real scan_range(Strided<const Real> a, Strided<const Real> b,
-                                     Strided<Real> h, std::int64_t first, std::int64_t last,
-                                     std::int64_t D, const Real* state) {
+STRUCTSEQ_CPU_CLONES Real scan_range(Strided<const Real> a, Strided<const Real> b, Strided<Real> h,
+                                     std::int64_t first, std::int64_t last, std::int64_t D,
+                                     const Real* state) {
     Real probe = 0;
     const Real* previous = state;
     for (std::int64_t t = first; t < last; ++t) {
@@ -65,9 +65,9 @@ constexpr Real kNegligible = sizeof(Real) == 4 ? Real(1e-30) : Real(1e-300);
 // stops (running = 0) once all its products are negligible. Returns the probe of the h it
 // wrote, as scan_range.
 template <class Real>
-STRUCTSEQ_CPU_CLONES Real advance_product(Strided<const Real> a, Strided<Real> h,
-                                          const Real* carry, std::int64_t first,
-                                          std::int64_t last, std::int64_t D, Real* running) {
+STRUCTSEQ_CPU_CLONES Real advance_product(Strided<const Real> a, Strided<Real> h, const Real* carry,
+                                          std::int64_t first, std::int64_t last, std::int64_t D,
+                                          Real* running) {
     constexpr int W = 64 / sizeof(Real);
     using V = LaneVector<Real, W>;
     constexpr std::int64_t kCheck = 32;  // steps between the negligibility checks
@@ -114,8 +114,8 @@ STRUCTSEQ_CPU_CLONES Real advance_product(Strided<const Real> a, Strided<Real> h
 
 // The whole sequence; false when some h is inf or NaN.
 template <class Real>
-bool scan_sequence(Strided<const Real> a, Strided<const Real> b, Strided<Real> h,
-                   std::int64_t L, std::int64_t D, const Real* init, bool parallel) {
+bool scan_sequence(Strided<const Real> a, Strided<const Real> b, Strided<Real> h, std::int64_t L,
+                   std::int64_t D, const Real* init, bool parallel) {
     const int threads = num_threads();
     const std::int64_t T = parallel ? std::min<std::int64_t>(threads, L / 1024) : 1;
     if (T <= 1) return scan_range(a, b, h, 0, L, D, init) == Real(0);
@@ -196,14 +196,15 @@ Layout check_scan(std::string_view where, const Tensor& a, const Tensor& b, cons
 }
 
 // After a scan met inf or NaN: name the input that holds one, else report the overflow.
-[[noreturn]] void fail_non_finite(std::string_view where,
-                                  std::initializer_list<std::pair<const Tensor*, const char*>> inputs) {
+[[noreturn]] void fail_non_finite(
+    std::string_view where, std::initializer_list<std::pair<const Tensor*, const char*>> inputs) {
     for (const auto& [t, name] : inputs) {
         if (t->defined()) check_numeric(*t, where, name);
     }
-    fail("{}: the recurrence overflowed (|h| grew past the floating-point range); scale a or b "
-         "down, or use float64",
-         where);
+    fail(
+        "{}: the recurrence overflowed (|h| grew past the floating-point range); scale a or b "
+        "down, or use float64",
+        where);
 }
 
 bool is_parallel(std::string_view where, std::string_view method) {
@@ -259,8 +260,7 @@ LinearScanGradients linear_scan_backward(const Tensor& dh_in, const Tensor& a_in
     const Layout s = check_scan(where, a_in, b_in, h0_in);
     check_argument(dh_in.defined() && dh_in.shape() == a_in.shape() &&
                        (dh_in.dtype() == DType::F32 || dh_in.dtype() == DType::F64),
-                   where, "dh",
-                   "shape " + shape_string(dh_in.shape()),
+                   where, "dh", "shape " + shape_string(dh_in.shape()),
                    "a real array shaped like a " + shape_string(a_in.shape()));
     const bool parallel = is_parallel(where, method);
     const DType dtype = result_dtype({&dh_in, &a_in, &b_in, &h0_in}, false);
@@ -283,9 +283,9 @@ LinearScanGradients linear_scan_backward(const Tensor& dh_in, const Tensor& a_in
         for (std::int64_t r = 0; r < s.batch; ++r) {
             const Real* ar = a.data<Real>() + r * row;
             // Reverse scan: index q ↔ time L − 1 − q, with a'_q = a_{t+1} (a'_0 never read).
-            finite &= scan_sequence<Real>({ar + L * D, -D},
-                                          {dh.data<Real>() + r * row + (L - 1) * D, -D},
-                                          {g + r * row + (L - 1) * D, -D}, L, D, nullptr, parallel);
+            finite &=
+                scan_sequence<Real>({ar + L * D, -D}, {dh.data<Real>() + r * row + (L - 1) * D, -D},
+                                    {g + r * row + (L - 1) * D, -D}, L, D, nullptr, parallel);
             const Real* start = h0p != nullptr ? h0p + r * D : nullptr;
             for (std::int64_t t = 0; t < L; ++t) {
                 const Real* previous = t > 0 ? h + r * row + (t - 1) * D : start;

@@ -27,8 +27,8 @@ std::vector<Channel> channels(const Tensor& A, const Tensor& B, const Tensor& C,
     if (!per_channel) {
         systems.push_back({A, B, C, D});
     } else {
-        for (const auto& [t, name] : {std::pair{&A, "A"}, std::pair{&B, "B"}, std::pair{&C, "C"},
-                                      std::pair{&D, "D"}}) {
+        for (const auto& [t, name] :
+             {std::pair{&A, "A"}, std::pair{&B, "B"}, std::pair{&C, "C"}, std::pair{&D, "D"}}) {
             check_numeric(*t, kWhere, name);
             check_argument(t->rank() >= 1 && t->dim(0) == H, kWhere, name,
                            "shape " + shape_string(t->shape()),
@@ -66,15 +66,16 @@ void run_recurrent(const System<double>& s, const double* u, std::int64_t batch,
     for (std::int64_t t = 0; t < L; ++t) {
         for (std::int64_t b = 0; b < batch; ++b) {
             for (std::size_t j = 0; j < channels_of.size(); ++j) {
-                input(b * static_cast<std::int64_t>(channels_of.size()) + static_cast<std::int64_t>(j)) =
-                    u[(b * L + t) * H + channels_of[j]];
+                input(b * static_cast<std::int64_t>(channels_of.size()) +
+                      static_cast<std::int64_t>(j)) = u[(b * L + t) * H + channels_of[j]];
             }
         }
         const Eigen::RowVectorXd out = s.C.transpose() * X + s.D * input;
         for (std::int64_t b = 0; b < batch; ++b) {
             for (std::size_t j = 0; j < channels_of.size(); ++j) {
                 y[(b * L + t) * H + channels_of[j]] =
-                    out(b * static_cast<std::int64_t>(channels_of.size()) + static_cast<std::int64_t>(j));
+                    out(b * static_cast<std::int64_t>(channels_of.size()) +
+                        static_cast<std::int64_t>(j));
             }
         }
         if (s.diagonal) {
@@ -106,9 +107,9 @@ Tensor ssm_apply(const Tensor& A, const Tensor& B, const Tensor& C, const Tensor
         Tensor K(shared ? Shape{L} : Shape{L, H}, DType::F64);
         for (std::size_t h = 0; h < systems.size(); ++h) {
             const Channel& s = systems[h];
-            const Tensor k = ssm_kernel(s.A, s.B, s.C, s.D, L,
-                                        s.A.rank() <= 1 ? "diagonal" : "recurrent")
-                                 .to(DType::F64);
+            const Tensor k =
+                ssm_kernel(s.A, s.B, s.C, s.D, L, s.A.rank() <= 1 ? "diagonal" : "recurrent")
+                    .to(DType::F64);
             for (std::int64_t l = 0; l < L; ++l) {
                 K.data<double>()[l * static_cast<std::int64_t>(systems.size()) +
                                  static_cast<std::int64_t>(h)] = k.data<double>()[l];

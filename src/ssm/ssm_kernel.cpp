@@ -1,10 +1,10 @@
 #include "structseq/ssm/ssm_kernel.h"
 
+#include "linalg/blas.h"
 #include "ssm/eigen_tensor.h"
 #include "ssm/fft.h"
 #include "ssm/state_space_system.h"
 #include "ssm/vandermonde.h"
-#include "linalg/blas.h"
 #include "structseq/core/error.h"
 #include "structseq/core/threads.h"
 
@@ -217,7 +217,8 @@ void generating_function(const Vec<Cd>& lambda, const Mat<Cd>& P, const Mat<Cd>&
                     row[a] = S(1 + a, j);
                     rhs[a] = S(1 + r + a, j);
                     for (std::int64_t b = 0; b < r; ++b) {
-                        system[a * r + b] = (a == b ? 1.0 : 0.0) + omega * S(1 + 2 * r + a * r + b, j);
+                        system[a * r + b] =
+                            (a == b ? 1.0 : 0.0) + omega * S(1 + 2 * r + a * r + b, j);
                     }
                 }
                 const Cd value = S(0, j) - omega * solve_small(system, rhs, r, row);
@@ -227,9 +228,10 @@ void generating_function(const Vec<Cd>& lambda, const Mat<Cd>& P, const Mat<Cd>&
         }
     }
     if (singular) {
-        fail("{}: 1 - omega*Lambda vanishes at an M-th root of unity (M = {}); an eigenvalue of A "
-             "lies on the unit circle",
-             where, M);
+        fail(
+            "{}: 1 - omega*Lambda vanishes at an M-th root of unity (M = {}); an eigenvalue of A "
+            "lies on the unit circle",
+            where, M);
     }
 }
 
@@ -243,26 +245,25 @@ Tensor ssm_kernel(const Tensor& A, const Tensor& B, const Tensor& C, const Tenso
                    "method", fmt::format("\"{}\"", method),
                    "\"recurrent\", \"doubling\" or \"diagonal\"");
     for (const Tensor* t : {&A, &B, &C, &D}) check_numeric(*t, where, "A, B, C and D");
-    const bool complex = is_complex(A.dtype()) || is_complex(B.dtype()) ||
-                         is_complex(C.dtype()) || is_complex(D.dtype());
+    const bool complex = is_complex(A.dtype()) || is_complex(B.dtype()) || is_complex(C.dtype()) ||
+                         is_complex(D.dtype());
     const DType dtype = result_dtype({&A, &B, &C, &D}, complex);
     return complex ? kernel_for<Cd>(A, B, C, D, L, method, dtype)
                    : kernel_for<double>(A, B, C, D, L, method, dtype);
 }
 
 Tensor ssm_kernel_dplr(const Tensor& Lambda_in, const Tensor& P_in, const Tensor& Q_in,
-                       const Tensor& B_in, const Tensor& C_in, const Tensor& D_in,
-                       std::int64_t L) {
+                       const Tensor& B_in, const Tensor& C_in, const Tensor& D_in, std::int64_t L) {
     constexpr std::string_view where = "ssm_kernel_dplr";
     check_length(where, L);
     check_numeric(Lambda_in, where, "Lambda");
-    check_argument(Lambda_in.rank() == 1, where, "Lambda", "shape " + shape_string(Lambda_in.shape()),
-                   "(n,)");
+    check_argument(Lambda_in.rank() == 1, where, "Lambda",
+                   "shape " + shape_string(Lambda_in.shape()), "(n,)");
     const std::int64_t n = Lambda_in.dim(0);
     const auto low_rank = [&](const Tensor& t, std::string_view argument) {
         check_numeric(t, where, argument);
-        check_argument((t.rank() == 1 && t.dim(0) == n) || (t.rank() == 2 && t.dim(1) == n),
-                       where, argument, "shape " + shape_string(t.shape()),
+        check_argument((t.rank() == 1 && t.dim(0) == n) || (t.rank() == 2 && t.dim(1) == n), where,
+                       argument, "shape " + shape_string(t.shape()),
                        fmt::format("(r, {}) or ({},)", n, n));
         return t.rank() == 1 ? t.reshape({1, n}) : t;
     };
@@ -280,7 +281,7 @@ Tensor ssm_kernel_dplr(const Tensor& Lambda_in, const Tensor& P_in, const Tensor
     std::vector<double> re(static_cast<std::size_t>(M)), im(re.size());
     generating_function(lambda, P, Qc, B, ct, M, re.data(), im.data());
     std::vector<double> work_re(re.size()), work_im(re.size());
-    ColumnFft(M).transform(re.data(), im.data(), 1, true, work_re.data(), work_im.data());
+    ColumnFft<double>(M).transform(re.data(), im.data(), 1, true, work_re.data(), work_im.data());
     Mat<Cd> K(L, 1);
     K(0, 0) = D;
     for (std::int64_t l = 1; l < L; ++l) {

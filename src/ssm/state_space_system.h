@@ -19,7 +19,7 @@ using Mat = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 template <class S>
 struct System {
-    Mat<S> A;   // (n, n) dense, or (n, 1) holding the diagonal
+    Mat<S> A;  // (n, n) dense, or (n, 1) holding the diagonal
     bool diagonal;
     Vec<S> B, C;
     S D;
@@ -37,7 +37,7 @@ inline Mat<S> matrix_of(const Tensor& t, std::string_view where, std::string_vie
 // A vector argument given as (n,), (n, 1) or (1, n).
 template <class S>
 inline Vec<S> vector_of(const Tensor& t, std::int64_t n, std::string_view where,
-                 std::string_view argument, std::string_view expected) {
+                        std::string_view argument, std::string_view expected) {
     check_numeric(t, where, argument);
     const bool ok = (t.rank() == 0 && n == 1) || (t.rank() == 1 && t.dim(0) == n) ||
                     (t.rank() == 2 && t.numel() == n && (t.dim(0) == 1 || t.dim(1) == 1));
@@ -55,8 +55,8 @@ inline S scalar_of(const Tensor& t, std::string_view where, std::string_view arg
 }
 
 template <class S>
-inline System<S> read_system(std::string_view where, const Tensor& A, const Tensor& B, const Tensor& C,
-                      const Tensor& D) {
+inline System<S> read_system(std::string_view where, const Tensor& A, const Tensor& B,
+                             const Tensor& C, const Tensor& D) {
     check_numeric(A, where, "A");
     check_argument(A.rank() <= 1 || (A.rank() == 2 && A.dim(0) == A.dim(1)), where, "A",
                    "shape " + shape_string(A.shape()),

@@ -277,7 +277,9 @@ def conv_ref(u, K):
 
 
 @pytest.mark.parametrize("shape,Lk", [((1, 1, 1), 1), ((2, 5, 3), 5), ((3, 33, 4), 33),
-                                      ((2, 64, 5), 10), ((1, 100, 1), 100), ((2, 7, 2), 12)])
+                                      ((2, 64, 5), 10), ((1, 100, 1), 100), ((2, 7, 2), 12),
+                                      ((2, 37, 11), 20), ((1, 9, 16), 9), ((3, 6, 8), 10),
+                                      ((1, 50, 24), 50)])
 @pytest.mark.parametrize("method", ["direct", "fft", "auto"])
 def test_causal_conv_matches_loop(shape, Lk, method):
     rng = np.random.default_rng(sum(shape) + Lk)
@@ -303,10 +305,11 @@ def test_causal_conv_float32_and_long():
 
 @pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("method", ["direct", "fft"])
-def test_causal_conv_backward_finite_differences(shared, method):
+@pytest.mark.parametrize("H", [3, 9])
+def test_causal_conv_backward_finite_differences(shared, method, H):
     rng = np.random.default_rng(11)
-    u = rng.standard_normal((2, 9, 3))
-    K = rng.standard_normal(6) if shared else rng.standard_normal((6, 3))
+    u = rng.standard_normal((2, 9, H))
+    K = rng.standard_normal(6) if shared else rng.standard_normal((6, H))
     dy = rng.standard_normal(u.shape)
     g = ss.causal_conv_backward(dy, u, K, method=method)
     assert g["du"].shape == u.shape and g["dK"].shape == K.shape

@@ -33,8 +33,9 @@ TEST(CausalConv, DirectAndFftMatchTheLoop) {
         Shape u;
         Shape k;
     };
-    for (const Case& c : {Case{{1, 1, 1}, {1, 1}}, Case{{2, 7, 3}, {7, 3}}, Case{{3, 40, 5}, {13, 5}},
-                          Case{{1, 129, 2}, {129}}, Case{{2, 5, 1}, {9, 1}}}) {
+    for (const Case& c :
+         {Case{{1, 1, 1}, {1, 1}}, Case{{2, 7, 3}, {7, 3}}, Case{{3, 40, 5}, {13, 5}},
+          Case{{1, 129, 2}, {129}}, Case{{2, 5, 1}, {9, 1}}}) {
         const Tensor u = normal_tensor(c.u, 1), K = normal_tensor(c.k, 2);
         const std::vector<double> expected = conv_loop(u, K);
         for (const char* method : {"direct", "fft", "auto"}) {

@@ -55,8 +55,7 @@ TEST(Hippo, NplrReconstructsEveryMeasure) {
         const CMatrix P = complex_of(nplr.P, rank, N);
         const CMatrix Lambda = complex_of(nplr.Lambda, N, 1);
         const CMatrix rebuilt =
-            V * (CMatrix(Lambda.col(0).asDiagonal()) - P.transpose() * P.conjugate()) *
-            V.adjoint();
+            V * (CMatrix(Lambda.col(0).asDiagonal()) - P.transpose() * P.conjugate()) * V.adjoint();
         const CMatrix A = complex_of(dense.A, N, N);
         EXPECT_LT((rebuilt - A).norm() / A.norm(), 1e-12) << measure;
         EXPECT_LT((V.adjoint() * V - CMatrix::Identity(N, N)).norm(), 1e-12) << measure;

@@ -42,16 +42,17 @@ TEST(SsmApply, EveryMethodMatchesTheRecursion) {
         const Tensor y = ssm_apply(tensor_of(A, {2, 2}), tensor_of(B, {2, 1}), tensor_of(C, {1, 2}),
                                    tensor_of({0.25}, {1, 1}), u, std::nullopt, method);
         EXPECT_LT(relative_error(values_of(y), expected), 1e-13) << method;
-        const Tensor y32 = ssm_apply(tensor_of(A, {2, 2}), tensor_of(B, {2, 1}),
-                                     tensor_of(C, {1, 2}), tensor_of({0.25}, {1, 1}),
-                                     u.to(DType::F32), std::nullopt, method);
+        const Tensor y32 =
+            ssm_apply(tensor_of(A, {2, 2}), tensor_of(B, {2, 1}), tensor_of(C, {1, 2}),
+                      tensor_of({0.25}, {1, 1}), u.to(DType::F32), std::nullopt, method);
         EXPECT_EQ(y32.dtype(), DType::F32);
         EXPECT_LT(relative_error(values_of(y32), expected), 1e-6) << method;
     }
 }
 
 TEST(SsmApply, ContinuousTimeIsDiscretizedByZoh) {
-    const Tensor Ac = tensor_of({-1.0, 0.5, -0.5, -1.0}, {2, 2}), Bc = tensor_of({1.0, 0.0}, {2, 1});
+    const Tensor Ac = tensor_of({-1.0, 0.5, -0.5, -1.0}, {2, 2}),
+                 Bc = tensor_of({1.0, 0.0}, {2, 1});
     const DiscreteSystem d = discretize(Ac, Bc, 0.1);
     const std::vector<double> C = {1.0, 2.0};
     const Tensor u = normal_tensor({1, 20, 2}, 2);

@@ -34,9 +34,9 @@ std::vector<double> kernel_loop(const std::vector<double>& A, const std::vector<
 TEST(SsmKernel, SeedExamples) {
     const Tensor zero = tensor_of({0}, {1, 1});
     for (const char* method : {"recurrent", "doubling", "diagonal"}) {
-        const std::vector<double> K = values_of(ssm_kernel(
-            tensor_of({0.8}, {1}), tensor_of({1}, {1, 1}), tensor_of({1.5}, {1, 1}), zero, 5,
-            method));
+        const std::vector<double> K =
+            values_of(ssm_kernel(tensor_of({0.8}, {1}), tensor_of({1}, {1, 1}),
+                                 tensor_of({1.5}, {1, 1}), zero, 5, method));
         const std::vector<double> expected = {0, 1.5, 1.2, 0.96, 0.768};
         for (int l = 0; l < 5; ++l) EXPECT_NEAR(K[l], expected[l], 1e-15) << method;
     }
@@ -52,13 +52,14 @@ TEST(SsmKernel, SeedExamples) {
 TEST(SsmKernel, RecurrentAndDoublingMatchTheLoop) {
     const std::int64_t n = 6;
     std::vector<double> A = values_of(normal_tensor({n, n}, 1, 0.3));
-    const std::vector<double> B = values_of(normal_tensor({n}, 2)), C = values_of(normal_tensor({n}, 3));
+    const std::vector<double> B = values_of(normal_tensor({n}, 2)),
+                              C = values_of(normal_tensor({n}, 3));
     for (const std::int64_t L : {1, 2, 3, 64, 257}) {
         const std::vector<double> expected = kernel_loop(A, B, C, 0.5, n, L);
         for (const char* method : {"recurrent", "doubling"}) {
-            const std::vector<double> K = values_of(ssm_kernel(
-                tensor_of(A, {n, n}), tensor_of(B, {n}), tensor_of(C, {n}), tensor_of({0.5}, {}), L,
-                method));
+            const std::vector<double> K =
+                values_of(ssm_kernel(tensor_of(A, {n, n}), tensor_of(B, {n}), tensor_of(C, {n}),
+                                     tensor_of({0.5}, {}), L, method));
             EXPECT_LT(relative_error(K, expected), 1e-12) << method << " L=" << L;
         }
     }
@@ -69,10 +70,11 @@ TEST(SsmKernel, DiagonalMatchesTheLoopAcrossBlocks) {
     const std::vector<double> lambda = {0.99, -0.5, 0.3, 0.999, -0.9};
     std::vector<double> A(n * n, 0.0);
     for (std::int64_t i = 0; i < n; ++i) A[i * n + i] = lambda[i];
-    const std::vector<double> B = values_of(normal_tensor({n}, 4)), C = values_of(normal_tensor({n}, 5));
-    const std::vector<double> K = values_of(ssm_kernel(tensor_of(lambda, {n}), tensor_of(B, {n}),
-                                                       tensor_of(C, {n}), tensor_of({0}, {}), L,
-                                                       "diagonal"));
+    const std::vector<double> B = values_of(normal_tensor({n}, 4)),
+                              C = values_of(normal_tensor({n}, 5));
+    const std::vector<double> K =
+        values_of(ssm_kernel(tensor_of(lambda, {n}), tensor_of(B, {n}), tensor_of(C, {n}),
+                             tensor_of({0}, {}), L, "diagonal"));
     EXPECT_LT(relative_error(K, kernel_loop(A, B, C, 0, n, L)), 1e-11);
 }
 
@@ -84,12 +86,15 @@ TEST(SsmKernel, DplrMatchesRecurrentOnTheDenseMatrix) {
     const std::vector<double> Q = values_of(normal_tensor({n}, 7, 0.2));
     std::vector<double> A(n * n);
     for (std::int64_t i = 0; i < n; ++i) {
-        for (std::int64_t j = 0; j < n; ++j) A[i * n + j] = (i == j ? lambda[i] : 0.0) - P[i] * Q[j];
+        for (std::int64_t j = 0; j < n; ++j)
+            A[i * n + j] = (i == j ? lambda[i] : 0.0) - P[i] * Q[j];
     }
-    const std::vector<double> B = values_of(normal_tensor({n}, 8)), C = values_of(normal_tensor({n}, 9));
+    const std::vector<double> B = values_of(normal_tensor({n}, 8)),
+                              C = values_of(normal_tensor({n}, 9));
     for (const std::int64_t L : {1, 5, 100}) {
-        const Tensor K = ssm_kernel_dplr(tensor_of(lambda, {n}), tensor_of(P, {n}), tensor_of(Q, {n}),
-                                         tensor_of(B, {n}), tensor_of(C, {n}), tensor_of({0.2}, {}), L);
+        const Tensor K =
+            ssm_kernel_dplr(tensor_of(lambda, {n}), tensor_of(P, {n}), tensor_of(Q, {n}),
+                            tensor_of(B, {n}), tensor_of(C, {n}), tensor_of({0.2}, {}), L);
         EXPECT_EQ(K.dtype(), DType::F64);
         EXPECT_LT(relative_error(values_of(K), kernel_loop(A, B, C, 0.2, n, L)), 1e-11) << L;
     }
