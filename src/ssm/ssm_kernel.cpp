@@ -5,10 +5,12 @@
 #include "ssm/fft.h"
 #include "ssm/state_space_system.h"
 #include "ssm/vandermonde.h"
+#include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/error.h"
 #include "structseq/core/threads.h"
 
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 namespace structseq {
@@ -167,6 +169,25 @@ Cd solve_small(std::vector<Cd>& m, std::vector<Cd>& y, std::int64_t r, const std
     return result;
 }
 
+// R_j = 1 / (1 − ω_j λ) for j < count, written as interleaved (re, im) pairs; split real
+// arithmetic so that the loop vectorizes. False when some |1 − ω_j λ|² is 0 (or tiny).
+STRUCTSEQ_CPU_CLONES
+bool cauchy_row(const double* omega_re, const double* omega_im, std::int64_t count, Cd lambda,
+                double* out) {
+    const double lr = lambda.real(), li = lambda.imag();
+    double smallest = std::numeric_limits<double>::infinity();
+#pragma omp simd reduction(min : smallest)
+    for (std::int64_t j = 0; j < count; ++j) {
+        const double dr = 1.0 - (omega_re[j] * lr - omega_im[j] * li);
+        const double di = -(omega_re[j] * li + omega_im[j] * lr);
+        const double norm = dr * dr + di * di;
+        smallest = std::min(smallest, norm);
+        out[2 * j] = dr / norm;
+        out[2 * j + 1] = -di / norm;
+    }
+    return smallest > 1e-300;
+}
+
 // k̂(ω_k) for the M-th roots of unity ω_k = e^{−2πik/M}, into (re, im). Every Cauchy sum is
 // Σ_i e_i R_i with R_i = 1/(1 − ω λ_i) and a coefficient row e independent of ω: rows
 // C̃⊙B, C̃⊙P_a, conj(Q_a)⊙B, conj(Q_a)⊙P_b, (r + 1)² in all, applied to a chunk of roots as
@@ -193,6 +214,7 @@ void generating_function(const Vec<Cd>& lambda, const Mat<Cd>& P, const Mat<Cd>&
         Mat<Cd> R(n, kChunk), S(m, kChunk);
         std::vector<Cd> system(static_cast<std::size_t>(r * r)), rhs(static_cast<std::size_t>(r)),
             row(static_cast<std::size_t>(r)), omegas(static_cast<std::size_t>(kChunk));
+        std::vector<double> omega_re(static_cast<std::size_t>(kChunk)), omega_im(omega_re.size());
 #pragma omp for schedule(static) reduction(|| : singular)
         for (std::int64_t chunk = 0; chunk < chunks; ++chunk) {
             const std::int64_t k0 = chunk * kChunk, count = std::min(kChunk, M - k0);
@@ -200,14 +222,12 @@ void generating_function(const Vec<Cd>& lambda, const Mat<Cd>& P, const Mat<Cd>&
                 const double angle =
                     -2 * std::numbers::pi * static_cast<double>(k0 + j) / static_cast<double>(M);
                 omegas[j] = Cd(std::cos(angle), std::sin(angle));
+                omega_re[j] = omegas[j].real();
+                omega_im[j] = omegas[j].imag();
             }
             for (std::int64_t i = 0; i < n; ++i) {
-                for (std::int64_t j = 0; j < count; ++j) {
-                    const Cd d = 1.0 - omegas[j] * lambda(i);
-                    const double norm = std::norm(d);
-                    singular |= !(norm > 1e-300);
-                    R(i, j) = std::conj(d) / norm;
-                }
+                singular |= !cauchy_row(omega_re.data(), omega_im.data(), count, lambda(i),
+                                        reinterpret_cast<double*>(R.data() + i * kChunk));
             }
             blas::gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, count, n, Cd(1), E.data(), n,
                        R.data(), kChunk, Cd(0), S.data(), kChunk);
