@@ -72,18 +72,18 @@ STRUCTSEQ_ALWAYS_INLINE double channel_output(const double* x, std::int64_t L, s
     return acc;
 }
 
-// Channels [h0, h0 + width) of one row, width ≤ 8. Full blocks of 4 outputs × 8 channels
+// Channels [h0, h0 + width) of one row, width ≤ 8. Full blocks of 8 outputs × 8 channels
 // accumulate in registers over the taps that reach all four rows; the rest go one by one.
 template <bool Adjoint>
 STRUCTSEQ_ALWAYS_INLINE void channels_block(const double* x, std::int64_t L, std::int64_t H,
                                             const double* K, std::int64_t taps, std::int64_t h0,
                                             std::int64_t width, double* y) {
-    constexpr std::int64_t kRows = 4;
+    constexpr std::int64_t kRows = 8;  // independent accumulators: hides the FMA latency
     std::int64_t t0 = 0;
     if (width == 8) {
         for (; t0 + kRows <= L; t0 += kRows) {
-            Lanes8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
-            // Taps reaching every row: causal s ≤ t0, adjoint s < L − t0 − 3.
+            Lanes8 acc[kRows] = {};
+            // Taps reaching every row: causal s ≤ t0, adjoint s ≤ L − t0 − kRows.
             const std::int64_t common =
                 Adjoint ? std::min(taps, L - t0 - kRows + 1) : std::min(taps, t0 + 1);
             const double* k = K + h0;
@@ -91,12 +91,9 @@ STRUCTSEQ_ALWAYS_INLINE void channels_block(const double* x, std::int64_t L, std
             const std::int64_t step = Adjoint ? H : -H;
             for (std::int64_t s = 0; s < common; ++s, k += H, p += step) {
                 const Lanes8 tap = load_lanes<Lanes8>(k);
-                a0 += tap * load_lanes<Lanes8>(p);
-                a1 += tap * load_lanes<Lanes8>(p + H);
-                a2 += tap * load_lanes<Lanes8>(p + 2 * H);
-                a3 += tap * load_lanes<Lanes8>(p + 3 * H);
+                for (std::int64_t q = 0; q < kRows; ++q)
+                    acc[q] += tap * load_lanes<Lanes8>(p + q * H);
             }
-            Lanes8 acc[kRows] = {a0, a1, a2, a3};
             // Taps reaching only some rows (near t = 0, or near t = L for the adjoint).
             const std::int64_t last = Adjoint ? std::min(taps, L - t0) : std::min(taps, t0 + kRows);
             for (std::int64_t s = common; s < last; ++s) {

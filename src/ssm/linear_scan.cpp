@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace structseq {
@@ -24,152 +25,236 @@ struct Strided {
     Real* at(std::int64_t t) const { return base + t * step; }
 };
 
-// h_t = a_t h_{t−1} + b_t for t in [first, last), from `state` (null: start from b_first;
-// a_first is read only when state is given). Returns Σ h · 0, which is 0 unless some h is inf
-// or NaN — as it is whenever an input is (the inputs are checked only then).
+// Eight float64 lanes: the state, running products and carries are float64 whatever the
+// input precision, so float32 inputs lose nothing but the rounding of each stored h (a float32
+// state drifts by ~1e-5 relative over 10⁶ steps of slow decay).
+using Acc = LaneVector<double, 8>;
+constexpr std::int64_t kLanes = 8;
+
+// Eight lanes of row x (float32 or float64) as float64; `count` < 8 lanes leave the rest 0.
 template <class Real>
-STRUCTSEQ_CPU_CLONES Real scan_range(Strided<const Real> a, Strided<const Real> b, Strided<Real> h,
-                                     std::int64_t first, std::int64_t last, std::int64_t D,
-                                     const Real* state) {
-    Real probe = 0;
-    const Real* previous = state;
-    for (std::int64_t t = first; t < last; ++t) {
-        const Real* at = a.at(t);
-        const Real* bt = b.at(t);
-        Real* ht = h.at(t);
-        if (previous == nullptr) {
-#pragma omp simd reduction(+ : probe)
-            for (std::int64_t d = 0; d < D; ++d) {
-                ht[d] = bt[d];
-                probe += ht[d] * Real(0);
-            }
-        } else {
-#pragma omp simd reduction(+ : probe)
-            for (std::int64_t d = 0; d < D; ++d) {
-                ht[d] = at[d] * previous[d] + bt[d];
-                probe += ht[d] * Real(0);
-            }
-        }
-        previous = ht;
+STRUCTSEQ_ALWAYS_INLINE Acc load_acc(const Real* x, std::int64_t count) {
+    if constexpr (std::is_same_v<Real, double>) {
+        if (count == kLanes) return load_lanes<Acc>(x);
+    } else {
+        typedef float Float8 __attribute__((vector_size(32)));
+        if (count == kLanes) return __builtin_convertvector(load_lanes<Float8>(x), Acc);
     }
-    return probe;
+    Acc v = {};
+    for (std::int64_t k = 0; k < count; ++k) v[k] = static_cast<double>(x[k]);
+    return v;
+}
+
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE void store_acc(Real* x, Acc v, std::int64_t count) {
+    if constexpr (std::is_same_v<Real, double>) {
+        if (count == kLanes) return store_lanes(x, v);
+    } else {
+        typedef float Float8 __attribute__((vector_size(32)));
+        if (count == kLanes) return store_lanes(x, __builtin_convertvector(v, Float8));
+    }
+    for (std::int64_t k = 0; k < count; ++k) x[k] = static_cast<Real>(v[k]);
 }
 
 // Below this a running product of a is treated as 0: what it would still add is below that
 // times |carry|, and going on would compute with subnormal numbers, ~100× slower per step.
-template <class Real>
-constexpr Real kNegligible = sizeof(Real) == 4 ? Real(1e-30) : Real(1e-300);
+constexpr double kNegligible = 1e-300;
 
-// running ← running ⊙ a_t for t in [first, last) and, when h has a base, step (3):
-// h_t += running ⊙ carry. Lanes of 64 bytes keep `running` in registers; a block of lanes
-// stops (running = 0) once all its products are negligible. Returns the probe of the h it
-// wrote, as scan_range.
-template <class Real>
-STRUCTSEQ_CPU_CLONES Real advance_product(Strided<const Real> a, Strided<Real> h, const Real* carry,
-                                          std::int64_t first, std::int64_t last, std::int64_t D,
-                                          Real* running) {
-    constexpr int W = 64 / sizeof(Real);
-    using V = LaneVector<Real, W>;
-    constexpr std::int64_t kCheck = 32;  // steps between the negligibility checks
-    Real probe = 0;
-    std::int64_t d0 = 0;
-    for (; d0 + W <= D; d0 += W) {
-        V r = load_lanes<V>(running + d0);
-        const V c = h.base != nullptr ? load_lanes<V>(carry + d0) : V{};
-        V p = {};
-        for (std::int64_t t0 = first; t0 < last; t0 += kCheck) {
-            const std::int64_t t1 = std::min(last, t0 + kCheck);
-            for (std::int64_t t = t0; t < t1; ++t) {
-                r *= load_lanes<V>(a.at(t) + d0);
-                if (h.base != nullptr) {
-                    const V ht = load_lanes<V>(h.at(t) + d0) + r * c;
-                    store_lanes(h.at(t) + d0, ht);
-                    p += ht * Real(0);
-                }
-            }
-            Real largest = 0;
-            for (int k = 0; k < W; ++k) largest = std::max(largest, std::abs(r[k]));
-            if (largest < kNegligible<Real>) {
-                r = V{};
-                break;
-            }
-        }
-        store_lanes(running + d0, r);
-        for (int k = 0; k < W; ++k) probe += p[k];
+// Lanes [d0, d0 + 8G) of a row, G vectors of 8 (the last may be partial: `tail` lanes).
+struct LaneGroup {
+    std::int64_t d0, tail;
+    std::int64_t count(int g, int G) const { return g + 1 == G ? tail : kLanes; }
+};
+
+// h_t = a_t h_{t−1} + b_t for t in [first, last) on G vectors of lanes whose states stay in
+// registers (one pass over memory for D ≤ 8G). `state` (D float64 values) holds h_{first−1} on
+// entry (ignored when `fresh`: h_first = b_first and a_first is not read) and h_{last−1} on
+// return. Returns Σ h · 0, which is 0 unless some h is inf or NaN — as it is whenever an input
+// is (the inputs are checked only then).
+template <int G, class Real>
+STRUCTSEQ_ALWAYS_INLINE double scan_group(Strided<const Real> a, Strided<const Real> b,
+                                          Strided<Real> h, std::int64_t first, std::int64_t last,
+                                          LaneGroup lanes, double* state, bool fresh) {
+    Acc x[G], p[G];
+    for (int g = 0; g < G; ++g) {
+        x[g] = fresh ? Acc{} : load_acc(state + lanes.d0 + 8 * g, lanes.count(g, G));
+        p[g] = Acc{};
     }
-    for (std::int64_t d = d0; d < D; ++d) {
-        Real r = running[d];
-        for (std::int64_t t = first; t < last && r != Real(0); ++t) {
-            r *= a.at(t)[d];
-            if (std::abs(r) < kNegligible<Real>) r = 0;
-            if (h.base != nullptr) {
-                h.at(t)[d] += r * carry[d];
-                probe += h.at(t)[d] * Real(0);
-            }
+    for (std::int64_t t = first; t < last; ++t) {
+        const bool start = fresh && t == first;
+        for (int g = 0; g < G; ++g) {
+            const std::int64_t d = lanes.d0 + 8 * g, count = lanes.count(g, G);
+            const Acc bt = load_acc(b.at(t) + d, count);
+            x[g] = start ? bt : load_acc(a.at(t) + d, count) * x[g] + bt;
+            store_acc(h.at(t) + d, x[g], count);
+            p[g] += x[g] * 0.0;
         }
-        running[d] = r;
+    }
+    double probe = 0;
+    for (int g = 0; g < G; ++g) {
+        if (last > first) store_acc(state + lanes.d0 + 8 * g, x[g], lanes.count(g, G));
+        for (std::int64_t k = 0; k < kLanes; ++k) probe += p[g][k];
     }
     return probe;
 }
 
-// The whole sequence; false when some h is inf or NaN.
+// running ← running ⊙ a_t for t in [first, last) and, when h has a base, step (3):
+// h_t += running ⊙ carry, on G vectors of lanes in registers. The group stops (running = 0)
+// once all its products are negligible. Returns the probe of the h it wrote.
+template <int G, class Real>
+STRUCTSEQ_ALWAYS_INLINE double product_group(Strided<const Real> a, Strided<Real> h,
+                                             const double* carry, std::int64_t first,
+                                             std::int64_t last, LaneGroup lanes, double* running) {
+    constexpr std::int64_t kCheck = 32;  // steps between the negligibility checks
+    Acc r[G], c[G], p[G];
+    for (int g = 0; g < G; ++g) {
+        const std::int64_t d = lanes.d0 + 8 * g, count = lanes.count(g, G);
+        r[g] = load_acc(running + d, count);
+        c[g] = h.base != nullptr ? load_acc(carry + d, count) : Acc{};
+        p[g] = Acc{};
+    }
+    for (std::int64_t t0 = first; t0 < last; t0 += kCheck) {
+        const std::int64_t t1 = std::min(last, t0 + kCheck);
+        for (std::int64_t t = t0; t < t1; ++t) {
+            for (int g = 0; g < G; ++g) {
+                const std::int64_t d = lanes.d0 + 8 * g, count = lanes.count(g, G);
+                r[g] *= load_acc(a.at(t) + d, count);
+                if (h.base != nullptr) {
+                    const Acc ht = load_acc(h.at(t) + d, count) + r[g] * c[g];
+                    store_acc(h.at(t) + d, ht, count);
+                    p[g] += ht * 0.0;
+                }
+            }
+        }
+        double largest = 0;
+        for (int g = 0; g < G; ++g) {
+            for (std::int64_t k = 0; k < kLanes; ++k) {
+                largest = std::max(largest, std::abs(r[g][k]));
+            }
+        }
+        if (largest < kNegligible) {
+            for (int g = 0; g < G; ++g) r[g] = Acc{};
+            break;
+        }
+    }
+    double probe = 0;
+    for (int g = 0; g < G; ++g) {
+        store_acc(running + lanes.d0 + 8 * g, r[g], lanes.count(g, G));
+        for (std::int64_t k = 0; k < kLanes; ++k) probe += p[g][k];
+    }
+    return probe;
+}
+
+// Runs `group(G, lanes)` over D in groups of up to four vectors of 8 lanes.
+template <class Group>
+STRUCTSEQ_ALWAYS_INLINE double over_lane_groups(std::int64_t D, Group group) {
+    constexpr std::int64_t kGroupLanes = 4 * kLanes;
+    double probe = 0;
+    for (std::int64_t d0 = 0; d0 < D; d0 += kGroupLanes) {
+        const std::int64_t width = std::min(kGroupLanes, D - d0);
+        const int vectors = static_cast<int>((width + kLanes - 1) / kLanes);
+        const LaneGroup lanes{d0, width - (vectors - 1) * kLanes};
+        switch (vectors) {
+            case 1:
+                probe += group(std::integral_constant<int, 1>{}, lanes);
+                break;
+            case 2:
+                probe += group(std::integral_constant<int, 2>{}, lanes);
+                break;
+            case 3:
+                probe += group(std::integral_constant<int, 3>{}, lanes);
+                break;
+            default:
+                probe += group(std::integral_constant<int, 4>{}, lanes);
+                break;
+        }
+    }
+    return probe;
+}
+
+template <class Real>
+STRUCTSEQ_CPU_CLONES double scan_range(Strided<const Real> a, Strided<const Real> b,
+                                       Strided<Real> h, std::int64_t first, std::int64_t last,
+                                       std::int64_t D, double* state, bool fresh) {
+    return over_lane_groups(D, [&](auto G, LaneGroup lanes) {
+        return scan_group<decltype(G)::value>(a, b, h, first, last, lanes, state, fresh);
+    });
+}
+
+template <class Real>
+STRUCTSEQ_CPU_CLONES double advance_product(Strided<const Real> a, Strided<Real> h,
+                                            const double* carry, std::int64_t first,
+                                            std::int64_t last, std::int64_t D, double* running) {
+    return over_lane_groups(D, [&](auto G, LaneGroup lanes) {
+        return product_group<decltype(G)::value>(a, h, carry, first, last, lanes, running);
+    });
+}
+
+// The whole sequence from h0 (`init`, D values, or null for 0); false when some h is inf or NaN.
 template <class Real>
 bool scan_sequence(Strided<const Real> a, Strided<const Real> b, Strided<Real> h, std::int64_t L,
                    std::int64_t D, const Real* init, bool parallel) {
     const int threads = num_threads();
     const std::int64_t T = parallel ? std::min<std::int64_t>(threads, L / 1024) : 1;
-    if (T <= 1) return scan_range(a, b, h, 0, L, D, init) == Real(0);
-    Real first_chunk_probe = 0;
+    std::vector<double> start(static_cast<std::size_t>(D), 0.0);
+    if (init != nullptr) std::copy(init, init + D, start.begin());
+    const bool fresh = init == nullptr;
+    if (T <= 1) return scan_range(a, b, h, 0, L, D, start.data(), fresh) == 0.0;
+    double first_chunk_probe = 0;
     const auto chunk_start = [&](std::int64_t c) { return L * c / T; };
     const auto sub_start = [&](std::int64_t c, std::int64_t s) {
         const std::int64_t c0 = chunk_start(c), c1 = chunk_start(c + 1);
         return c0 + (c1 - c0) * s / T;
     };
-    // products[(c · T + s) · D + d] = Π a over [chunk start, sub-block s start) of chunk c.
-    std::vector<Real> products(static_cast<std::size_t>(T * T * D), Real(1));
-    std::vector<Real> carry(static_cast<std::size_t>(T * D));
+    // products[(c · T + s) · D + d] = Π a over [chunk start, sub-block s start) of chunk c;
+    // ends[c · D + d] = the chunk's own final state (from 0).
+    std::vector<double> products(static_cast<std::size_t>(T * T * D), 1.0);
+    std::vector<double> ends(static_cast<std::size_t>(T * D), 0.0);
+    std::vector<double> carry(static_cast<std::size_t>(T * D), 0.0);
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (std::int64_t c = 0; c < T; ++c) {
+        double* end_state = ends.data() + c * D;
         if (c == 0) {
-            first_chunk_probe = scan_range(a, b, h, 0, chunk_start(1), D, init);
+            std::copy(start.begin(), start.end(), end_state);
+            first_chunk_probe = scan_range(a, b, h, 0, chunk_start(1), D, end_state, fresh);
             continue;
         }
-        Real* product = products.data() + c * T * D;
+        double* product = products.data() + c * T * D;
         for (std::int64_t s = 0; s < T; ++s) {
             const std::int64_t s0 = sub_start(c, s), s1 = sub_start(c, s + 1);
-            scan_range(a, b, h, s0, s1, D, s == 0 ? nullptr : h.at(s0 - 1));
+            scan_range(a, b, h, s0, s1, D, end_state, s == 0);
             if (s + 1 < T) {
-                Real* next = product + (s + 1) * D;
+                double* next = product + (s + 1) * D;
                 std::copy(product + s * D, product + (s + 1) * D, next);
                 advance_product<Real>(a, {nullptr, 0}, nullptr, s0, s1, D, next);
             }
         }
     }
-    // Carries: the true h just before each chunk.
-    std::copy(h.at(chunk_start(1) - 1), h.at(chunk_start(1) - 1) + D, carry.data() + D);
+    // Carries: the true state just before each chunk, carry_{c+1} = end_c + (Π_c a) carry_c.
+    std::copy(ends.begin(), ends.begin() + D, carry.begin() + D);
     for (std::int64_t c = 2; c < T; ++c) {
-        const std::int64_t c1 = chunk_start(c);
-        std::vector<Real> total(products.begin() + ((c - 1) * T + T - 1) * D,
-                                products.begin() + ((c - 1) * T + T) * D);
-        advance_product<Real>(a, {nullptr, 0}, nullptr, sub_start(c - 1, T - 1), c1, D,
+        std::vector<double> total(products.begin() + ((c - 1) * T + T - 1) * D,
+                                  products.begin() + ((c - 1) * T + T) * D);
+        advance_product<Real>(a, {nullptr, 0}, nullptr, sub_start(c - 1, T - 1), chunk_start(c), D,
                               total.data());
         for (std::int64_t d = 0; d < D; ++d) {
             carry[static_cast<std::size_t>(c * D + d)] =
-                h.at(c1 - 1)[d] + total[static_cast<std::size_t>(d)] *
-                                      carry[static_cast<std::size_t>((c - 1) * D + d)];
+                ends[static_cast<std::size_t>((c - 1) * D + d)] +
+                total[static_cast<std::size_t>(d)] *
+                    carry[static_cast<std::size_t>((c - 1) * D + d)];
         }
     }
     // Chunks 1 … T−1 are final only after step (3), which probes them.
-    Real probe = first_chunk_probe;
+    double probe = first_chunk_probe;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : probe)
     for (std::int64_t job = 0; job < (T - 1) * T; ++job) {
         const std::int64_t c = 1 + job / T, s = job % T;
-        std::vector<Real> running(products.begin() + (c * T + s) * D,
-                                  products.begin() + (c * T + s + 1) * D);
+        std::vector<double> running(products.begin() + (c * T + s) * D,
+                                    products.begin() + (c * T + s + 1) * D);
         probe += advance_product(a, h, carry.data() + c * D, sub_start(c, s), sub_start(c, s + 1),
                                  D, running.data());
     }
-    return probe == Real(0);
+    return probe == 0.0;
 }
 
 struct Layout {

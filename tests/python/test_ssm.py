@@ -428,10 +428,12 @@ def test_linear_scan_matches_loop(method, L):
                                rtol=1e-12, atol=1e-12)
 
 
-def test_linear_scan_parallel_threads_and_long_float32():
+@pytest.mark.parametrize("low", [0.5, 0.99999])
+def test_linear_scan_parallel_threads_and_long_float32(low):
+    # low = 0.99999: slow decay, |h| grows to hundreds and a float32 state would drift ~1e-5.
     rng = np.random.default_rng(8)
     L = 1_000_000
-    a = rng.uniform(0.5, 1.0, (1, L, 4)).astype(np.float32)
+    a = rng.uniform(low, 1.0, (1, L, 4)).astype(np.float32)
     b = rng.standard_normal((1, L, 4)).astype(np.float32)
     ref = ss.linear_scan(a.astype(np.float64), b.astype(np.float64))
     saved = ss.get_num_threads()
@@ -441,7 +443,7 @@ def test_linear_scan_parallel_threads_and_long_float32():
             for method in ["sequential", "parallel"]:
                 h = ss.linear_scan(a, b, method=method)
                 assert h.dtype == np.float32
-                assert rel(h, ref) < 1e-5, (threads, method)
+                assert rel(h, ref) < 1e-6, (threads, method)
     finally:
         ss.set_num_threads(saved)
 

@@ -6,7 +6,7 @@
 //   parallel    T chunks of time (T = threads): (1) every chunk scans from 0, keeping its
 //               running product of a at T sub-block starts; (2) the carries into the chunks,
 //               carry_{c+1} = h_end,c + (Π_c a) ⊙ carry_c, in order; (3) every sub-block of
-//               chunks 1 … T−1 adds (Π a up to t) ⊙ carry — the (h, ∏a) pairs compose
+//               chunks 1 … T−1 adds (Π a up to t) ⊙ carry — the (∏a, h) pairs compose
 //               associatively, (a₂, b₂)∘(a₁, b₁) = (a₂a₁, a₂b₁ + b₂), as in Blelloch's scan.
 //               W ≈ (2 − 1/T) L D, S = O(L/T + T). On T = 2 threads at most 4/3× sequential.
 //
