@@ -10,6 +10,11 @@
 #include "structseq/linalg/semiseparable_factorization.h"
 #include "structseq/linalg/svd.h"
 #include "structseq/linalg/tridiagonal.h"
+#include "structseq/ssm/causal_conv.h"
+#include "structseq/ssm/discretize.h"
+#include "structseq/ssm/hippo.h"
+#include "structseq/ssm/linear_scan.h"
+#include "structseq/ssm/ssm_kernel.h"
 
 #include <cblas.h>
 
@@ -17,11 +22,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <complex>
-#include <vector>
 #include <cmath>
+#include <complex>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include <unistd.h>
 
@@ -117,7 +122,8 @@ Tensor normals(Shape shape, std::uint64_t seed) {
 }
 
 void tour_semiseparable() {
-    fmt::print("\n3. Semiseparable matrices H = T + U·Vᵀ: storage, matvec, and recovering the split\n");
+    fmt::print(
+        "\n3. Semiseparable matrices H = T + U·Vᵀ: storage, matvec, and recovering the split\n");
     const std::int64_t n = 4096, r = 12;  // r = ⌈log₂ N⌉
     const SemiseparableMatrix h(normals({n}, 1), normals({n - 1}, 2), normals({n - 1}, 3),
                                 normals({n, r}, 4), normals({n, r}, 5));
@@ -136,12 +142,14 @@ void tour_semiseparable() {
         scale = std::max(scale, std::abs(y_dense.data<double>()[i]));
     }
     const SemiseparableMemory mem = h.memory_usage();
-    fmt::print("   N = {}, r = {}: {:.2f} MiB instead of {:.0f} MiB dense ({} scalars = 3N - 2 + 2Nr)\n",
-               n, r, static_cast<double>(mem.total_bytes) / (1 << 20),
-               static_cast<double>(mem.dense_bytes) / (1 << 20), mem.total_bytes / 8);
-    fmt::print("   matvec: {:.1f} µs against {:.1f} µs for the dense GEMV ({:.0f}× faster), "
-               "max relative difference {:.1e}\n",
-               t_semi * 1e6, t_dense * 1e6, t_dense / t_semi, diff / scale);
+    fmt::print(
+        "   N = {}, r = {}: {:.2f} MiB instead of {:.0f} MiB dense ({} scalars = 3N - 2 + 2Nr)\n",
+        n, r, static_cast<double>(mem.total_bytes) / (1 << 20),
+        static_cast<double>(mem.dense_bytes) / (1 << 20), mem.total_bytes / 8);
+    fmt::print(
+        "   matvec: {:.1f} µs against {:.1f} µs for the dense GEMV ({:.0f}× faster), "
+        "max relative difference {:.1e}\n",
+        t_semi * 1e6, t_dense * 1e6, t_dense / t_semi, diff / scale);
 
     const std::int64_t m = 400;
     const SemiseparableMatrix truth(normals({m}, 7), normals({m - 1}, 8), normals({m - 1}, 9),
@@ -155,11 +163,12 @@ void tour_semiseparable() {
     options.max_iter = 50;
     const auto start = std::chrono::steady_clock::now();
     create_semiseparable_from_dense(H, options, &iterated);
-    fmt::print("   a {0}×{0} matrix that is tridiagonal + rank 5: the one-shot split leaves a relative "
-               "error of {1:.1e};\n   alternating the two exact steps recovers it to {2:.1e} in {3} "
-               "iterations ({4:.2f} s)\n",
-               m, one_shot.relative_error, iterated.relative_error, iterated.iterations,
-               seconds_since(start));
+    fmt::print(
+        "   a {0}×{0} matrix that is tridiagonal + rank 5: the one-shot split leaves a relative "
+        "error of {1:.1e};\n   alternating the two exact steps recovers it to {2:.1e} in {3} "
+        "iterations ({4:.2f} s)\n",
+        m, one_shot.relative_error, iterated.relative_error, iterated.iterations,
+        seconds_since(start));
 }
 
 void tour_resolvent_and_svd() {
@@ -172,20 +181,69 @@ void tour_resolvent_and_svd() {
     const double t = median_seconds(3, [&] {
         g = tridiagonal_resolvent_diagonal(a, off, off, {0.0, 1.0});
     });
-    std::complex<double> bulk = 1.0 / std::sqrt(std::complex<double>(2.0, -1.0) *
-                                                    std::complex<double>(2.0, -1.0) - 4.0);
+    std::complex<double> bulk =
+        1.0 / std::sqrt(std::complex<double>(2.0, -1.0) * std::complex<double>(2.0, -1.0) - 4.0);
     if (bulk.imag() < 0) bulk = -bulk;
     const auto mid = g.data<std::complex<double>>()[n / 2];
-    fmt::print("   discrete Laplacian, N = {}, z = i: {:.1f} ms ({:.1f} ns per entry); "
-               "G at the middle {:.12f}{:+.12f}i,\n   infinite-chain value {:.12f}{:+.12f}i "
-               "(the θ/φ determinant form overflows complex128 near N = 970)\n",
-               n, t * 1e3, t / n * 1e9, mid.real(), mid.imag(), bulk.real(), bulk.imag());
+    fmt::print(
+        "   discrete Laplacian, N = {}, z = i: {:.1f} ms ({:.1f} ns per entry); "
+        "G at the middle {:.12f}{:+.12f}i,\n   infinite-chain value {:.12f}{:+.12f}i "
+        "(the θ/φ determinant form overflows complex128 near N = 970)\n",
+        n, t * 1e3, t / n * 1e9, mid.real(), mid.imag(), bulk.real(), bulk.imag());
     const Tensor M = Rng(12).normal({8, 512, 128}, DType::F32);
     const double t_full = median_seconds(3, [&] { full_svd(M); });
     const double t_rand = median_seconds(3, [&] { batched_randomized_svd(M, 16, 2, 5, 0); });
-    fmt::print("   SVD of 8 × (512 × 128) float32, rank 16: randomized {:.1f} ms, full LAPACK "
-               "{:.1f} ms ({:.1f}× faster)\n",
-               t_rand * 1e3, t_full * 1e3, t_full / t_rand);
+    fmt::print(
+        "   SVD of 8 × (512 × 128) float32, rank 16: randomized {:.1f} ms, full LAPACK "
+        "{:.1f} ms ({:.1f}× faster)\n",
+        t_rand * 1e3, t_full * 1e3, t_full / t_rand);
+}
+
+// Largest |x − y| / max |y| over two tensors of the same size (float64 views).
+double max_relative_difference(const Tensor& x, const Tensor& y) {
+    const Tensor a = x.to(DType::F64), b = y.to(DType::F64);
+    double diff = 0, scale = 0;
+    for (std::int64_t i = 0; i < a.numel(); ++i) {
+        diff = std::max(diff, std::abs(a.data<double>()[i] - b.data<double>()[i]));
+        scale = std::max(scale, std::abs(b.data<double>()[i]));
+    }
+    return diff / scale;
+}
+
+void tour_ssm() {
+    fmt::print("\n5. SSM toolkit: a HiPPO kernel two ways, FFT convolution, parallel scan\n");
+    const std::int64_t n = 64, L = 4096;
+    const HippoMatrices legs = hippo("legs", n);
+    const DiscreteSystem d = discretize(legs.A, legs.B, 1.0 / L);
+    const Tensor C = Rng(5).normal({1, n}, DType::F64), D({}, DType::F64);
+    Tensor recurrent, doubling;
+    const double t_rec = median_seconds(3, [&] { recurrent = ssm_kernel(d.A, d.B, C, D, L); });
+    const double t_dbl =
+        median_seconds(3, [&] { doubling = ssm_kernel(d.A, d.B, C, D, L, "doubling"); });
+    fmt::print(
+        "   HiPPO-LegS, n = {}, ZOH at dt = 1/{}: kernel of {} taps by recurrence {:.2f} ms, "
+        "by doubling {:.2f} ms; they differ by {:.1e}\n",
+        n, L, L, t_rec * 1e3, t_dbl * 1e3, max_relative_difference(doubling, recurrent));
+    const Tensor u = Rng(6).normal({4, L, 16}, DType::F32);
+    const Tensor K = Rng(7).normal({L, 16}, DType::F32);
+    Tensor direct, fft;
+    const double t_direct = median_seconds(3, [&] { direct = causal_conv(u, K, "direct"); });
+    const double t_fft = median_seconds(3, [&] { fft = causal_conv(u, K, "fft"); });
+    fmt::print(
+        "   causal convolution of (4, {}, 16) float32: direct {:.1f} ms, FFT {:.1f} ms "
+        "({:.1f}× faster), max relative difference {:.1e}\n",
+        L, t_direct * 1e3, t_fft * 1e3, t_direct / t_fft, max_relative_difference(fft, direct));
+    const std::int64_t steps = 1'000'000;
+    const Tensor a = Rng(8).uniform({1, steps, 16}, DType::F32, 0.5, 1.0);
+    const Tensor b = Rng(9).normal({1, steps, 16}, DType::F32);
+    Tensor sequential, parallel;
+    const double t_seq = median_seconds(3, [&] { sequential = linear_scan(a, b); });
+    const double t_par =
+        median_seconds(3, [&] { parallel = linear_scan(a, b, Tensor(), "parallel"); });
+    fmt::print(
+        "   linear scan over 10^6 steps × 16 channels: sequential {:.1f} ms, chunked "
+        "parallel on {} threads {:.1f} ms, max relative difference {:.1e}\n",
+        t_seq * 1e3, num_threads(), t_par * 1e3, max_relative_difference(parallel, sequential));
 }
 
 }  // namespace
@@ -214,6 +272,7 @@ Command add_demo_command(CLI::App& parent) {
                 std::filesystem::remove_all(folder);
                 tour_semiseparable();
                 tour_resolvent_and_svd();
+                tour_ssm();
                 return 0;
             }};
 }
