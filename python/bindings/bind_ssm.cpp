@@ -8,6 +8,7 @@
 #include "structseq/ssm/discretize.h"
 #include "structseq/ssm/hippo.h"
 #include "structseq/ssm/linear_scan.h"
+#include "structseq/ssm/selective_scan.h"
 #include "structseq/ssm/ssm_apply.h"
 #include "structseq/ssm/ssm_kernel.h"
 
@@ -177,6 +178,66 @@ void bind_ssm(py::module_& m) {
         py::arg("dh"), py::arg("a"), py::arg("b"), py::arg("h0") = py::none(),
         py::arg("method") = "sequential",
         "{'da', 'db'} (and 'dh0' when h0 is given): gradients of linear_scan for dh.");
+    m.def(
+        "selective_scan",
+        [](const py::handle& u, const py::handle& delta, const py::handle& A, const py::handle& B,
+           const py::handle& C, const py::handle& D, const py::handle& z,
+           const py::handle& delta_bias, bool delta_softplus, bool return_last_state,
+           const std::string& discretization) -> py::object {
+            const Arguments arg{"selective_scan"};
+            const Tensor tu = arg(u, "u"), td = arg(delta, "delta"), tA = arg(A, "A"),
+                         tB = arg(B, "B"), tC = arg(C, "C"), tD = arg(D, "D"), tz = arg(z, "z"),
+                         tbias = arg(delta_bias, "delta_bias");
+            SelectiveScanResult r;
+            {
+                py::gil_scoped_release release;
+                r = selective_scan(tu, td, tA, tB, tC, tD, tz, tbias, delta_softplus,
+                                   return_last_state, discretization);
+            }
+            if (!return_last_state) return numpy_from_tensor(r.out);
+            return arrays({r.out, r.last_state});
+        },
+        py::arg("u"), py::arg("delta"), py::arg("A"), py::arg("B"), py::arg("C"),
+        py::arg("D") = py::none(), py::arg("z") = py::none(), py::arg("delta_bias") = py::none(),
+        py::arg("delta_softplus") = false, py::arg("return_last_state") = false, py::kw_only(),
+        py::arg("discretization") = "zoh",
+        "Mamba's selective scan with the semantics of mamba_ssm's selective_scan_ref:\n"
+        "u, delta, z (batch, dim, L); A (dim, N); B, C (dim, N), (batch, N, L) or\n"
+        "(batch, G, N, L); D, delta_bias (dim,). Returns out (batch, dim, L), and the last\n"
+        "state (batch, dim, N) when return_last_state. discretization 'zoh' or 'bilinear'.");
+    m.def(
+        "selective_scan_backward",
+        [](const py::handle& dout, const py::handle& u, const py::handle& delta,
+           const py::handle& A, const py::handle& B, const py::handle& C, const py::handle& D,
+           const py::handle& z, const py::handle& delta_bias, bool delta_softplus,
+           const std::string& discretization) {
+            const Arguments arg{"selective_scan_backward"};
+            const Tensor tg = arg(dout, "dout"), tu = arg(u, "u"), td = arg(delta, "delta"),
+                         tA = arg(A, "A"), tB = arg(B, "B"), tC = arg(C, "C"), tD = arg(D, "D"),
+                         tz = arg(z, "z"), tbias = arg(delta_bias, "delta_bias");
+            SelectiveScanGradients grads;
+            {
+                py::gil_scoped_release release;
+                grads = selective_scan_backward(tg, tu, td, tA, tB, tC, tD, tz, tbias,
+                                                delta_softplus, discretization);
+            }
+            py::dict out;
+            out["du"] = numpy_from_tensor(grads.du);
+            out["ddelta"] = numpy_from_tensor(grads.ddelta);
+            out["dA"] = numpy_from_tensor(grads.dA);
+            out["dB"] = numpy_from_tensor(grads.dB);
+            out["dC"] = numpy_from_tensor(grads.dC);
+            if (grads.dD.defined()) out["dD"] = numpy_from_tensor(grads.dD);
+            if (grads.dz.defined()) out["dz"] = numpy_from_tensor(grads.dz);
+            if (grads.ddelta_bias.defined())
+                out["ddelta_bias"] = numpy_from_tensor(grads.ddelta_bias);
+            return out;
+        },
+        py::arg("dout"), py::arg("u"), py::arg("delta"), py::arg("A"), py::arg("B"), py::arg("C"),
+        py::arg("D") = py::none(), py::arg("z") = py::none(), py::arg("delta_bias") = py::none(),
+        py::arg("delta_softplus") = false, py::kw_only(), py::arg("discretization") = "zoh",
+        "Gradients of selective_scan for the output gradient dout: a dict with du, ddelta,\n"
+        "dA, dB, dC and, for the inputs given, dD, dz, ddelta_bias, each shaped like its input.");
 }
 
 }  // namespace structseq::python

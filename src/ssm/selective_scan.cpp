@@ -1,0 +1,392 @@
+#include "structseq/ssm/selective_scan.h"
+
+#include "ssm/eigen_tensor.h"
+#include "structseq/core/error.h"
+#include "structseq/core/threads.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+namespace structseq {
+
+namespace {
+
+using namespace ssm_detail;
+
+struct Geometry {
+    std::int64_t batch, dim, L, N;
+};
+
+// B or C as float64: fixed (dim, N), or input-dependent (batch, G, N, L) stored time-major as
+// (batch, G, L, N) so that the N values of one step are contiguous.
+struct Selector {
+    bool variable = false;
+    std::int64_t groups = 1;
+    Shape shape;
+    std::vector<double> data;
+
+    const double* at(const Geometry& g, std::int64_t b, std::int64_t d, std::int64_t t) const {
+        if (!variable) return data.data() + d * g.N;
+        const std::int64_t group = d / (g.dim / groups);
+        return data.data() + ((b * groups + group) * g.L + t) * g.N;
+    }
+    double* at(const Geometry& g, std::int64_t b, std::int64_t d, std::int64_t t) {
+        return const_cast<double*>(std::as_const(*this).at(g, b, d, t));
+    }
+};
+
+Selector read_selector(std::string_view where, const Tensor& X, std::string_view name,
+                       const Geometry& g) {
+    check_numeric(X, where, name);
+    check_argument(!is_complex(X.dtype()), where, name,
+                   "dtype " + std::string(dtype_name(X.dtype())), "a real array");
+    Selector s;
+    s.shape = X.shape();
+    const std::string expected = fmt::format("({}, {}), ({}, {}, {}) or ({}, G, {}, {})", g.dim,
+                                             g.N, g.batch, g.N, g.L, g.batch, g.N, g.L);
+    const Tensor x = X.contiguous().to(DType::F64);
+    if (X.rank() == 2) {
+        check_argument(X.dim(0) == g.dim && X.dim(1) == g.N, where, name,
+                       "shape " + shape_string(X.shape()), expected);
+        s.data.assign(x.data<double>(), x.data<double>() + x.numel());
+        return s;
+    }
+    const bool grouped = X.rank() == 4;
+    s.variable = true;
+    s.groups = grouped ? X.dim(1) : 1;
+    const bool ok = (X.rank() == 3 || grouped) && X.dim(0) == g.batch && s.groups >= 1 &&
+                    g.dim % s.groups == 0 && X.dim(-2) == g.N && X.dim(-1) == g.L;
+    check_argument(ok, where, name, "shape " + shape_string(X.shape()),
+                   expected + " with dim divisible by G");
+    s.data.resize(static_cast<std::size_t>(x.numel()));
+    const double* src = x.data<double>();
+    for (std::int64_t bg = 0; bg < g.batch * s.groups; ++bg) {
+        for (std::int64_t n = 0; n < g.N; ++n) {
+            for (std::int64_t t = 0; t < g.L; ++t) {
+                s.data[static_cast<std::size_t>((bg * g.L + t) * g.N + n)] =
+                    src[(bg * g.N + n) * g.L + t];
+            }
+        }
+    }
+    return s;
+}
+
+// A selector-shaped gradient back in the input's layout and dtype.
+Tensor selector_tensor(const Selector& like, const Geometry& g, const std::vector<double>& data,
+                       DType dtype) {
+    Tensor out(like.shape, DType::F64);
+    double* dst = out.data<double>();
+    if (!like.variable) {
+        std::copy(data.begin(), data.end(), dst);
+        return out.to(dtype);
+    }
+    for (std::int64_t bg = 0; bg < g.batch * like.groups; ++bg) {
+        for (std::int64_t n = 0; n < g.N; ++n) {
+            for (std::int64_t t = 0; t < g.L; ++t) {
+                dst[(bg * g.N + n) * g.L + t] =
+                    data[static_cast<std::size_t>((bg * g.L + t) * g.N + n)];
+            }
+        }
+    }
+    return out.to(dtype);
+}
+
+// The checked inputs, as float64.
+struct Inputs {
+    Geometry g;
+    std::vector<double> u, delta, A, D, z, bias;  // D, z, bias empty when absent
+    Selector B, C;
+    bool softplus = false, bilinear = false;
+    DType dtype = DType::F64;
+};
+
+std::vector<double> doubles(const Tensor& t) {
+    const Tensor d = t.contiguous().to(DType::F64);
+    return {d.data<double>(), d.data<double>() + d.numel()};
+}
+
+Inputs read_inputs(std::string_view where, const Tensor& u, const Tensor& delta, const Tensor& A,
+                   const Tensor& B, const Tensor& C, const Tensor& D, const Tensor& z,
+                   const Tensor& delta_bias, bool delta_softplus, std::string_view discretization) {
+    check_argument(discretization == "zoh" || discretization == "bilinear", where, "discretization",
+                   fmt::format("\"{}\"", discretization), "\"zoh\" or \"bilinear\"");
+    for (const auto& [t, name] :
+         {std::pair{&u, "u"}, std::pair{&delta, "delta"}, std::pair{&A, "A"}}) {
+        check_numeric(*t, where, name);
+        check_argument(!is_complex(t->dtype()), where, name,
+                       "dtype " + std::string(dtype_name(t->dtype())), "a real array");
+    }
+    check_argument(u.rank() == 3, where, "u", "shape " + shape_string(u.shape()),
+                   "(batch, dim, L)");
+    check_argument(A.rank() == 2 && A.dim(0) == u.dim(1), where, "A",
+                   "shape " + shape_string(A.shape()), fmt::format("({}, N)", u.dim(1)));
+    Inputs in;
+    in.g = {u.dim(0), u.dim(1), u.dim(2), A.dim(1)};
+    check_argument(delta.shape() == u.shape(), where, "delta",
+                   "shape " + shape_string(delta.shape()),
+                   "the shape of u " + shape_string(u.shape()));
+    in.u = doubles(u);
+    in.delta = doubles(delta);
+    in.A = doubles(A);
+    in.B = read_selector(where, B, "B", in.g);
+    in.C = read_selector(where, C, "C", in.g);
+    const auto optional_vector = [&](const Tensor& t, const char* name) {
+        if (!t.defined()) return std::vector<double>();
+        check_numeric(t, where, name);
+        check_argument(t.rank() == 1 && t.dim(0) == in.g.dim && !is_complex(t.dtype()), where, name,
+                       "shape " + shape_string(t.shape()), fmt::format("({},)", in.g.dim));
+        return doubles(t);
+    };
+    in.D = optional_vector(D, "D");
+    in.bias = optional_vector(delta_bias, "delta_bias");
+    if (z.defined()) {
+        check_numeric(z, where, "z");
+        check_argument(z.shape() == u.shape() && !is_complex(z.dtype()), where, "z",
+                       "shape " + shape_string(z.shape()),
+                       "the shape of u " + shape_string(u.shape()));
+        in.z = doubles(z);
+    }
+    in.softplus = delta_softplus;
+    in.bilinear = discretization == "bilinear";
+    in.dtype = result_dtype({&u}, false);
+    return in;
+}
+
+// softplus as torch computes it (linear above 20).
+double softplus(double x) {
+    return x > 20 ? x : std::log1p(std::exp(x));
+}
+double sigmoid(double x) {
+    return 1 / (1 + std::exp(-x));
+}
+
+// Δ_t of one row after the bias and the softplus; `raw` gets the pre-softplus value.
+double step_of(const Inputs& in, std::int64_t row, std::int64_t d, std::int64_t t, double* raw) {
+    double value = in.delta[static_cast<std::size_t>(row * in.g.L + t)];
+    if (!in.bias.empty()) value += in.bias[static_cast<std::size_t>(d)];
+    *raw = value;
+    return in.softplus ? softplus(value) : value;
+}
+
+// One step of the state: x ← Ā ⊙ x + B̄u, returns C · x.
+double advance(const Inputs& in, const double* A, double dt, const double* Bt, double u_t,
+               const double* Ct, double* x) {
+    double y = 0;
+    for (std::int64_t n = 0; n < in.g.N; ++n) {
+        double a_bar, bu;
+        if (in.bilinear) {
+            const double den = 1 - dt * A[n] / 2;
+            a_bar = (1 + dt * A[n] / 2) / den;
+            bu = dt * Bt[n] * u_t / den;
+        } else {
+            a_bar = std::exp(dt * A[n]);
+            bu = dt * Bt[n] * u_t;
+        }
+        x[n] = a_bar * x[n] + bu;
+        y += Ct[n] * x[n];
+    }
+    return y;
+}
+
+double silu(double v) {
+    return v * sigmoid(v);
+}
+
+}  // namespace
+
+SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A,
+                                   const Tensor& B, const Tensor& C, const Tensor& D,
+                                   const Tensor& z, const Tensor& delta_bias, bool delta_softplus,
+                                   bool return_last_state, std::string_view discretization) {
+    const Inputs in = read_inputs("selective_scan", u, delta, A, B, C, D, z, delta_bias,
+                                  delta_softplus, discretization);
+    const Geometry& g = in.g;
+    Tensor out({g.batch, g.dim, g.L}, DType::F64);
+    Tensor last({g.batch, g.dim, g.N}, DType::F64);
+    double* y = out.data<double>();
+    double* states = last.data<double>();
+#pragma omp parallel for num_threads(num_threads()) \
+    schedule(static) if (g.batch * g.dim > 1 && g.batch * g.dim * g.L * g.N > 20000)
+    for (std::int64_t row = 0; row < g.batch * g.dim; ++row) {
+        const std::int64_t b = row / g.dim, d = row % g.dim;
+        double* x = states + row * g.N;
+        const double* Ad = in.A.data() + d * g.N;
+        for (std::int64_t t = 0; t < g.L; ++t) {
+            double raw;
+            const double dt = step_of(in, row, d, t, &raw);
+            const double u_t = in.u[static_cast<std::size_t>(row * g.L + t)];
+            double value = advance(in, Ad, dt, in.B.at(g, b, d, t), u_t, in.C.at(g, b, d, t), x);
+            if (!in.D.empty()) value += in.D[static_cast<std::size_t>(d)] * u_t;
+            if (!in.z.empty()) value *= silu(in.z[static_cast<std::size_t>(row * g.L + t)]);
+            y[row * g.L + t] = value;
+        }
+    }
+    SelectiveScanResult result;
+    result.out = out.to(in.dtype);
+    if (return_last_state) result.last_state = last.to(in.dtype);
+    return result;
+}
+
+SelectiveScanGradients selective_scan_backward(const Tensor& dout_in, const Tensor& u,
+                                               const Tensor& delta, const Tensor& A,
+                                               const Tensor& B, const Tensor& C, const Tensor& D,
+                                               const Tensor& z, const Tensor& delta_bias,
+                                               bool delta_softplus,
+                                               std::string_view discretization) {
+    constexpr std::string_view where = "selective_scan_backward";
+    const Inputs in =
+        read_inputs(where, u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization);
+    const Geometry& g = in.g;
+    check_numeric(dout_in, where, "dout");
+    check_argument(dout_in.shape() == u.shape() && !is_complex(dout_in.dtype()), where, "dout",
+                   "shape " + shape_string(dout_in.shape()),
+                   "the shape of u " + shape_string(u.shape()));
+    const std::vector<double> dout = doubles(dout_in);
+    const std::int64_t rows = g.batch * g.dim, N = g.N, L = g.L;
+    std::vector<double> du(static_cast<std::size_t>(rows * L)), ddelta(du.size()), dz(du.size());
+    // Per-row partial sums, reduced over the batch in order afterwards (deterministic).
+    std::vector<double> dA_rows(static_cast<std::size_t>(rows * N), 0.0);
+    std::vector<double> dD_rows(static_cast<std::size_t>(rows), 0.0), dbias_rows(dD_rows.size());
+    std::vector<double> dB_fixed(in.B.variable ? 0 : static_cast<std::size_t>(rows * N), 0.0);
+    std::vector<double> dC_fixed(in.C.variable ? 0 : static_cast<std::size_t>(rows * N), 0.0);
+    Selector dB = in.B, dC = in.C;  // input-dependent gradients accumulate in place, per batch
+    if (dB.variable) std::fill(dB.data.begin(), dB.data.end(), 0.0);
+    if (dC.variable) std::fill(dC.data.begin(), dC.data.end(), 0.0);
+    const bool variable = in.B.variable || in.C.variable;
+    constexpr std::int64_t kChunk = 64;
+    const std::int64_t chunks = (L + kChunk - 1) / kChunk;
+    // Rows of one batch element write the same input-dependent dB/dC: with any of those, the
+    // threads split the batch, otherwise the (batch, channel) rows.
+    const std::int64_t tasks = variable ? g.batch : rows;
+    const std::int64_t rows_per_task = variable ? g.dim : 1;
+#pragma omp parallel num_threads(num_threads()) if (tasks > 1 && rows * L * N > 20000)
+    {
+        std::vector<double> checkpoints(static_cast<std::size_t>((chunks + 1) * N));
+        std::vector<double> states(static_cast<std::size_t>(kChunk * N)), adjoint(N);
+#pragma omp for schedule(static)
+        for (std::int64_t task = 0; task < tasks; ++task) {
+            for (std::int64_t k = 0; k < rows_per_task; ++k) {
+                const std::int64_t row = task * rows_per_task + k;
+                const std::int64_t b = row / g.dim, d = row % g.dim;
+                const double* Ad = in.A.data() + d * N;
+                const double Dd = in.D.empty() ? 0.0 : in.D[static_cast<std::size_t>(d)];
+                // Forward, keeping the state before every chunk.
+                std::fill(checkpoints.begin(), checkpoints.end(), 0.0);
+                std::vector<double> x(N, 0.0);
+                for (std::int64_t t = 0; t < L; ++t) {
+                    if (t % kChunk == 0)
+                        std::copy(x.begin(), x.end(), checkpoints.begin() + (t / kChunk) * N);
+                    double raw;
+                    const double dt = step_of(in, row, d, t, &raw);
+                    advance(in, Ad, dt, in.B.at(g, b, d, t),
+                            in.u[static_cast<std::size_t>(row * L + t)], in.C.at(g, b, d, t),
+                            x.data());
+                }
+                std::fill(adjoint.begin(), adjoint.end(), 0.0);
+                double* dA_row = dA_rows.data() + row * N;
+                for (std::int64_t c = chunks - 1; c >= 0; --c) {
+                    const std::int64_t t0 = c * kChunk, t1 = std::min(L, t0 + kChunk);
+                    // Recompute the chunk's states.
+                    std::copy(checkpoints.begin() + c * N, checkpoints.begin() + (c + 1) * N,
+                              x.begin());
+                    for (std::int64_t t = t0; t < t1; ++t) {
+                        double raw;
+                        const double dt = step_of(in, row, d, t, &raw);
+                        advance(in, Ad, dt, in.B.at(g, b, d, t),
+                                in.u[static_cast<std::size_t>(row * L + t)], in.C.at(g, b, d, t),
+                                x.data());
+                        std::copy(x.begin(), x.end(), states.begin() + (t - t0) * N);
+                    }
+                    for (std::int64_t t = t1 - 1; t >= t0; --t) {
+                        const std::size_t at = static_cast<std::size_t>(row * L + t);
+                        const double* xt = states.data() + (t - t0) * N;
+                        const double* xp =
+                            t > t0 ? states.data() + (t - t0 - 1) * N : checkpoints.data() + c * N;
+                        const double* Bt = in.B.at(g, b, d, t);
+                        const double* Ct = in.C.at(g, b, d, t);
+                        double* dBt = in.B.variable ? dB.at(g, b, d, t) : dB_fixed.data() + row * N;
+                        double* dCt = in.C.variable ? dC.at(g, b, d, t) : dC_fixed.data() + row * N;
+                        const double u_t = in.u[at];
+                        double y = 0;
+                        for (std::int64_t n = 0; n < N; ++n) y += Ct[n] * xt[n];
+                        const double pre = y + Dd * u_t;  // before the gate
+                        double dy = dout[at];
+                        if (!in.z.empty()) {
+                            const double zt = in.z[at], s = sigmoid(zt);
+                            dz[at] = dy * pre * s * (1 + zt * (1 - s));
+                            dy *= zt * s;
+                        }
+                        dD_rows[static_cast<std::size_t>(row)] += dy * u_t;
+                        double du_t = dy * Dd;
+                        double raw;
+                        const double dt = step_of(in, row, d, t, &raw);
+                        double ddt = 0;
+                        for (std::int64_t n = 0; n < N; ++n) {
+                            dCt[n] += dy * xt[n];
+                            const double gn = adjoint[n] + dy * Ct[n];
+                            double a_bar, da_ddt, da_dA, dbu_ddt, dbu_dA, bu_per_b;
+                            if (in.bilinear) {
+                                const double den = 1 - dt * Ad[n] / 2;
+                                a_bar = (1 + dt * Ad[n] / 2) / den;
+                                da_ddt = Ad[n] / (den * den);
+                                da_dA = dt / (den * den);
+                                dbu_ddt = Bt[n] * u_t / (den * den);
+                                dbu_dA = dt * dt * Bt[n] * u_t / (2 * den * den);
+                                bu_per_b = dt / den;
+                            } else {
+                                a_bar = std::exp(dt * Ad[n]);
+                                da_ddt = Ad[n] * a_bar;
+                                da_dA = dt * a_bar;
+                                dbu_ddt = Bt[n] * u_t;
+                                dbu_dA = 0;
+                                bu_per_b = dt;
+                            }
+                            ddt += gn * (da_ddt * xp[n] + dbu_ddt);
+                            dA_row[n] += gn * (da_dA * xp[n] + dbu_dA);
+                            dBt[n] += gn * bu_per_b * u_t;
+                            du_t += gn * bu_per_b * Bt[n];
+                            adjoint[n] = gn * a_bar;
+                        }
+                        du[at] = du_t;
+                        const double draw = in.softplus ? ddt * sigmoid(raw) : ddt;
+                        ddelta[at] = draw;
+                        dbias_rows[static_cast<std::size_t>(row)] += draw;
+                    }
+                }
+            }
+        }
+    }
+    // Reductions over the batch, in order.
+    const auto over_batch = [&](const std::vector<double>& per_row, std::int64_t width) {
+        std::vector<double> sum(static_cast<std::size_t>(g.dim * width), 0.0);
+        for (std::int64_t b = 0; b < g.batch; ++b) {
+            for (std::int64_t i = 0; i < g.dim * width; ++i) {
+                sum[static_cast<std::size_t>(i)] +=
+                    per_row[static_cast<std::size_t>(b * g.dim * width + i)];
+            }
+        }
+        return sum;
+    };
+    const auto tensor_of = [&](const std::vector<double>& v, Shape shape) {
+        Tensor t(std::move(shape), DType::F64);
+        std::copy(v.begin(), v.end(), t.data<double>());
+        return t.to(in.dtype);
+    };
+    SelectiveScanGradients grads;
+    grads.du = tensor_of(du, u.shape());
+    grads.ddelta = tensor_of(ddelta, u.shape());
+    grads.dA = tensor_of(over_batch(dA_rows, N), A.shape());
+    grads.dB = in.B.variable ? selector_tensor(in.B, g, dB.data, in.dtype)
+                             : tensor_of(over_batch(dB_fixed, N), B.shape());
+    grads.dC = in.C.variable ? selector_tensor(in.C, g, dC.data, in.dtype)
+                             : tensor_of(over_batch(dC_fixed, N), C.shape());
+    if (D.defined()) grads.dD = tensor_of(over_batch(dD_rows, 1), D.shape());
+    if (z.defined()) grads.dz = tensor_of(dz, z.shape());
+    if (delta_bias.defined())
+        grads.ddelta_bias = tensor_of(over_batch(dbias_rows, 1), delta_bias.shape());
+    return grads;
+}
+
+}  // namespace structseq
