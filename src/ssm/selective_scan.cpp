@@ -1,6 +1,8 @@
 #include "structseq/ssm/selective_scan.h"
 
 #include "ssm/eigen_tensor.h"
+#include "ssm/lane_exp.h"
+#include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/error.h"
 #include "structseq/core/threads.h"
 
@@ -170,13 +172,33 @@ double step_of(const Inputs& in, std::int64_t row, std::int64_t d, std::int64_t 
     return in.softplus ? softplus(value) : value;
 }
 
-// One step of the state: x ← Ā ⊙ x + B̄u, returns C · x.
-double advance(const Inputs& in, const double* A, double dt, const double* Bt, double u_t,
-               const double* Ct, double* x) {
+// One step of the state, x ← Ā ⊙ x + B̄u over the N lanes, returning C · x: eight lanes at a
+// time with lane_exp, the remainder one by one.
+template <bool Bilinear>
+STRUCTSEQ_ALWAYS_INLINE double advance(std::int64_t N, const double* A, double dt, const double* Bt,
+                                       double u_t, const double* Ct, double* x) {
+    Lanes8 acc = {};
+    std::int64_t n = 0;
+    for (; n + 8 <= N; n += 8) {
+        const Lanes8 a = load_lanes<Lanes8>(A + n), b = load_lanes<Lanes8>(Bt + n);
+        Lanes8 a_bar, bu;
+        if constexpr (Bilinear) {
+            const Lanes8 den = 1.0 - dt * a / 2;
+            a_bar = (1.0 + dt * a / 2) / den;
+            bu = dt * u_t * b / den;
+        } else {
+            a_bar = lane_exp(dt * a);
+            bu = dt * u_t * b;
+        }
+        const Lanes8 xv = a_bar * load_lanes<Lanes8>(x + n) + bu;
+        store_lanes(x + n, xv);
+        acc += load_lanes<Lanes8>(Ct + n) * xv;
+    }
     double y = 0;
-    for (std::int64_t n = 0; n < in.g.N; ++n) {
+    for (int k = 0; k < 8; ++k) y += acc[k];
+    for (; n < N; ++n) {
         double a_bar, bu;
-        if (in.bilinear) {
+        if constexpr (Bilinear) {
             const double den = 1 - dt * A[n] / 2;
             a_bar = (1 + dt * A[n] / 2) / den;
             bu = dt * Bt[n] * u_t / den;
@@ -190,8 +212,31 @@ double advance(const Inputs& in, const double* A, double dt, const double* Bt, d
     return y;
 }
 
+STRUCTSEQ_ALWAYS_INLINE double advance(const Inputs& in, const double* A, double dt,
+                                       const double* Bt, double u_t, const double* Ct, double* x) {
+    return in.bilinear ? advance<true>(in.g.N, A, dt, Bt, u_t, Ct, x)
+                       : advance<false>(in.g.N, A, dt, Bt, u_t, Ct, x);
+}
+
 double silu(double v) {
     return v * sigmoid(v);
+}
+
+// Row (b, d) of the forward: out (L) and the final state x (N, zero on entry).
+STRUCTSEQ_CPU_CLONES
+void forward_row(const Inputs& in, std::int64_t row, double* out, double* x) {
+    const Geometry& g = in.g;
+    const std::int64_t b = row / g.dim, d = row % g.dim;
+    const double* Ad = in.A.data() + d * g.N;
+    for (std::int64_t t = 0; t < g.L; ++t) {
+        double raw;
+        const double dt = step_of(in, row, d, t, &raw);
+        const double u_t = in.u[static_cast<std::size_t>(row * g.L + t)];
+        double value = advance(in, Ad, dt, in.B.at(g, b, d, t), u_t, in.C.at(g, b, d, t), x);
+        if (!in.D.empty()) value += in.D[static_cast<std::size_t>(d)] * u_t;
+        if (!in.z.empty()) value *= silu(in.z[static_cast<std::size_t>(row * g.L + t)]);
+        out[t] = value;
+    }
 }
 
 }  // namespace
@@ -210,18 +255,7 @@ SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const T
 #pragma omp parallel for num_threads(num_threads()) \
     schedule(static) if (g.batch * g.dim > 1 && g.batch * g.dim * g.L * g.N > 20000)
     for (std::int64_t row = 0; row < g.batch * g.dim; ++row) {
-        const std::int64_t b = row / g.dim, d = row % g.dim;
-        double* x = states + row * g.N;
-        const double* Ad = in.A.data() + d * g.N;
-        for (std::int64_t t = 0; t < g.L; ++t) {
-            double raw;
-            const double dt = step_of(in, row, d, t, &raw);
-            const double u_t = in.u[static_cast<std::size_t>(row * g.L + t)];
-            double value = advance(in, Ad, dt, in.B.at(g, b, d, t), u_t, in.C.at(g, b, d, t), x);
-            if (!in.D.empty()) value += in.D[static_cast<std::size_t>(d)] * u_t;
-            if (!in.z.empty()) value *= silu(in.z[static_cast<std::size_t>(row * g.L + t)]);
-            y[row * g.L + t] = value;
-        }
+        forward_row(in, row, y + row * g.L, states + row * g.N);
     }
     SelectiveScanResult result;
     result.out = out.to(in.dtype);

@@ -1,0 +1,50 @@
+#pragma once
+// exp of eight float64 lanes with plain vector arithmetic (no libm call), so that the state
+// loops of the selective scan stay vectorized: x = k ln 2 + r with k = round(x / ln 2) and
+// |r| ≤ ln 2 / 2, ln 2 split as 0x1.62e42feep-1 (trailing zeros, so k·ln2_hi is exact) plus
+// 1.9e-10; e^r by its degree-12 Taylor polynomial (truncation < 2e-17 relative), times 2^k built
+// in the exponent bits. Arguments are clamped to [−708, 709]: below, the result is ≤ 3e−308
+// (no subnormals); above, it saturates near 8e307 instead of +inf. Within 4 ulp of std::exp
+// (tested).
+
+#include "structseq/core/lane_vector.h"
+
+#include <cstdint>
+
+namespace structseq::ssm_detail {
+
+using Lanes8 = LaneVector<double, 8>;
+
+STRUCTSEQ_ALWAYS_INLINE Lanes8 lane_exp(Lanes8 x) {
+    typedef std::int64_t Bits8 __attribute__((vector_size(64)));
+    const Lanes8 lo = Lanes8{} - 708.0, hi = Lanes8{} + 709.0;
+    x = x < lo ? lo : x;
+    x = x > hi ? hi : x;
+    // k = round(x / ln 2) by the 1.5 · 2^52 trick: its low bits then hold k.
+    constexpr double kMagic = 6755399441055744.0;  // 1.5 · 2^52
+    const Lanes8 shifted = x * 1.4426950408889634 + kMagic;
+    const Lanes8 k = shifted - kMagic;
+    const Lanes8 r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
+    Lanes8 p = Lanes8{} + 1.0 / 479001600.0;  // 1/12!
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    Bits8 bits;
+    __builtin_memcpy(&bits, &shifted, sizeof(bits));
+    // shifted's mantissa holds k + 2^51 (from the magic); k + 1023 into the exponent field.
+    const Bits8 exponent = ((bits - Bits8{} - (std::int64_t{1} << 51)) + 1023) << 52;
+    Lanes8 scale;
+    __builtin_memcpy(&scale, &exponent, sizeof(scale));
+    return p * scale;
+}
+
+}  // namespace structseq::ssm_detail
