@@ -1,7 +1,7 @@
 #pragma once
-// exp of eight float64 lanes with plain vector arithmetic (no libm call), so that the state
-// loops of the selective scan stay vectorized: x = k ln 2 + r with k = round(x / ln 2) and
-// |r| ≤ ln 2 / 2, ln 2 split as 0x1.62e42feep-1 (trailing zeros, so k·ln2_hi is exact) plus
+// exp, log and softplus of eight float64 lanes with plain vector arithmetic (no libm call), so
+// that the loops of the selective scan stay vectorized. exp: x = k ln 2 + r with k = round(x / ln
+// 2) and |r| ≤ ln 2 / 2, ln 2 split as 0x1.62e42feep-1 (trailing zeros, so k·ln2_hi is exact) plus
 // 1.9e-10; e^r by its degree-12 Taylor polynomial (truncation < 2e-17 relative), times 2^k built
 // in the exponent bits. Arguments are clamped to [−708, 709]: below, the result is ≤ 3e−308
 // (no subnormals); above, it saturates near 8e307 instead of +inf. Within 4 ulp of std::exp
@@ -45,6 +45,35 @@ STRUCTSEQ_ALWAYS_INLINE Lanes8 lane_exp(Lanes8 x) {
     Lanes8 scale;
     __builtin_memcpy(&scale, &exponent, sizeof(scale));
     return p * scale;
+}
+
+// log of eight positive float64 lanes: x = m · 2^e with m ∈ [√½, √2) read from the bits, then
+// log m = 2 atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172, by its series to s²³ (truncation
+// < 1e-17). Positive normal inputs only.
+STRUCTSEQ_ALWAYS_INLINE Lanes8 lane_log(Lanes8 x) {
+    typedef std::int64_t Bits8 __attribute__((vector_size(64)));
+    Bits8 bits;
+    __builtin_memcpy(&bits, &x, sizeof(bits));
+    Bits8 e = ((bits >> 52) & 0x7ff) - 1023;
+    Bits8 mantissa_bits = (bits & ((std::int64_t{1} << 52) - 1)) | (std::int64_t{1023} << 52);
+    Lanes8 m;
+    __builtin_memcpy(&m, &mantissa_bits, sizeof(m));  // m ∈ [1, 2)
+    const Bits8 big = m > 1.4142135623730951;         // all ones where true
+    m *= big ? Lanes8{} + 0.5 : Lanes8{} + 1.0;
+    e -= big;  // big is −1 where true
+    const Lanes8 s = (m - 1.0) / (m + 1.0), s2 = s * s;
+    Lanes8 series = Lanes8{} + 1.0 / 23;
+    for (int k = 21; k >= 1; k -= 2) series = series * s2 + 1.0 / k;
+    return 2 * s * series + __builtin_convertvector(e, Lanes8) * 0.6931471805599453;
+}
+
+// softplus(x) = log(1 + eˣ) as torch computes it (x above 20 returned as is), with log1p
+// accuracy: log(1 + y) = log(u) − ((u − 1) − y)/u for u = 1 + y rounded.
+STRUCTSEQ_ALWAYS_INLINE Lanes8 lane_softplus(Lanes8 x) {
+    const Lanes8 y = lane_exp(x > 20.0 ? Lanes8{} : x);
+    const Lanes8 u = 1.0 + y;
+    const Lanes8 log1p = lane_log(u) - ((u - 1.0) - y) / u;
+    return x > 20.0 ? x : log1p;
 }
 
 }  // namespace structseq::ssm_detail

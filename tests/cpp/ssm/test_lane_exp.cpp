@@ -30,3 +30,30 @@ TEST(LaneExp, MatchesStdExp) {
 
 }  // namespace
 }  // namespace structseq::ssm_detail
+
+namespace structseq::ssm_detail {
+namespace {
+
+TEST(LaneLog, MatchesStdLogAndSoftplusMatchesLog1p) {
+    double worst_log = 0, worst_softplus = 0;
+    for (int i = 0; i < 20000; ++i) {
+        Lanes8 x, s;
+        for (int k = 0; k < 8; ++k) {
+            const double f = (i * 8 + k) / 160000.0;
+            x[k] = std::exp(-300.0 + 600.0 * f);
+            s[k] = -60.0 + 100.0 * f;
+        }
+        const Lanes8 y = lane_log(x), sp = lane_softplus(s);
+        for (int k = 0; k < 8; ++k) {
+            worst_log = std::max(worst_log, std::abs(y[k] - std::log(x[k])) /
+                                                std::max(1.0, std::abs(std::log(x[k]))));
+            const double expected = s[k] > 20 ? s[k] : std::log1p(std::exp(s[k]));
+            worst_softplus = std::max(worst_softplus, std::abs(sp[k] - expected) / expected);
+        }
+    }
+    EXPECT_LT(worst_log, 4 * 2.220446049250313e-16);
+    EXPECT_LT(worst_softplus, 8 * 2.220446049250313e-16);
+}
+
+}  // namespace
+}  // namespace structseq::ssm_detail
