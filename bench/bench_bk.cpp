@@ -3,6 +3,7 @@
 #include "structseq/bk/birman_schwinger_core.h"
 #include "structseq/core/rng.h"
 #include "structseq/core/threads.h"
+#include "thread_scope.h"
 
 #include <benchmark/benchmark.h>
 
@@ -12,8 +13,7 @@ namespace {
 // Times forward (and backward) of `options` on a random potential of `batch` rows.
 void run_core(benchmark::State& state, const BirmanSchwingerOptions& options, std::int64_t batch,
               bool backward, std::int64_t threads) {
-    const int saved = num_threads();
-    set_num_threads(static_cast<int>(threads));
+    const ThreadScope scope(threads);
     BirmanSchwingerCore core(options);
     const std::int64_t n = options.n_seq;
     const Tensor v = Rng(1).normal({batch, n}, DType::F64);
@@ -29,7 +29,6 @@ void run_core(benchmark::State& state, const BirmanSchwingerOptions& options, st
     state.counters["per_element"] = benchmark::Counter(
         static_cast<double>(batch * n),
         benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
-    set_num_threads(saved);
 }
 
 // args: batch, N, mode (0 bidirectional, 1 causal), backward (0/1), threads.

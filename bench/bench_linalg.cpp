@@ -6,6 +6,7 @@
 #include "structseq/linalg/semiseparable.h"
 #include "structseq/linalg/svd.h"
 #include "structseq/linalg/tridiagonal.h"
+#include "thread_scope.h"
 
 #include <benchmark/benchmark.h>
 #include <cblas.h>
@@ -14,20 +15,6 @@
 
 namespace structseq {
 namespace {
-
-// Restores the thread count when a benchmark ends.
-class ThreadScope {
-public:
-    explicit ThreadScope(std::int64_t threads) : saved_(num_threads()) {
-        set_num_threads(static_cast<int>(threads));
-    }
-    ~ThreadScope() { set_num_threads(saved_); }
-    ThreadScope(const ThreadScope&) = delete;
-    ThreadScope& operator=(const ThreadScope&) = delete;
-
-private:
-    int saved_;
-};
 
 Tensor normal_tensor(Shape shape, DType dtype, std::uint64_t seed) {
     Tensor t(std::move(shape), dtype);
@@ -48,8 +35,8 @@ void BM_ResolventDiagonal(benchmark::State& state) {
     const Tensor b = off.to(dtype);
     if (state.range(3) == 0) {  // into a reused output: the kernel alone
         using Real = std::conditional_t<dtype == DType::F64, double, float>;
-        TridiagonalRows<Real> rows{a.data<Real>(), b.data<Real>(), b.data<Real>(), n, 0, 0,
-                                   batch, n};
+        TridiagonalRows<Real> rows{
+            a.data<Real>(), b.data<Real>(), b.data<Real>(), n, 0, 0, batch, n};
         Tensor g({batch, n}, dtype == DType::F64 ? DType::C128 : DType::C64);
         for (auto _ : state) {
             tridiagonal_resolvent_diagonal_rows(rows, {0, 1}, g.data<std::complex<Real>>());
@@ -85,10 +72,10 @@ void BM_SemiseparableMatvec(benchmark::State& state) {
     ThreadScope threads(state.range(2));
     const std::int64_t n = std::int64_t{1} << state.range(0);
     const std::int64_t r = std::bit_width(static_cast<std::uint64_t>(n - 1));
-    const SemiseparableMatrix h(normal_tensor({n}, DType::F64, 1), normal_tensor({n - 1}, DType::F64, 2),
-                                normal_tensor({n - 1}, DType::F64, 3),
-                                normal_tensor({n, r}, DType::F64, 4),
-                                normal_tensor({n, r}, DType::F64, 5));
+    const SemiseparableMatrix h(
+        normal_tensor({n}, DType::F64, 1), normal_tensor({n - 1}, DType::F64, 2),
+        normal_tensor({n - 1}, DType::F64, 3), normal_tensor({n, r}, DType::F64, 4),
+        normal_tensor({n, r}, DType::F64, 5));
     const Tensor x = normal_tensor({n}, DType::F64, 6);
     if (state.range(1) == 1) {
         const Tensor dense = h.to_dense();

@@ -6,23 +6,12 @@
 #include "structseq/ssm/causal_conv.h"
 #include "structseq/ssm/linear_scan.h"
 #include "structseq/ssm/ssm_kernel.h"
+#include "thread_scope.h"
 
 #include <benchmark/benchmark.h>
 
 namespace structseq {
 namespace {
-
-// Sets the thread count for one benchmark and restores it.
-class ThreadScope {
-public:
-    explicit ThreadScope(std::int64_t threads) : saved_(num_threads()) {
-        set_num_threads(static_cast<int>(threads));
-    }
-    ~ThreadScope() { set_num_threads(saved_); }
-
-private:
-    int saved_;
-};
 
 // args: L, method (0 direct, 1 fft). B = 4, H = 16, float32, Lk = L, one thread.
 void BM_CausalConv(benchmark::State& state) {

@@ -311,10 +311,6 @@ bool forward_rows(const Layout& s, const Real* a, const Real* b, const Real* h0,
     return finite;
 }
 
-DType common_dtype(const Tensor& a, const Tensor& b, const Tensor& h0) {
-    return result_dtype({&a, &b, &h0}, false);
-}
-
 }  // namespace
 
 Tensor linear_scan(const Tensor& a_in, const Tensor& b_in, const Tensor& h0_in,
@@ -322,7 +318,7 @@ Tensor linear_scan(const Tensor& a_in, const Tensor& b_in, const Tensor& h0_in,
     constexpr std::string_view where = "linear_scan";
     const Layout s = check_scan(where, a_in, b_in, h0_in);
     const bool parallel = is_parallel(where, method);
-    const DType dtype = common_dtype(a_in, b_in, h0_in);
+    const DType dtype = result_dtype({&a_in, &b_in, &h0_in}, false);
     const Tensor a = a_in.contiguous().to(dtype), b = b_in.contiguous().to(dtype);
     const Tensor h0 = h0_in.defined() ? h0_in.contiguous().to(dtype) : Tensor();
     Tensor h = Tensor::empty(a.shape(), dtype);

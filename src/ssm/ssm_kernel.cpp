@@ -264,7 +264,10 @@ Tensor ssm_kernel(const Tensor& A, const Tensor& B, const Tensor& C, const Tenso
     check_argument(method == "recurrent" || method == "doubling" || method == "diagonal", where,
                    "method", fmt::format("\"{}\"", method),
                    "\"recurrent\", \"doubling\" or \"diagonal\"");
-    for (const Tensor* t : {&A, &B, &C, &D}) check_numeric(*t, where, "A, B, C and D");
+    // Present here; their values are checked once, by read_system.
+    for (const Tensor* t : {&A, &B, &C, &D}) {
+        check_argument(t->defined(), where, "A, B, C and D", "missing", "arrays");
+    }
     const bool complex = is_complex(A.dtype()) || is_complex(B.dtype()) || is_complex(C.dtype()) ||
                          is_complex(D.dtype());
     const DType dtype = result_dtype({&A, &B, &C, &D}, complex);
