@@ -30,38 +30,35 @@ Tensor vector_tensor(const std::vector<double>& values, DType dtype) {
     return t.to(dtype);
 }
 
-// a[r, i] = x[r, i] + h[i] for rows × n values; returns Σ x · 0, which is 0 unless some x is
-// inf or NaN. Compiled per CPU (core/cpu_dispatch.h): it runs once per forward over B·N values.
-template <class In, class Real>
-STRUCTSEQ_ALWAYS_INLINE Real add_potential_inline(const In* x, const Real* h, std::int64_t rows,
+// a[r, i] = x[r, i] + h[i] for rows × n values (the main diagonal of H = H₀ + diag(v)).
+// Compiled per CPU (core/cpu_dispatch.h): it runs over B·N values.
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE void add_potential_inline(const Real* x, const Real* h, std::int64_t rows,
                                                   std::int64_t n, Real* a) {
-    Real probe = 0;
     for (std::int64_t r = 0; r < rows; ++r) {
-#pragma omp simd reduction(+ : probe)
-        for (std::int64_t i = 0; i < n; ++i) {
-            const Real value = static_cast<Real>(x[r * n + i]);
-            probe += value * Real(0);
-            a[r * n + i] = value + h[i];
-        }
+#pragma omp simd
+        for (std::int64_t i = 0; i < n; ++i) a[r * n + i] = x[r * n + i] + h[i];
     }
-    return probe;
 }
 
-STRUCTSEQ_CPU_CLONES double add_potential(const double* x, const double* h, std::int64_t rows,
-                                          std::int64_t n, double* a) {
-    return add_potential_inline(x, h, rows, n, a);
+STRUCTSEQ_CPU_CLONES void add_potential(const double* x, const double* h, std::int64_t rows,
+                                        std::int64_t n, double* a) {
+    add_potential_inline(x, h, rows, n, a);
 }
-STRUCTSEQ_CPU_CLONES double add_potential(const float* x, const double* h, std::int64_t rows,
-                                          std::int64_t n, double* a) {
-    return add_potential_inline(x, h, rows, n, a);
+STRUCTSEQ_CPU_CLONES void add_potential(const float* x, const float* h, std::int64_t rows,
+                                        std::int64_t n, float* a) {
+    add_potential_inline(x, h, rows, n, a);
 }
-STRUCTSEQ_CPU_CLONES float add_potential(const double* x, const float* h, std::int64_t rows,
-                                         std::int64_t n, float* a) {
-    return add_potential_inline(x, h, rows, n, a);
-}
-STRUCTSEQ_CPU_CLONES float add_potential(const float* x, const float* h, std::int64_t rows,
-                                         std::int64_t n, float* a) {
-    return add_potential_inline(x, h, rows, n, a);
+
+// Names the first inf/NaN of v (rows × n, compute precision), if any.
+template <class Real>
+void check_finite_potential(const Real* v, std::int64_t rows, std::int64_t n) {
+    for (std::int64_t k = 0; k < rows * n; ++k) {
+        if (!std::isfinite(v[k])) {
+            fail("{}: v holds {} at row {}, position {}; expected finite values", kWhere, v[k],
+                 k / n, k % n);
+        }
+    }
 }
 
 // `candidate` when it has the right shape and dtype and no one else holds its storage, else a
@@ -159,45 +156,52 @@ Tensor BirmanSchwingerCore::forward(const Tensor& v, std::optional<std::complex<
 }
 
 template <class Real>
+Tensor BirmanSchwingerCore::main_diagonal(const Tensor& v) const {
+    Tensor main = Tensor::empty(v.shape(), dtype_of<Real>());
+    add_potential(v.data<Real>(), h0_main_.data<Real>(), v.dim(0), v.dim(1), main.data<Real>());
+    return main;
+}
+
+template <class Real>
+TridiagonalRows<Real> BirmanSchwingerCore::h0_rows(const Tensor& main) const {
+    const std::int64_t n = options_.n_seq;
+    return {main.data<Real>(), h0_super_.data<Real>(), h0_sub_.data<Real>(), n, 0, 0,
+            main.dim(0), n};
+}
+
+template <class Real>
 Tensor BirmanSchwingerCore::run_forward(const Tensor& v_in, std::complex<double> z,
                                         BirmanSchwingerDiagnostics* diagnostics) {
     using C = std::complex<Real>;
     const std::int64_t n = options_.n_seq;
     const std::int64_t rows = v_in.numel() / n;
-    // main_i = H₀_ii + v_i, per row, in the compute precision; one pass, and v · 0 summed to
-    // catch inf/NaN (the culprit is searched for only on failure).
-    const Tensor v = v_in.contiguous();
-    // A new forward supersedes what the last one saved; its buffers are reused when nobody
-    // else holds them (a fresh multi-MiB buffer costs page faults on every call).
-    Tensor main = reuse_or_allocate(std::exchange(saved_v_, Tensor()), {rows, n}, dtype_of<Real>());
-    Tensor previous_features = std::exchange(saved_features_, Tensor());
-    Real* a = main.data<Real>();
+    // v in the compute precision is what backward keeps; the main diagonal H₀_ii + v_i is
+    // formed on the fly by the kernel (the semiseparable mode materializes it).
+    const Tensor v = v_in.to(dtype_of<Real>()).contiguous().reshape({rows, n});
     const Real* h = h0_main_.data<Real>();
-    const Real probe = v.dtype() == DType::F64
-                           ? add_potential(v.data<double>(), h, rows, n, a)
-                           : add_potential(v.data<float>(), h, rows, n, a);
-    if (probe != Real(0)) {
-        for (std::int64_t k = 0; k < rows * n; ++k) {
-            const double value = v.dtype() == DType::F64 ? v.data<double>()[k] : v.data<float>()[k];
-            if (!std::isfinite(value)) {
-                fail("{}: v holds {} at row {}, position {}; expected finite values", kWhere,
-                     value, k / n, k % n);
-            }
-        }
-    }
-    const TridiagonalRows<Real> tri{a, h0_super_.data<Real>(), h0_sub_.data<Real>(), n, 0, 0,
-                                    rows, n};
-    Tensor f = reuse_or_allocate(std::move(previous_features), {rows, n}, options_.dtype);
+    // A new forward supersedes what the last one saved; its feature buffer is reused when
+    // nobody else holds it (a fresh multi-MiB buffer costs page faults on every call).
+    saved_v_ = Tensor();
+    Tensor f = reuse_or_allocate(std::exchange(saved_features_, Tensor()), {rows, n},
+                                 options_.dtype);
     const C shift(static_cast<Real>(z.real()), static_cast<Real>(z.imag()));
     PivotStats stats;
     if (options_.use_semiseparable) {
+        check_finite_potential(v.data<Real>(), rows, n);
+        const Tensor main = main_diagonal<Real>(v);
+        const TridiagonalRows<Real> tri = h0_rows<Real>(main);
         bk_semiseparable_forward(tri, U_.data<Real>(), V_.data<Real>(), U_.dim(1), shift,
                                  f.data<C>());
         stats.min_abs_pivot = NAN;  // the pivots are those of T, not of H
     } else {
-        stats = bk_features_forward(tri, shift, options_.mode, f.data<C>());
+        try {
+            stats = bk_features_forward(h0_rows<Real>(v), shift, options_.mode, f.data<C>(), h);
+        } catch (const Error&) {
+            check_finite_potential(v.data<Real>(), rows, n);  // names an inf/NaN in v first
+            throw;
+        }
     }
-    saved_v_ = main;
+    saved_v_ = v;
     // The semiseparable backward rebuilds its Woodbury pieces from v and never reads f.
     saved_features_ =
         options_.gradient_checkpointing || options_.use_semiseparable ? Tensor() : f;
@@ -240,9 +244,9 @@ template <class Real>
 Tensor BirmanSchwingerCore::run_backward(const Tensor& grad_features) {
     using C = std::complex<Real>;
     const std::int64_t n = options_.n_seq;
-    const std::int64_t rows = saved_v_.dim(0);
-    const TridiagonalRows<Real> tri{saved_v_.data<Real>(), h0_super_.data<Real>(),
-                                    h0_sub_.data<Real>(), n, 0, 0, rows, n};
+    const Tensor main = main_diagonal<Real>(saved_v_);
+    const std::int64_t rows = main.dim(0);
+    const TridiagonalRows<Real> tri = h0_rows<Real>(main);
     const C shift(static_cast<Real>(saved_z_.real()), static_cast<Real>(saved_z_.imag()));
     const Tensor g = grad_features.to(dtype_of<Real>()).contiguous();
     Tensor grad_v({rows, n}, dtype_of<Real>());

@@ -100,9 +100,10 @@ template void resolvent_sandwich_diagonal<double>(const double*, const double*, 
 
 template <class Real>
 PivotStats bk_features_forward(const TridiagonalRows<Real>& rows, std::complex<Real> z,
-                               BkMode mode, std::complex<Real>* f) {
-    return mode == BkMode::Bidirectional ? tridiagonal_resolvent_diagonal_rows(rows, z, f)
-                                         : tridiagonal_leading_resolvent_rows(rows, z, f);
+                               BkMode mode, std::complex<Real>* f, const Real* main_shift) {
+    return mode == BkMode::Bidirectional
+               ? tridiagonal_resolvent_diagonal_rows(rows, z, f, main_shift)
+               : tridiagonal_leading_resolvent_rows(rows, z, f, main_shift);
 }
 
 namespace {
@@ -349,10 +350,10 @@ void bk_features_backward(const TridiagonalRows<Real>& rows, std::complex<Real> 
 }
 
 template PivotStats bk_features_forward<float>(const TridiagonalRows<float>&, std::complex<float>,
-                                               BkMode, std::complex<float>*);
+                                               BkMode, std::complex<float>*, const float*);
 template PivotStats bk_features_forward<double>(const TridiagonalRows<double>&,
                                                 std::complex<double>, BkMode,
-                                                std::complex<double>*);
+                                                std::complex<double>*, const double*);
 template void bk_features_backward<float>(const TridiagonalRows<float>&, std::complex<float>,
                                           BkMode, const std::complex<float>*, const float*, float*,
                                           std::complex<double>*);

@@ -2,6 +2,7 @@
 
 #include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/error.h"
+#include "structseq/core/lane_transpose.h"
 #include "structseq/core/lane_vector.h"
 #include "structseq/core/threads.h"
 
@@ -410,6 +411,7 @@ struct LaneBlock {
     const Real* c[Lanes];
     std::complex<Real>* out[Lanes];  // lanes past the batch repeat the last row (same values)
     bool shared_bc;                  // b[l] == b[0] and c[l] == c[0] for every lane
+    const Real* main_shift;          // added to every lane's a, or null
 };
 
 template <class Real, int Lanes, bool SharedBc, bool Leading>
@@ -417,22 +419,14 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
                                              Real zr, Real zi, Real* scratch, Real* min_abs2_out,
                                              bool* failed_out) {
     using V = LaneVector<Real, Lanes>;
-    // w holds position i at w + 2 i L: the lanes' Re then Im of d_i after the forward sweep,
-    // then the interleaved (Re, Im) pairs of the result, ready to be copied out 16 bytes at once.
+    // w holds position i at w + 2 i L: the lanes' Re then Im of d_i. The results go to the rows
+    // a few positions at a time through LanePairSink.
     Real* w = scratch;
     Real* a = w + 2 * n * Lanes;
     Real* bc = a + n * Lanes;
     const auto re = [&](std::int64_t i) { return w + 2 * i * Lanes; };
     const auto im = [&](std::int64_t i) { return w + 2 * i * Lanes + Lanes; };
-    // Transposes go tile by tile so that the lane-minor side stays in L1.
-    constexpr std::int64_t kTile = 16;
-    for (std::int64_t i0 = 0; i0 < n; i0 += kTile) {
-        const std::int64_t i1 = std::min(n, i0 + kTile);
-        for (int l = 0; l < Lanes; ++l) {
-            const Real* al = block.a[l];
-            for (std::int64_t i = i0; i < i1; ++i) a[i * Lanes + l] = al[i];
-        }
-    }
+    gather_lanes<Lanes>(block.a, n, a, block.main_shift);
     const auto bc_at = [&](std::int64_t i) {
         if constexpr (SharedBc) {
             return V{} + bc[i];
@@ -443,6 +437,7 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
     if constexpr (SharedBc) {
         for (std::int64_t i = 0; i + 1 < n; ++i) bc[i] = block.b[0][i] * block.c[0][i];
     } else {
+        constexpr std::int64_t kTile = 16;  // keeps the lane-minor side in L1
         for (std::int64_t i0 = 0; i0 + 1 < n; i0 += kTile) {
             const std::int64_t i1 = std::min(n - 1, i0 + kTile);
             for (int l = 0; l < Lanes; ++l) {
@@ -471,8 +466,12 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
         store_lanes(re(i), pr);
         store_lanes(im(i), pi);
     }
+    Real* out_rows[Lanes];
+    for (int l = 0; l < Lanes; ++l) out_rows[l] = reinterpret_cast<Real*>(block.out[l]);
+    LanePairSink<Real, Lanes> out(out_rows);
+    constexpr std::int64_t span = LanePairSink<Real, Lanes>::kSpan;
     if constexpr (Leading) {
-        // The leading blocks' last diagonal entries: 1 / d_i, in place.
+        // The leading blocks' last diagonal entries: 1 / d_i.
         const V last_d = pr * pr + pi * pi;
         lo = lane_min(lo, last_d);
         V check = V{};
@@ -480,7 +479,8 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
             const V dr = load_lanes<V>(re(i)), di = load_lanes<V>(im(i));
             const V inv = 1 / (dr * dr + di * di);
             check += inv;
-            store_interleaved(re(i), dr * inv, -di * inv);
+            out.put(i, dr * inv, -di * inv);
+            if (i % span == span - 1 || i == n - 1) out.flush(i - i % span, i % span + 1);
         }
         bool failed = false;
         Real min_abs2 = std::numeric_limits<Real>::infinity();
@@ -494,7 +494,13 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
         // Backward sweep: e_{n-1} = a_{n-1} - z, G_{n-1} = 1 / d_{n-1}; then
         // G_i = 1 / (d_i - b_i c_i / e_{i+1}) and e_i = a_i - z - b_i c_i / e_{i+1}. `check` sums
         // every 1/|G|², so an infinite or NaN one shows there.
-        const auto write = [&](std::int64_t i, V gr, V gi) { store_interleaved(re(i), gr, gi); };
+        const auto write = [&](std::int64_t i, V gr, V gi) {
+            out.put(i, gr, gi);
+            if (i % span == 0) {
+                out.flush(i, std::min(span, n - i));
+                if (i >= 8 * span) out.prefetch(i - 8 * span);
+            }
+        };
         const V last_d = pr * pr + pi * pi;
         lo = lane_min(lo, last_d);
         Real min_abs2 = std::numeric_limits<Real>::infinity();
@@ -523,17 +529,6 @@ STRUCTSEQ_ALWAYS_INLINE void resolvent_lanes(const LaneBlock<Real, Lanes>& block
         }
         *failed_out = failed;
         *min_abs2_out = min_abs2;
-    }
-    // The scatter writes 16-byte pairs; longer tiles give each output row a longer run.
-    constexpr std::int64_t kScatterTile = 64;
-    for (std::int64_t i0 = 0; i0 < n; i0 += kScatterTile) {
-        const std::int64_t i1 = std::min(n, i0 + kScatterTile);
-        for (int l = 0; l < Lanes; ++l) {
-            Real* o = reinterpret_cast<Real*>(block.out[l]);
-            for (std::int64_t i = i0; i < i1; ++i) {
-                __builtin_memcpy(o + 2 * i, w + 2 * (i * Lanes + l), 2 * sizeof(Real));
-            }
-        }
     }
 }
 
@@ -653,8 +648,9 @@ namespace {
 // Every row of `rows` in blocks of Lanes (Lanes = 1: one by one). Returns the first row of a
 // failing block, or -1, and the smallest |d|² met.
 template <class Real, int Lanes>
-std::int64_t resolvent_blocks(const TridiagonalRows<Real>& rows, std::complex<Real> z, bool leading,
-                              std::complex<Real>* out, Real* min_abs2) {
+std::int64_t resolvent_blocks(const TridiagonalRows<Real>& rows, const Real* main_shift,
+                              std::complex<Real> z, bool leading, std::complex<Real>* out,
+                              Real* min_abs2) {
     const std::int64_t n = rows.n;
     const std::int64_t blocks = (rows.batch + Lanes - 1) / Lanes;
     std::atomic<std::int64_t> bad_row{-1};
@@ -677,6 +673,7 @@ std::int64_t resolvent_blocks(const TridiagonalRows<Real>& rows, std::complex<Re
                 LaneBlock<Real, Lanes> block;
                 const std::int64_t count = std::min<std::int64_t>(Lanes, rows.batch - first);
                 block.shared_bc = true;
+                block.main_shift = main_shift;
                 for (int l = 0; l < Lanes; ++l) {
                     const std::int64_t r = first + std::min<std::int64_t>(l, count - 1);
                     block.a[l] = rows.main_row(r);
@@ -701,39 +698,64 @@ std::int64_t resolvent_blocks(const TridiagonalRows<Real>& rows, std::complex<Re
     return bad_row.load();
 }
 
+// rows with main_shift added to every main diagonal, written to `storage`.
 template <class Real>
-PivotStats resolvent_rows(std::string_view where, const TridiagonalRows<Real>& rows,
-                          std::complex<Real> z, bool leading, std::complex<Real>* out) {
-    constexpr int wide = wide_lanes<Real>();
+TridiagonalRows<Real> shifted_rows(const TridiagonalRows<Real>& rows, const Real* main_shift,
+                                   std::vector<Real>& storage) {
     const std::int64_t n = rows.n;
+    storage.resize(static_cast<std::size_t>(rows.batch * n));
+    for (std::int64_t r = 0; r < rows.batch; ++r) {
+        const Real* a = rows.main_row(r);
+        for (std::int64_t i = 0; i < n; ++i) storage[r * n + i] = a[i] + main_shift[i];
+    }
+    TridiagonalRows<Real> shifted = rows;
+    shifted.main = storage.data();
+    shifted.main_stride = n;
+    return shifted;
+}
+
+template <class Real>
+PivotStats resolvent_rows(std::string_view where, const TridiagonalRows<Real>& given,
+                          const Real* main_shift, std::complex<Real> z, bool leading,
+                          std::complex<Real>* out) {
+    constexpr int wide = wide_lanes<Real>();
+    const std::int64_t n = given.n;
     const auto fits = [&](int lanes) {
         return n * lanes * 4 * std::int64_t{sizeof(Real)} <= kMaxBlockScratchBytes;
     };
+    const int lanes = given.batch >= wide && fits(wide)           ? wide
+                      : given.batch >= wide / 2 && fits(wide / 2) ? wide / 2
+                                                                  : 1;
+    // Lane blocks add main_shift while they gather; the one-row path and the search for a
+    // failing row read the sum from a materialized copy.
+    std::vector<Real> shifted;
+    const TridiagonalRows<Real> rows =
+        main_shift != nullptr && lanes == 1 ? shifted_rows(given, main_shift, shifted) : given;
+    const Real* shift = lanes == 1 ? nullptr : main_shift;
     Real lowest = 0;
     std::int64_t bad = -1;
-    int lanes = 1;
-    if (rows.batch >= wide && fits(wide)) {
-        lanes = wide;
-        bad = resolvent_blocks<Real, wide>(rows, z, leading, out, &lowest);
-    } else if (rows.batch >= wide / 2 && fits(wide / 2)) {
-        lanes = wide / 2;
-        bad = resolvent_blocks<Real, wide / 2>(rows, z, leading, out, &lowest);
+    if (lanes == wide) {
+        bad = resolvent_blocks<Real, wide>(rows, shift, z, leading, out, &lowest);
+    } else if (lanes == wide / 2) {
+        bad = resolvent_blocks<Real, wide / 2>(rows, shift, z, leading, out, &lowest);
     } else {
-        bad = resolvent_blocks<Real, 1>(rows, z, leading, out, &lowest);
+        bad = resolvent_blocks<Real, 1>(rows, nullptr, z, leading, out, &lowest);
     }
     if (bad >= 0) {
         // Find the failing row of the block in order and name the pivot.
-        const std::int64_t last = std::min(rows.batch, bad + lanes);
+        const TridiagonalRows<Real> plain =
+            shift != nullptr ? shifted_rows(given, shift, shifted) : rows;
+        const std::int64_t last = std::min(plain.batch, bad + lanes);
         const std::complex<double> zd(z.real(), z.imag());
         std::vector<std::complex<double>> p(static_cast<std::size_t>(n));
         for (std::int64_t r = bad; r < last; ++r) {
-            if (forward_pivots(rows, r, zd, p.data()) >= 0 ||
-                (!leading && backward_pivots(rows, r, zd, p.data()) >= 0) ||
+            if (forward_pivots(plain, r, zd, p.data()) >= 0 ||
+                (!leading && backward_pivots(plain, r, zd, p.data()) >= 0) ||
                 !all_finite(out + r * n, n)) {
-                fail_pivot(where, rows, r, z);
+                fail_pivot(where, plain, r, z);
             }
         }
-        fail_pivot(where, rows, bad, z);
+        fail_pivot(where, plain, bad, z);
     }
     PivotStats stats;
     stats.min_abs_pivot = rows.batch > 0 ? std::sqrt(static_cast<double>(lowest)) : 0.0;
@@ -744,28 +766,26 @@ PivotStats resolvent_rows(std::string_view where, const TridiagonalRows<Real>& r
 
 template <class Real>
 PivotStats tridiagonal_resolvent_diagonal_rows(const TridiagonalRows<Real>& rows,
-                                               std::complex<Real> z, std::complex<Real>* out) {
-    return resolvent_rows("tridiagonal_resolvent_diagonal", rows, z, false, out);
+                                               std::complex<Real> z, std::complex<Real>* out,
+                                               const Real* main_shift) {
+    return resolvent_rows("tridiagonal_resolvent_diagonal", rows, main_shift, z, false, out);
 }
 
 template <class Real>
 PivotStats tridiagonal_leading_resolvent_rows(const TridiagonalRows<Real>& rows,
-                                              std::complex<Real> z, std::complex<Real>* out) {
-    return resolvent_rows("tridiagonal_leading_resolvent", rows, z, true, out);
+                                              std::complex<Real> z, std::complex<Real>* out,
+                                              const Real* main_shift) {
+    return resolvent_rows("tridiagonal_leading_resolvent", rows, main_shift, z, true, out);
 }
 
-template PivotStats tridiagonal_leading_resolvent_rows<float>(const TridiagonalRows<float>&,
-                                                              std::complex<float>,
-                                                              std::complex<float>*);
-template PivotStats tridiagonal_leading_resolvent_rows<double>(const TridiagonalRows<double>&,
-                                                               std::complex<double>,
-                                                               std::complex<double>*);
-template PivotStats tridiagonal_resolvent_diagonal_rows<float>(const TridiagonalRows<float>&,
-                                                               std::complex<float>,
-                                                               std::complex<float>*);
-template PivotStats tridiagonal_resolvent_diagonal_rows<double>(const TridiagonalRows<double>&,
-                                                                std::complex<double>,
-                                                                std::complex<double>*);
+template PivotStats tridiagonal_leading_resolvent_rows<float>(const TridiagonalRows<float>&, std::complex<float>,
+    std::complex<float>*, const float*);
+template PivotStats tridiagonal_leading_resolvent_rows<double>(const TridiagonalRows<double>&, std::complex<double>,
+    std::complex<double>*, const double*);
+template PivotStats tridiagonal_resolvent_diagonal_rows<float>(const TridiagonalRows<float>&, std::complex<float>,
+    std::complex<float>*, const float*);
+template PivotStats tridiagonal_resolvent_diagonal_rows<double>(const TridiagonalRows<double>&, std::complex<double>,
+    std::complex<double>*, const double*);
 
 Tensor tridiagonal_resolvent_diagonal(const Tensor& a_in, const Tensor& b_in, const Tensor& c_in,
                                       std::complex<double> z, PivotStats* stats) {

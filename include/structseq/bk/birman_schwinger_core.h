@@ -111,6 +111,12 @@ private:
     Tensor run_forward(const Tensor& v_in, std::complex<double> z, BirmanSchwingerDiagnostics*);
     template <class Real>
     Tensor run_backward(const Tensor& grad_features);
+    // H₀'s main diagonal plus v, (rows, N), for the semiseparable forward and the backward.
+    template <class Real>
+    Tensor main_diagonal(const Tensor& v) const;
+    // T's rows: `main` (rows, N) with H₀'s off-diagonals.
+    template <class Real>
+    TridiagonalRows<Real> h0_rows(const Tensor& main) const;
 
     BirmanSchwingerOptions options_;
     Tensor h0_main_, h0_super_, h0_sub_;  // in the compute precision
@@ -118,7 +124,7 @@ private:
     Tensor U_, V_, grad_U_, grad_V_;  // semiseparable mode only
     std::vector<BirmanSchwingerHistoryEntry> history_;
     // Saved by forward for backward.
-    Tensor saved_v_;         // (rows, N) compute precision
+    Tensor saved_v_;         // v as (rows, N) in the compute precision
     Tensor saved_features_;  // (rows, N) complex, absent with checkpointing
     Shape saved_shape_;      // v's shape
     DType saved_dtype_ = DType::F64;

@@ -83,15 +83,19 @@ Tensor tridiagonal_resolvent_diagonal(const Tensor& a, const Tensor& b, const Te
                                       std::complex<double> z, PivotStats* stats = nullptr);
 
 // The raw kernel behind tridiagonal_resolvent_diagonal: out is (batch, N), contiguous.
+// main_shift (N values, or null) is added to every row's main diagonal on the fly — a shared
+// H₀ diagonal under per-row potentials — so that the sum is never written out.
 template <class Real>
 PivotStats tridiagonal_resolvent_diagonal_rows(const TridiagonalRows<Real>& rows,
-                                               std::complex<Real> z, std::complex<Real>* out);
+                                               std::complex<Real> z, std::complex<Real>* out,
+                                               const Real* main_shift = nullptr);
 
 // The last diagonal entry of the resolvent of every leading block: [(T_{1..i} - zI)⁻¹]_ii =
 // 1 / d_i (forward pivots), so entry i depends on rows 1 … i of T only. out: (batch, N).
 template <class Real>
 PivotStats tridiagonal_leading_resolvent_rows(const TridiagonalRows<Real>& rows,
-                                              std::complex<Real> z, std::complex<Real>* out);
+                                              std::complex<Real> z, std::complex<Real>* out,
+                                              const Real* main_shift = nullptr);
 
 // G_ij = [(T - zI)⁻¹]_ij for index pairs (rows[k], cols[k]), k < K; rows and cols are int64
 // (K,) shared by every batch row; output (..., K). After an O(N) set-up each entry is O(1):

@@ -179,6 +179,49 @@ TEST(TridiagonalLeadingResolvent, IsTheLastEntryOfEachLeadingBlockInverse) {
     }
 }
 
+// A main_shift added on the fly gives the same bits as the materialized sum, in the lane
+// blocks (16 and 8 rows), the one-row path and the leading variant; a zero pivot that exists
+// only in the sum is named by its row.
+TEST(TridiagonalResolventDiagonal, MainShiftEqualsTheMaterializedSum) {
+    for (const std::int64_t batch : {3, 9, 40}) {
+        const std::int64_t n = 23;
+        const Tensor v = random_tensor({batch, n}, 40), h = random_tensor({n}, 41),
+                     b = random_tensor({n - 1}, 42);
+        Tensor sum({batch, n}, DType::F64);
+        for (std::int64_t k = 0; k < batch * n; ++k) {
+            sum.data<double>()[k] = v.data<double>()[k] + h.data<double>()[k % n];
+        }
+        const TridiagonalRows<double> shifted{v.data<double>(), b.data<double>(),
+                                              b.data<double>(), n, 0, 0, batch, n};
+        const TridiagonalRows<double> plain{sum.data<double>(), b.data<double>(),
+                                            b.data<double>(), n, 0, 0, batch, n};
+        const C z(0.1, 0.7);
+        for (const bool leading : {false, true}) {
+            Tensor got({batch, n}, DType::C128), expected({batch, n}, DType::C128);
+            if (leading) {
+                tridiagonal_leading_resolvent_rows(shifted, z, got.data<C>(), h.data<double>());
+                tridiagonal_leading_resolvent_rows(plain, z, expected.data<C>());
+            } else {
+                tridiagonal_resolvent_diagonal_rows(shifted, z, got.data<C>(), h.data<double>());
+                tridiagonal_resolvent_diagonal_rows(plain, z, expected.data<C>());
+            }
+            EXPECT_EQ(std::memcmp(got.raw_data(), expected.raw_data(), got.nbytes()), 0)
+                << "batch " << batch << " leading " << leading;
+        }
+    }
+    // Row 21, position 0: v = -h, so the shifted main diagonal is 0 and d_0 = 0 at z = 0.
+    const std::int64_t n = 8;
+    Tensor v = random_tensor({40, n}, 43);
+    const Tensor h = random_tensor({n}, 44), off = filled({n - 1}, 0.0);
+    v.data<double>()[21 * n] = -h.data<double>()[0];
+    const TridiagonalRows<double> rows{v.data<double>(), off.data<double>(), off.data<double>(),
+                                       n, 0, 0, 40, n};
+    Tensor out({40, n}, DType::C128);
+    EXPECT_ERROR_CONTAINS(
+        tridiagonal_resolvent_diagonal_rows(rows, C(0.0), out.data<C>(), h.data<double>()),
+        "forward pivot d_0 of row 21");
+}
+
 TEST(TridiagonalResolventDiagonal, Float32AgreesWithFloat64) {
     const Tensor a = random_tensor({20, 500}, 15), b = random_tensor({499}, 16);
     const Tensor g64 = tridiagonal_resolvent_diagonal(a, b, b, C(0.1, 0.8));
