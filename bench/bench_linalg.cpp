@@ -56,7 +56,7 @@ void BM_ResolventDiagonal(benchmark::State& state) {
 
 BENCHMARK(BM_ResolventDiagonal<DType::F64>)
     ->Name("tridiagonal_resolvent_diagonal_f64")
-    ->ArgsProduct({{1, 64}, {256, 1024, 4096, 16384}, {1, 2}, {0, 1}})
+    ->ArgsProduct({{1, 64}, {4096}, {1, 2}, {0, 1}})
     ->ArgNames({"batch", "n", "threads", "allocate"})
     ->UseRealTime();
 BENCHMARK(BM_ResolventDiagonal<DType::F32>)

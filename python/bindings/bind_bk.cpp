@@ -101,7 +101,9 @@ void bind_bk(py::module_& m) {
              py::arg("enable_gradient_checkpointing") = false, py::arg("learnable_z") = false,
              py::arg("dtype") = "complex128", py::arg("seed") = 0)
         .def("forward", &forward, py::arg("v"), py::arg("z") = py::none(),
-             "v (B, N) or (B, C, N) -> (features (..., N, 2), diagnostics dict).")
+             "v (B, N) or (B, C, N) -> (features (..., N, 2), diagnostics dict).\n"
+             "v is kept (without a copy when its dtype is the compute precision) until\n"
+             "backward: do not modify it in place in between.")
         .def("__call__", &forward, py::arg("v"), py::arg("z") = py::none())
         .def(
             "backward",
