@@ -10,5 +10,6 @@ void bind_bk(pybind11::module_& m);
 void bind_io(pybind11::module_& m);
 void bind_linalg(pybind11::module_& m);
 void bind_ssm(pybind11::module_& m);
+void bind_model(pybind11::module_& m);
 
 }  // namespace structseq::python

@@ -21,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
     structseq::python::bind_linalg(m);
     structseq::python::bind_bk(m);
     structseq::python::bind_ssm(m);
+    structseq::python::bind_model(m);
 }

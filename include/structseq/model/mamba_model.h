@@ -1,0 +1,91 @@
+#pragma once
+// A Mamba language model (Gu & Dao 2023; mamba_ssm's MambaLMHeadModel) for inference:
+//   x₀ = E[tokens];  x_{l+1} = x_l + Mixer_l(RMSNorm_l(x_l));  logits = RMSNorm_f(x_L) Eᵀ
+// (the head is tied to the embedding E unless a separate head is given). One mixer, over a
+// sequence of length L with d_inner = expand · d_model channels and state size N:
+//   [x, z] = h W_inᵀ (+ b_in)                                  (L, 2 d_inner)
+//   x ← silu(causal depthwise conv(x) + b_conv)                 kernel d_conv per channel
+//   [δ_low, B, C] = x W_xᵀ                                      (L, dt_rank + 2N)
+//   Δ = softplus(δ_low W_dtᵀ + b_dt),  A = −exp(A_log)
+//   y = selective_scan(x, Δ, A, B, C, D, z)                     (ssm/selective_scan.h)
+//   out = y W_outᵀ (+ b_out)
+// The recurrent form (`step`) carries per layer the last d_conv inputs of the convolution and
+// the scan state (batch, d_inner, N): O(1) time and memory per token, the same logits as the
+// sequence form up to float32 rounding. float32 weights and activations; the scan runs in
+// float64 inside.
+
+#include "structseq/core/tensor.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace structseq {
+
+struct MambaConfig {
+    std::int64_t d_model = 0;
+    std::int64_t n_layer = 0;
+    std::int64_t vocab_size = 0;  // rows of the embedding (padded vocabulary)
+    std::int64_t d_state = 16;
+    std::int64_t d_conv = 4;
+    std::int64_t d_inner = 0;  // expand · d_model
+    std::int64_t dt_rank = 0;  // ⌈d_model / 16⌉ by default
+    double norm_eps = 1e-5;
+};
+
+struct MambaLayerWeights {
+    Tensor norm;                     // (d_model)
+    Tensor in_proj, in_proj_bias;    // (2 d_inner, d_model); bias (2 d_inner) or undefined
+    Tensor conv_weight, conv_bias;   // (d_inner, d_conv); bias (d_inner) or undefined
+    Tensor x_proj;                   // (dt_rank + 2 d_state, d_inner)
+    Tensor dt_proj, dt_proj_bias;    // (d_inner, dt_rank), (d_inner)
+    Tensor A_log;                    // (d_inner, d_state)
+    Tensor D;                        // (d_inner)
+    Tensor out_proj, out_proj_bias;  // (d_model, d_inner); bias (d_model) or undefined
+};
+
+struct MambaWeights {
+    Tensor embedding;  // (vocab_size, d_model)
+    std::vector<MambaLayerWeights> layers;
+    Tensor norm_f;  // (d_model)
+    Tensor head;    // (vocab_size, d_model), or undefined: tied to the embedding
+};
+
+// Recurrent inference state for `batch` sequences; starts empty (all zeros).
+struct MambaState {
+    std::int64_t batch = 0;
+    std::int64_t tokens_seen = 0;
+    std::vector<Tensor> conv;  // per layer (batch, d_inner, d_conv): the last d_conv inputs
+    std::vector<Tensor> ssm;   // per layer (batch, d_inner, d_state)
+};
+
+class MambaModel {
+public:
+    // Checks every shape against the config (errors name the weight: "layers.3.x_proj").
+    MambaModel(MambaConfig config, MambaWeights weights);
+
+    const MambaConfig& config() const { return config_; }
+    const MambaWeights& weights() const { return weights_; }
+    std::int64_t parameter_count() const;
+
+    // tokens (batch, L) int64 in [0, vocab_size) → logits (batch, L, vocab_size) float32, or
+    // (batch, 1, vocab_size) for the last position only (what generation needs).
+    Tensor logits(const Tensor& tokens, bool last_only = false) const;
+
+    MambaState initial_state(std::int64_t batch) const;
+    // tokens (batch,) int64 → next-token logits (batch, vocab_size); advances `state`.
+    Tensor step(const Tensor& tokens, MambaState& state) const;
+
+private:
+    Tensor embed(const Tensor& tokens) const;   // (M,) → (M, d_model)
+    Tensor head_logits(const Tensor& x) const;  // (M, d_model) → (M, vocab_size)
+    Tensor mixer(std::int64_t layer, const Tensor& h, std::int64_t batch,
+                 std::int64_t length) const;  // (batch·L, d_model) → same
+    Tensor mixer_step(std::int64_t layer, const Tensor& h,
+                      MambaState& state) const;  // (batch, d_model) → same
+
+    MambaConfig config_;
+    MambaWeights weights_;
+    std::vector<Tensor> A_;  // per layer −exp(A_log), (d_inner, d_state)
+};
+
+}  // namespace structseq

@@ -1,0 +1,90 @@
+// Language models: structseq.load_model(directory) → MambaLM.
+
+#include "bindings.h"
+#include "numpy_tensor.h"
+
+#include "structseq/core/error.h"
+#include "structseq/model/mamba_checkpoint.h"
+
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+
+namespace py = pybind11;
+
+namespace structseq::python {
+
+namespace {
+
+// A loaded model with the recurrent state of one sequence for step().
+struct MambaLM {
+    MambaModel model;
+    MambaState state;
+};
+
+py::dict config_dict(const MambaConfig& c) {
+    py::dict d;
+    d["d_model"] = c.d_model;
+    d["n_layer"] = c.n_layer;
+    d["vocab_size"] = c.vocab_size;
+    d["d_state"] = c.d_state;
+    d["d_conv"] = c.d_conv;
+    d["d_inner"] = c.d_inner;
+    d["dt_rank"] = c.dt_rank;
+    d["norm_eps"] = c.norm_eps;
+    return d;
+}
+
+}  // namespace
+
+void bind_model(py::module_& m) {
+    py::class_<MambaLM, std::shared_ptr<MambaLM>>(
+        m, "MambaLM",
+        "A Mamba language model (float32). logits(tokens) runs whole sequences; step(token)\n"
+        "runs one token at a time on an internal state that starts empty; reset() empties it.")
+        .def_property_readonly("config",
+                               [](const MambaLM& lm) { return config_dict(lm.model.config()); })
+        .def_property_readonly("parameter_count",
+                               [](const MambaLM& lm) { return lm.model.parameter_count(); })
+        .def_property_readonly("tokens_seen",
+                               [](const MambaLM& lm) { return lm.state.tokens_seen; })
+        .def(
+            "logits",
+            [](const MambaLM& lm, const py::handle& tokens, bool last_only) {
+                const py::array ids = py::array::ensure(
+                    py::module_::import("numpy").attr("asarray")(tokens, "int64"));
+                const Tensor t = tensor_from_numpy(ids, "MambaLM.logits", "tokens");
+                return numpy_without_gil([&] { return lm.model.logits(t, last_only); });
+            },
+            py::arg("tokens"), py::arg("last_only") = false,
+            "tokens: int array (batch, L) -> logits (batch, L, vocab) float32 over the padded\n"
+            "vocabulary; last_only=True gives (batch, 1, vocab).")
+        .def(
+            "step",
+            [](MambaLM& lm, std::int64_t token) {
+                Tensor t({1}, DType::I64);
+                t.data<std::int64_t>()[0] = token;
+                return numpy_without_gil([&] {
+                    return lm.model.step(t, lm.state).reshape({lm.model.config().vocab_size});
+                });
+            },
+            py::arg("token"), "Feeds one token; returns the next-token logits (vocab,).")
+        .def(
+            "reset", [](MambaLM& lm) { lm.state = lm.model.initial_state(1); },
+            "Empties the recurrent state.");
+
+    m.def(
+        "load_model",
+        [](const std::string& directory) {
+            py::gil_scoped_release release;
+            MambaModel model = load_mamba_checkpoint(directory);
+            MambaState state = model.initial_state(1);
+            return std::make_shared<MambaLM>(MambaLM{std::move(model), std::move(state)});
+        },
+        py::arg("directory"),
+        "Loads a Mamba checkpoint directory (state-spaces/mamba-* or transformers\n"
+        "MambaForCausalLM layout: config.json + model.safetensors or its shards).");
+}
+
+}  // namespace structseq::python

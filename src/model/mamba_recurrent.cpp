@@ -1,0 +1,112 @@
+// MambaModel's recurrent form: one token per call, per layer the convolution window and the
+// scan state carried in MambaState (see mamba_model.h).
+
+#include "structseq/core/error.h"
+#include "structseq/model/mamba_model.h"
+#include "structseq/nn/linear.h"
+#include "structseq/nn/rms_norm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace structseq {
+
+namespace {
+
+float silu(float x) {
+    return x / (1.0f + std::exp(-x));
+}
+
+// softplus as PyTorch computes it (linear above 20).
+float softplus(float x) {
+    return x > 20.0f ? x : std::log1p(std::exp(x));
+}
+
+}  // namespace
+
+MambaState MambaModel::initial_state(std::int64_t batch) const {
+    check_argument(batch >= 1, "MambaModel.initial_state", "batch", std::to_string(batch), ">= 1");
+    MambaState state;
+    state.batch = batch;
+    for (std::int64_t l = 0; l < config_.n_layer; ++l) {
+        state.conv.emplace_back(Shape{batch, config_.d_inner, config_.d_conv}, DType::F32);
+        state.ssm.emplace_back(Shape{batch, config_.d_inner, config_.d_state}, DType::F32);
+    }
+    return state;
+}
+
+Tensor MambaModel::step(const Tensor& tokens_in, MambaState& state) const {
+    check_argument(tokens_in.dtype() == DType::I64, "MambaModel.step", "tokens dtype",
+                   std::string(dtype_name(tokens_in.dtype())), "int64");
+    check_argument(
+        state.batch >= 1 && static_cast<std::int64_t>(state.conv.size()) == config_.n_layer,
+        "MambaModel.step", "state", "not made by initial_state for this model",
+        "MambaModel.initial_state(batch)");
+    check_shape("MambaModel.step", "tokens", tokens_in, {state.batch});
+    Tensor x = embed(tokens_in.contiguous());
+    float* px = x.data<float>();
+    for (std::int64_t l = 0; l < config_.n_layer; ++l) {
+        const Tensor h = rms_norm_forward(x, weights_.layers[static_cast<std::size_t>(l)].norm,
+                                          config_.norm_eps);
+        const Tensor out = mixer_step(l, h, state);
+        const float* po = out.data<float>();
+        for (std::int64_t k = 0; k < x.numel(); ++k) px[k] += po[k];
+    }
+    ++state.tokens_seen;
+    return head_logits(x);
+}
+
+// One token per sequence: the mixer of mamba_model.h with the convolution window shifted by one
+// and the scan advanced by one step,
+//   s ← exp(Δ A) ⊙ s + Δ B x,   y = C · s + D x,   y ← y · silu(z).
+Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& state) const {
+    const MambaLayerWeights& w = weights_.layers[static_cast<std::size_t>(layer)];
+    const std::int64_t di = config_.d_inner, n = config_.d_state, r = config_.dt_rank;
+    const std::int64_t kc = config_.d_conv, batch = state.batch;
+    const Tensor xz =
+        linear_forward(h, w.in_proj, w.in_proj_bias.defined() ? &w.in_proj_bias : nullptr);
+    const Tensor W = w.conv_weight.contiguous();
+    const Tensor conv_bias = w.conv_bias.defined() ? w.conv_bias.contiguous() : Tensor();
+    float* window = state.conv[static_cast<std::size_t>(layer)].data<float>();
+    Tensor xc = Tensor::empty({batch, di}, DType::F32);
+    for (std::int64_t b = 0; b < batch; ++b) {
+        for (std::int64_t c = 0; c < di; ++c) {
+            float* s = window + (b * di + c) * kc;
+            for (std::int64_t k = 0; k + 1 < kc; ++k) s[k] = s[k + 1];
+            s[kc - 1] = xz.data<float>()[b * 2 * di + c];
+            float acc = conv_bias.defined() ? conv_bias.data<float>()[c] : 0.0f;
+            for (std::int64_t k = 0; k < kc; ++k) acc += W.data<float>()[c * kc + k] * s[k];
+            xc.data<float>()[b * di + c] = silu(acc);
+        }
+    }
+    const Tensor x_dbl = linear_forward(xc, w.x_proj, nullptr);  // (batch, r + 2n)
+    Tensor dt_low = Tensor::empty({batch, r}, DType::F32);
+    for (std::int64_t b = 0; b < batch; ++b) {
+        std::copy_n(x_dbl.data<float>() + b * (r + 2 * n), r, dt_low.data<float>() + b * r);
+    }
+    const Tensor delta = linear_forward(dt_low, w.dt_proj, &w.dt_proj_bias);  // (batch, di)
+    const Tensor D = w.D.contiguous();
+    const float* A = A_[static_cast<std::size_t>(layer)].data<float>();
+    float* ssm = state.ssm[static_cast<std::size_t>(layer)].data<float>();
+    Tensor y = Tensor::empty({batch, di}, DType::F32);
+    for (std::int64_t b = 0; b < batch; ++b) {
+        const float* Bt = x_dbl.data<float>() + b * (r + 2 * n) + r;
+        const float* Ct = Bt + n;
+        for (std::int64_t c = 0; c < di; ++c) {
+            const float dt = softplus(delta.data<float>()[b * di + c]);
+            const float u = xc.data<float>()[b * di + c];
+            float* s = ssm + (b * di + c) * n;
+            float acc = 0.0f;
+            for (std::int64_t j = 0; j < n; ++j) {
+                s[j] = std::exp(dt * A[c * n + j]) * s[j] + dt * Bt[j] * u;
+                acc += Ct[j] * s[j];
+            }
+            const float z = xz.data<float>()[b * 2 * di + di + c];
+            y.data<float>()[b * di + c] = (acc + D.data<float>()[c] * u) * silu(z);
+        }
+    }
+    return linear_forward(y, w.out_proj, w.out_proj_bias.defined() ? &w.out_proj_bias : nullptr);
+}
+
+}  // namespace structseq
