@@ -16,6 +16,7 @@ struct Command {
 Command add_demo_command(CLI::App& parent);
 Command add_info_command(CLI::App& parent);
 Command add_inspect_command(CLI::App& parent);
+Command add_eval_command(CLI::App& parent);
 
 // What `structseq inspect PATH` prints: the tensors of a .safetensors or .npy file
 // (name, dtype, shape, bytes) and its metadata.

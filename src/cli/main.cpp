@@ -38,6 +38,7 @@ int run(int argc, char** argv) {
         structseq::cli::add_demo_command(app),
         structseq::cli::add_info_command(app),
         structseq::cli::add_inspect_command(app),
+        structseq::cli::add_eval_command(app),
     };
 
     try {

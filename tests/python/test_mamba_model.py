@@ -182,3 +182,21 @@ def test_bad_directories_and_tokens(tmp_path):
         lm.logits(np.array([[1, 40]]))
     with pytest.raises(ValueError, match="tokens"):
         lm.logits(np.array([1, 2]))
+
+
+def test_cli_eval_prints_statistics_and_top_tokens(tmp_path, run_cli):
+    w = random_weights(np.random.default_rng(8), 40)
+    write_state_spaces(tmp_path, w, VOCAB)
+    result = run_cli("eval", "--model-dir", tmp_path, "--tokens", "3,1,4,1,5")
+    assert result.returncode == 0, result.stderr
+    expected = reference_logits(w, np.array([[3, 1, 4, 1, 5]]))[0, -1]
+    printed_max = float(result.stdout.split("max ")[1].split()[0])
+    assert abs(printed_max - expected.max()) < 1e-3
+    listed = [int(line.split()[0]) for line in result.stdout.splitlines()[-5:]]
+    assert listed == list(np.argsort(-expected)[:5])
+    bad = run_cli("eval", "--model-dir", tmp_path, "--tokens", "3,x")
+    assert bad.returncode == 1 and "'x' is not a token id" in bad.stderr
+    out_of_range = run_cli("eval", "--model-dir", tmp_path, "--tokens", "99")
+    assert out_of_range.returncode == 1 and "token ids in [0, 40)" in out_of_range.stderr
+    missing = run_cli("eval", "--model-dir", tmp_path)
+    assert missing.returncode == 1 and "--tokens is required" in missing.stderr
