@@ -14,6 +14,20 @@ Tensor normals(Shape shape, std::uint64_t seed) {
     return Rng(seed).normal(std::move(shape), DType::F64);
 }
 
+// One row goes through GEMV instead of GEMM: same values.
+TEST(Linear, OneRowMatchesPlainLoop) {
+    const Tensor x = normals({1, 6}, 5), W = normals({4, 6}, 6), b = normals({4}, 7);
+    for (const Tensor* bias : {static_cast<const Tensor*>(nullptr), &b}) {
+        const Tensor y = linear_forward(x, W, bias);
+        for (std::int64_t o = 0; o < 4; ++o) {
+            double sum = bias != nullptr ? b.data<double>()[o] : 0.0;
+            for (std::int64_t i = 0; i < 6; ++i)
+                sum += x.data<double>()[i] * W.data<double>()[o * 6 + i];
+            EXPECT_NEAR(y.data<double>()[o], sum, 1e-14);
+        }
+    }
+}
+
 TEST(Linear, ForwardAndBackwardMatchPlainLoops) {
     const Tensor x = normals({5, 3}, 1), W = normals({4, 3}, 2), b = normals({4}, 3),
                  dy = normals({5, 4}, 4);
@@ -23,12 +37,14 @@ TEST(Linear, ForwardAndBackwardMatchPlainLoops) {
     for (std::int64_t r = 0; r < 5; ++r) {
         for (std::int64_t o = 0; o < 4; ++o) {
             double sum = b.data<double>()[o];
-            for (std::int64_t i = 0; i < 3; ++i) sum += x.data<double>()[r * 3 + i] * W.data<double>()[o * 3 + i];
+            for (std::int64_t i = 0; i < 3; ++i)
+                sum += x.data<double>()[r * 3 + i] * W.data<double>()[o * 3 + i];
             EXPECT_NEAR(y.data<double>()[r * 4 + o], sum, 1e-14);
         }
         for (std::int64_t i = 0; i < 3; ++i) {
             double sum = 0;
-            for (std::int64_t o = 0; o < 4; ++o) sum += dy.data<double>()[r * 4 + o] * W.data<double>()[o * 3 + i];
+            for (std::int64_t o = 0; o < 4; ++o)
+                sum += dy.data<double>()[r * 4 + o] * W.data<double>()[o * 3 + i];
             EXPECT_NEAR(dx.data<double>()[r * 3 + i], sum, 1e-14);
         }
     }
@@ -38,11 +54,13 @@ TEST(Linear, ForwardAndBackwardMatchPlainLoops) {
         EXPECT_NEAR(db.data<double>()[o], bias, 1e-14);
         for (std::int64_t i = 0; i < 3; ++i) {
             double sum = 0;
-            for (std::int64_t r = 0; r < 5; ++r) sum += dy.data<double>()[r * 4 + o] * x.data<double>()[r * 3 + i];
+            for (std::int64_t r = 0; r < 5; ++r)
+                sum += dy.data<double>()[r * 4 + o] * x.data<double>()[r * 3 + i];
             EXPECT_NEAR(dW.data<double>()[o * 3 + i], sum, 1e-14);
         }
     }
-    EXPECT_ERROR_CONTAINS(linear_forward(x, normals({4, 2}, 5), nullptr), "W has shape (4, 2), expected (*, 3)");
+    EXPECT_ERROR_CONTAINS(linear_forward(x, normals({4, 2}, 5), nullptr),
+                          "W has shape (4, 2), expected (*, 3)");
 }
 
 // L = <w, y>; central differences in float64, step 1e-6: 1e-7 absolute (see the BK tests).
@@ -60,7 +78,8 @@ TEST(BkBlock, BackwardMatchesCentralDifferences) {
         const auto loss = [&](const Tensor& input) {
             const Tensor y = block.forward(input);
             double sum = 0;
-            for (std::int64_t i = 0; i < y.numel(); ++i) sum += y.data<double>()[i] * w.data<double>()[i];
+            for (std::int64_t i = 0; i < y.numel(); ++i)
+                sum += y.data<double>()[i] * w.data<double>()[i];
             return sum;
         };
         const double h = 1e-6;
@@ -97,7 +116,8 @@ TEST(BkBlock, CausalOutputIgnoresLaterPositions) {
     const Tensor x = normals({2, 32, 8}, 8);
     const Tensor before = block.forward(x).clone();
     Tensor changed = x.clone();
-    for (std::int64_t k = 0; k < 8; ++k) changed.data<double>()[20 * 8 + k] += 1.0;  // batch 0, t = 20
+    for (std::int64_t k = 0; k < 8; ++k)
+        changed.data<double>()[20 * 8 + k] += 1.0;  // batch 0, t = 20
     const Tensor after = block.forward(changed);
     EXPECT_EQ(std::memcmp(before.data<double>(), after.data<double>(), 20 * 8 * sizeof(double)), 0);
     EXPECT_NE(before.data<double>()[20 * 8], after.data<double>()[20 * 8]);
