@@ -5,12 +5,30 @@
 
 #include "structseq/io/npy.h"
 #include "structseq/io/safetensors.h"
+#include "structseq/io/torch_checkpoint.h"
 
 #include <pybind11/stl.h>
 
 namespace structseq::python {
 
 void bind_io(py::module_& m) {
+    m.def(
+        "load_torch_checkpoint",
+        [](const std::string& path) {
+            std::vector<std::pair<std::string, Tensor>> tensors;
+            {
+                py::gil_scoped_release release;
+                tensors = io::load_torch_checkpoint(path);
+            }
+            py::dict out;
+            for (const auto& [name, t] : tensors) out[py::str(name)] = numpy_from_tensor(t);
+            return out;
+        },
+        py::arg("path"),
+        "Read the tensors of a torch.save file (pytorch_model.bin) into a dict of arrays, with a\n"
+        "restricted unpickler: only tensor-rebuild calls and plain containers are accepted, any\n"
+        "other global is refused (ValueError) and nothing from the file is ever called.\n"
+        "float16/bfloat16 widen to float32.");
     m.def(
         "load_safetensors",
         [](const std::string& path, const py::object& dtype) {

@@ -2,6 +2,7 @@
 
 #include "structseq/core/error.h"
 #include "structseq/io/safetensors.h"
+#include "structseq/io/torch_checkpoint.h"
 
 #include <nlohmann/json.hpp>
 
@@ -61,7 +62,8 @@ std::int64_t dt_rank_key(const json& config, const std::string& key, std::int64_
     return integer_key(config, key, (d_model + 15) / 16, file);
 }
 
-// The tensors of a directory: one model.safetensors or the shards of an index.
+// The tensors of a directory: one model.safetensors, the shards of an index, or
+// pytorch_model.bin.
 class TensorSource {
 public:
     explicit TensorSource(const fs::path& directory) {
@@ -86,13 +88,15 @@ public:
                 where_[name] = path;
             }
         } else if (fs::exists(directory / "pytorch_model.bin")) {
-            fail(
-                "{}: only pytorch_model.bin is present; this version reads model.safetensors "
-                "(convert with safetensors' torch API, or save_pretrained(..., "
-                "safe_serialization=True))",
-                directory.string());
+            description_ = (directory / "pytorch_model.bin").string();
+            for (auto& [name, tensor] : io::load_torch_checkpoint(description_)) {
+                torch_.emplace(name, std::move(tensor));
+                where_[name] = description_;
+            }
+            return;
         } else {
-            fail("{}: no model.safetensors or model.safetensors.index.json", directory.string());
+            fail("{}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin",
+                 directory.string());
         }
         description_ = files_.size() == 1 ? files_.begin()->first : index.string();
     }
@@ -103,6 +107,13 @@ public:
     Tensor load(const std::string& name, const Shape& shape) const {
         const auto it = where_.find(name);
         if (it == where_.end()) fail("{}: missing tensor {}", description_, name);
+        if (const auto t = torch_.find(name); t != torch_.end()) {
+            if (t->second.shape() != shape) {
+                fail("{}: tensor {} has shape {}, expected {}", it->second, name,
+                     shape_string(t->second.shape()), shape_string(shape));
+            }
+            return t->second.to(DType::F32);
+        }
         const io::SafetensorsFile& file = *files_.at(it->second);
         const io::SafetensorsEntry& entry = file.entry(name);
         if (entry.shape != shape) {
@@ -114,6 +125,7 @@ public:
 
 private:
     std::map<std::string, std::shared_ptr<io::SafetensorsFile>> files_;
+    std::map<std::string, Tensor> torch_;  // pytorch_model.bin, read whole
     std::map<std::string, std::string> where_;
     std::string description_;
 };

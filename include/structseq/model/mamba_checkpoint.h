@@ -9,8 +9,9 @@
 //     num_hidden_layers, expand, conv_kernel, intermediate_size, time_step_rank, use_bias,
 //     use_conv_bias, layer_norm_epsilon, vocab_size, tie_word_embeddings}; the same tensor names
 //     with backbone.embeddings.weight, and lm_head.weight when the head is not tied.
-// Tensors come from model.safetensors or from the shards that model.safetensors.index.json
-// lists (F32, F16 or BF16; loaded as float32). A missing tensor or a wrong shape is an Error
+// Tensors come from model.safetensors, from the shards that model.safetensors.index.json
+// lists, or from pytorch_model.bin (torch.save's format, read by io/torch_checkpoint.h's
+// restricted unpickler); F32, F16 or BF16, loaded as float32. A missing tensor or a wrong shape is an Error
 // naming the tensor and the file.
 
 #include "structseq/model/mamba_model.h"
