@@ -207,18 +207,18 @@ MambaModel load_mamba_checkpoint(const std::string& directory_name) {
         const std::string m = p + "mixer.";
         MambaLayerWeights l;
         l.norm = source.load(p + "norm.weight", {c.d_model});
-        l.in_proj = source.load(m + "in_proj.weight", {2 * c.d_inner, c.d_model});
-        if (in_bias) l.in_proj_bias = source.load(m + "in_proj.bias", {2 * c.d_inner});
-        l.conv_weight = source.load(m + "conv1d.weight", {c.d_inner, 1, c.d_conv})
-                            .reshape({c.d_inner, c.d_conv});
-        if (conv_bias) l.conv_bias = source.load(m + "conv1d.bias", {c.d_inner});
-        l.x_proj = source.load(m + "x_proj.weight", {c.dt_rank + 2 * c.d_state, c.d_inner});
-        l.dt_proj = source.load(m + "dt_proj.weight", {c.d_inner, c.dt_rank});
-        l.dt_proj_bias = source.load(m + "dt_proj.bias", {c.d_inner});
-        l.A_log = source.load(m + "A_log", {c.d_inner, c.d_state});
-        l.D = source.load(m + "D", {c.d_inner});
-        l.out_proj = source.load(m + "out_proj.weight", {c.d_model, c.d_inner});
-        if (in_bias) l.out_proj_bias = source.load(m + "out_proj.bias", {c.d_model});
+        l.mixer.in_proj = source.load(m + "in_proj.weight", {2 * c.d_inner, c.d_model});
+        if (in_bias) l.mixer.in_proj_bias = source.load(m + "in_proj.bias", {2 * c.d_inner});
+        l.mixer.conv_weight = source.load(m + "conv1d.weight", {c.d_inner, 1, c.d_conv})
+                                  .reshape({c.d_inner, c.d_conv});
+        if (conv_bias) l.mixer.conv_bias = source.load(m + "conv1d.bias", {c.d_inner});
+        l.mixer.x_proj = source.load(m + "x_proj.weight", {c.dt_rank + 2 * c.d_state, c.d_inner});
+        l.mixer.dt_proj = source.load(m + "dt_proj.weight", {c.d_inner, c.dt_rank});
+        l.mixer.dt_proj_bias = source.load(m + "dt_proj.bias", {c.d_inner});
+        l.mixer.A_log = source.load(m + "A_log", {c.d_inner, c.d_state});
+        l.mixer.D = source.load(m + "D", {c.d_inner});
+        l.mixer.out_proj = source.load(m + "out_proj.weight", {c.d_model, c.d_inner});
+        if (in_bias) l.mixer.out_proj_bias = source.load(m + "out_proj.bias", {c.d_model});
         w.layers.push_back(std::move(l));
     }
     return MambaModel(c, std::move(w));

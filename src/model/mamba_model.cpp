@@ -3,7 +3,6 @@
 #include "structseq/core/error.h"
 #include "structseq/nn/linear.h"
 #include "structseq/nn/rms_norm.h"
-#include "structseq/ssm/selective_scan.h"
 
 #include <algorithm>
 #include <cmath>
@@ -23,41 +22,6 @@ void check_weight(const Tensor& t, const std::string& name, const Shape& expecte
 
 void check_optional(const Tensor& t, const std::string& name, const Shape& expected) {
     if (t.defined()) check_weight(t, name, expected);
-}
-
-// x (batch·L, row_stride) time-major, columns [first, first + channels) → (batch, channels, L).
-Tensor to_channel_major(const float* x, std::int64_t row_stride, std::int64_t first,
-                        std::int64_t channels, std::int64_t batch, std::int64_t length) {
-    Tensor out = Tensor::empty({batch, channels, length}, DType::F32);
-    float* o = out.data<float>();
-#pragma omp parallel for schedule(static) if (batch * channels * length > 65536)
-    for (std::int64_t b = 0; b < batch; ++b) {
-        for (std::int64_t t = 0; t < length; ++t) {
-            const float* row = x + (b * length + t) * row_stride + first;
-            for (std::int64_t c = 0; c < channels; ++c) o[(b * channels + c) * length + t] = row[c];
-        }
-    }
-    return out;
-}
-
-// (batch, channels, L) → (batch·L, channels).
-Tensor to_time_major(const Tensor& y) {
-    const std::int64_t batch = y.dim(0), channels = y.dim(1), length = y.dim(2);
-    Tensor out = Tensor::empty({batch * length, channels}, DType::F32);
-    const float* p = y.data<float>();
-    float* o = out.data<float>();
-#pragma omp parallel for schedule(static) if (batch * channels * length > 65536)
-    for (std::int64_t b = 0; b < batch; ++b) {
-        for (std::int64_t c = 0; c < channels; ++c) {
-            const float* row = p + (b * channels + c) * length;
-            for (std::int64_t t = 0; t < length; ++t) o[(b * length + t) * channels + c] = row[t];
-        }
-    }
-    return out;
-}
-
-float silu(float x) {
-    return x / (1.0f + std::exp(-x));
 }
 
 }  // namespace
@@ -83,9 +47,10 @@ MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
     check_weight(weights_.norm_f, "norm_f", {c.d_model});
     check_optional(weights_.head, "head", {c.vocab_size, c.d_model});
     for (std::int64_t i = 0; i < c.n_layer; ++i) {
-        const MambaLayerWeights& w = weights_.layers[static_cast<std::size_t>(i)];
+        const MambaLayerWeights& layer = weights_.layers[static_cast<std::size_t>(i)];
+        const MambaMixerWeights& w = layer.mixer;
         const std::string p = "layers." + std::to_string(i) + ".";
-        check_weight(w.norm, p + "norm", {c.d_model});
+        check_weight(layer.norm, p + "norm", {c.d_model});
         check_weight(w.in_proj, p + "in_proj", {2 * c.d_inner, c.d_model});
         check_optional(w.in_proj_bias, p + "in_proj_bias", {2 * c.d_inner});
         check_weight(w.conv_weight, p + "conv_weight", {c.d_inner, c.d_conv});
@@ -109,10 +74,11 @@ MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
 std::int64_t MambaModel::parameter_count() const {
     const auto n = [](const Tensor& t) { return t.defined() ? t.numel() : 0; };
     std::int64_t total = n(weights_.embedding) + n(weights_.norm_f) + n(weights_.head);
-    for (const MambaLayerWeights& w : weights_.layers) {
-        total += n(w.norm) + n(w.in_proj) + n(w.in_proj_bias) + n(w.conv_weight) + n(w.conv_bias) +
-                 n(w.x_proj) + n(w.dt_proj) + n(w.dt_proj_bias) + n(w.A_log) + n(w.D) +
-                 n(w.out_proj) + n(w.out_proj_bias);
+    for (const MambaLayerWeights& layer : weights_.layers) {
+        const MambaMixerWeights& w = layer.mixer;
+        total += n(layer.norm) + n(w.in_proj) + n(w.in_proj_bias) + n(w.conv_weight) +
+                 n(w.conv_bias) + n(w.x_proj) + n(w.dt_proj) + n(w.dt_proj_bias) + n(w.A_log) +
+                 n(w.D) + n(w.out_proj) + n(w.out_proj_bias);
     }
     return total;
 }
@@ -150,9 +116,9 @@ Tensor MambaModel::logits(const Tensor& tokens_in, bool last_only) const {
     Tensor x = embed(tokens);
     float* px = x.data<float>();
     for (std::int64_t l = 0; l < config_.n_layer; ++l) {
-        const Tensor h = rms_norm_forward(x, weights_.layers[static_cast<std::size_t>(l)].norm,
-                                          config_.norm_eps);
-        const Tensor out = mixer(l, h, batch, length);
+        const MambaLayerWeights& layer = weights_.layers[static_cast<std::size_t>(l)];
+        const Tensor h = rms_norm_forward(x, layer.norm, config_.norm_eps);
+        const Tensor out = mamba_mixer_forward(layer.mixer, h, batch, length);
         const float* po = out.data<float>();
 #pragma omp simd
         for (std::int64_t k = 0; k < x.numel(); ++k) px[k] += po[k];
@@ -166,56 +132,6 @@ Tensor MambaModel::logits(const Tensor& tokens_in, bool last_only) const {
         return head_logits(last).reshape({batch, 1, config_.vocab_size});
     }
     return head_logits(x).reshape({batch, length, config_.vocab_size});
-}
-
-Tensor MambaModel::mixer(std::int64_t layer, const Tensor& h, std::int64_t batch,
-                         std::int64_t length) const {
-    const MambaLayerWeights& w = weights_.layers[static_cast<std::size_t>(layer)];
-    const std::int64_t di = config_.d_inner, n = config_.d_state, r = config_.dt_rank;
-    const std::int64_t kc = config_.d_conv, m = batch * length;
-    const Tensor xz =
-        linear_forward(h, w.in_proj, w.in_proj_bias.defined() ? &w.in_proj_bias : nullptr);
-    // Causal depthwise convolution over time (left padding d_conv − 1) and SiLU:
-    //   xc[b, t, c] = silu(b_conv[c] + Σ_k W[c, k] · x[b, t − (d_conv − 1) + k, c]).
-    const Tensor W = w.conv_weight.contiguous();
-    const Tensor conv_bias = w.conv_bias.defined() ? w.conv_bias.contiguous() : Tensor();
-    Tensor xc = Tensor::empty({m, di}, DType::F32);
-    {
-        const float* px = xz.data<float>();
-        const float* pw = W.data<float>();
-        const float* pb = conv_bias.defined() ? conv_bias.data<float>() : nullptr;
-        float* po = xc.data<float>();
-#pragma omp parallel for schedule(static) if (m * di * kc > 65536)
-        for (std::int64_t row = 0; row < m; ++row) {
-            const std::int64_t t = row % length;
-            float* o = po + row * di;
-            for (std::int64_t c = 0; c < di; ++c) o[c] = pb != nullptr ? pb[c] : 0.0f;
-            for (std::int64_t k = 0; k < kc; ++k) {
-                const std::int64_t s = t - (kc - 1) + k;
-                if (s < 0) continue;
-                const float* xs = px + (row - t + s) * 2 * di;
-                for (std::int64_t c = 0; c < di; ++c) o[c] += pw[c * kc + k] * xs[c];
-            }
-            for (std::int64_t c = 0; c < di; ++c) o[c] = silu(o[c]);
-        }
-    }
-    const Tensor x_dbl = linear_forward(xc, w.x_proj, nullptr);  // (m, r + 2n)
-    Tensor dt_low = Tensor::empty({m, r}, DType::F32);
-    for (std::int64_t row = 0; row < m; ++row) {
-        std::copy_n(x_dbl.data<float>() + row * (r + 2 * n), r, dt_low.data<float>() + row * r);
-    }
-    const Tensor delta = linear_forward(dt_low, w.dt_proj, nullptr);  // (m, di), bias in scan
-    const float* pd = x_dbl.data<float>();
-    const Tensor u = to_channel_major(xc.data<float>(), di, 0, di, batch, length);
-    const Tensor dl = to_channel_major(delta.data<float>(), di, 0, di, batch, length);
-    const Tensor z = to_channel_major(xz.data<float>(), 2 * di, di, di, batch, length);
-    const Tensor Bm = to_channel_major(pd, r + 2 * n, r, n, batch, length);
-    const Tensor Cm = to_channel_major(pd, r + 2 * n, r + n, n, batch, length);
-    const SelectiveScanResult scan =
-        selective_scan(u, dl, A_[static_cast<std::size_t>(layer)], Bm, Cm, w.D, z, w.dt_proj_bias,
-                       /*delta_softplus=*/true);
-    const Tensor y = to_time_major(scan.out);
-    return linear_forward(y, w.out_proj, w.out_proj_bias.defined() ? &w.out_proj_bias : nullptr);
 }
 
 }  // namespace structseq

@@ -61,7 +61,7 @@ Tensor MambaModel::step(const Tensor& tokens_in, MambaState& state) const {
 // and the scan advanced by one step,
 //   s ← exp(Δ A) ⊙ s + Δ B x,   y = C · s + D x,   y ← y · silu(z).
 Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& state) const {
-    const MambaLayerWeights& w = weights_.layers[static_cast<std::size_t>(layer)];
+    const MambaMixerWeights& w = weights_.layers[static_cast<std::size_t>(layer)].mixer;
     const std::int64_t di = config_.d_inner, n = config_.d_state, r = config_.dt_rank;
     const std::int64_t kc = config_.d_conv, batch = state.batch;
     const Tensor xz =

@@ -11,8 +11,8 @@
 //     with backbone.embeddings.weight, and lm_head.weight when the head is not tied.
 // Tensors come from model.safetensors, from the shards that model.safetensors.index.json
 // lists, or from pytorch_model.bin (torch.save's format, read by io/torch_checkpoint.h's
-// restricted unpickler); F32, F16 or BF16, loaded as float32. A missing tensor or a wrong shape is an Error
-// naming the tensor and the file.
+// restricted unpickler); F32, F16 or BF16, loaded as float32. A missing tensor or a wrong shape is
+// an Error naming the tensor and the file.
 
 #include "structseq/model/mamba_model.h"
 

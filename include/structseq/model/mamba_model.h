@@ -15,6 +15,7 @@
 // float64 inside.
 
 #include "structseq/core/tensor.h"
+#include "structseq/nn/mamba_mixer.h"
 
 #include <cstdint>
 #include <vector>
@@ -33,14 +34,8 @@ struct MambaConfig {
 };
 
 struct MambaLayerWeights {
-    Tensor norm;                     // (d_model)
-    Tensor in_proj, in_proj_bias;    // (2 d_inner, d_model); bias (2 d_inner) or undefined
-    Tensor conv_weight, conv_bias;   // (d_inner, d_conv); bias (d_inner) or undefined
-    Tensor x_proj;                   // (dt_rank + 2 d_state, d_inner)
-    Tensor dt_proj, dt_proj_bias;    // (d_inner, dt_rank), (d_inner)
-    Tensor A_log;                    // (d_inner, d_state)
-    Tensor D;                        // (d_inner)
-    Tensor out_proj, out_proj_bias;  // (d_model, d_inner); bias (d_model) or undefined
+    Tensor norm;  // (d_model)
+    MambaMixerWeights mixer;
 };
 
 struct MambaWeights {

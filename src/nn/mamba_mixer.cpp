@@ -1,0 +1,230 @@
+#include "structseq/nn/mamba_mixer.h"
+
+#include "structseq/core/error.h"
+#include "structseq/nn/linear.h"
+#include "structseq/ssm/selective_scan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace structseq {
+
+namespace {
+
+const Tensor* bias_or_null(const Tensor& b) {
+    return b.defined() ? &b : nullptr;
+}
+Tensor* bias_or_null(Tensor& b) {
+    return b.defined() ? &b : nullptr;
+}
+
+// Columns [first, first + channels) of time-major rows x (batch·L, stride) → (batch, channels, L).
+template <class Real>
+Tensor to_channel_major(const Real* x, std::int64_t stride, std::int64_t first,
+                        std::int64_t channels, std::int64_t batch, std::int64_t length) {
+    Tensor out = Tensor::empty({batch, channels, length}, dtype_of<Real>());
+    Real* o = out.data<Real>();
+#pragma omp parallel for schedule(static) if (batch * channels * length > 65536)
+    for (std::int64_t b = 0; b < batch; ++b) {
+        for (std::int64_t t = 0; t < length; ++t) {
+            const Real* row = x + (b * length + t) * stride + first;
+            for (std::int64_t c = 0; c < channels; ++c) o[(b * channels + c) * length + t] = row[c];
+        }
+    }
+    return out;
+}
+
+// (batch, channels, L) → columns [first, first + channels) of time-major rows (stride wide).
+template <class Real>
+void to_time_major(const Tensor& cm, Real* out, std::int64_t stride, std::int64_t first) {
+    const std::int64_t batch = cm.dim(0), channels = cm.dim(1), length = cm.dim(2);
+    const Real* p = cm.data<Real>();
+#pragma omp parallel for schedule(static) if (batch * channels * length > 65536)
+    for (std::int64_t b = 0; b < batch; ++b) {
+        for (std::int64_t c = 0; c < channels; ++c) {
+            const Real* row = p + (b * channels + c) * length;
+            for (std::int64_t t = 0; t < length; ++t)
+                out[(b * length + t) * stride + first + c] = row[t];
+        }
+    }
+}
+
+template <class Real>
+Real sigmoid(Real a) {
+    return Real(1) / (Real(1) + std::exp(-a));
+}
+
+template <class Real>
+Tensor forward(const MambaMixerWeights& w, const Tensor& h, std::int64_t batch, std::int64_t length,
+               MambaMixerSaved* saved) {
+    const std::int64_t di = w.D.dim(0), n = w.A_log.dim(1), r = w.dt_proj.dim(1);
+    const std::int64_t kc = w.conv_weight.dim(1), m = batch * length;
+    const DType dtype = dtype_of<Real>();
+    const Tensor xz = linear_forward(h, w.in_proj, bias_or_null(w.in_proj_bias));
+    // p[b, t, c] = b_conv[c] + Σ_k W[c, k] · x[b, t − (d_conv − 1) + k, c]; xc = silu(p).
+    const Tensor W = w.conv_weight.contiguous();
+    const Tensor conv_bias = w.conv_bias.defined() ? w.conv_bias.contiguous() : Tensor();
+    Tensor pre = Tensor::empty({m, di}, dtype), xc = Tensor::empty({m, di}, dtype);
+    const Real* px = xz.data<Real>();
+    const Real* pw = W.data<Real>();
+    const Real* pb = conv_bias.defined() ? conv_bias.data<Real>() : nullptr;
+#pragma omp parallel for schedule(static) if (m * di * kc > 65536)
+    for (std::int64_t row = 0; row < m; ++row) {
+        const std::int64_t t = row % length;
+        Real* p = pre.data<Real>() + row * di;
+        for (std::int64_t c = 0; c < di; ++c) p[c] = pb != nullptr ? pb[c] : Real(0);
+        for (std::int64_t k = std::max<std::int64_t>(0, kc - 1 - t); k < kc; ++k) {
+            const Real* xs = px + (row - (kc - 1) + k) * 2 * di;
+            for (std::int64_t c = 0; c < di; ++c) p[c] += pw[c * kc + k] * xs[c];
+        }
+        Real* o = xc.data<Real>() + row * di;
+        for (std::int64_t c = 0; c < di; ++c) o[c] = p[c] * sigmoid(p[c]);
+    }
+    const Tensor x_dbl = linear_forward(xc, w.x_proj, nullptr);  // (m, r + 2n)
+    Tensor dt_low = Tensor::empty({m, r}, dtype);
+    for (std::int64_t row = 0; row < m; ++row) {
+        std::copy_n(x_dbl.data<Real>() + row * (r + 2 * n), r, dt_low.data<Real>() + row * r);
+    }
+    const Tensor delta_tm = linear_forward(dt_low, w.dt_proj, nullptr);  // bias in the scan
+    Tensor A = Tensor::empty({di, n}, dtype);
+    const Tensor A_log = w.A_log.contiguous();
+    for (std::int64_t k = 0; k < di * n; ++k) A.data<Real>()[k] = -std::exp(A_log.data<Real>()[k]);
+    const Real* pd = x_dbl.data<Real>();
+    const Tensor u = to_channel_major(xc.data<Real>(), di, 0, di, batch, length);
+    const Tensor delta = to_channel_major(delta_tm.data<Real>(), di, 0, di, batch, length);
+    const Tensor z = to_channel_major(px, 2 * di, di, di, batch, length);
+    const Tensor B = to_channel_major(pd, r + 2 * n, r, n, batch, length);
+    const Tensor C = to_channel_major(pd, r + 2 * n, r + n, n, batch, length);
+    const SelectiveScanResult scan =
+        selective_scan(u, delta, A, B, C, w.D, z, w.dt_proj_bias, /*delta_softplus=*/true);
+    Tensor y = Tensor::empty({m, di}, dtype);
+    to_time_major<Real>(scan.out, y.data<Real>(), di, 0);
+    Tensor out = linear_forward(y, w.out_proj, bias_or_null(w.out_proj_bias));
+    if (saved != nullptr) {
+        *saved = {batch, length, h, xz, pre, xc, x_dbl, dt_low, u, delta, z, B, C, A, y};
+    }
+    return out;
+}
+
+template <class Real>
+Tensor backward(const MambaMixerWeights& w, const MambaMixerSaved& s, const Tensor& dout,
+                MambaMixerWeights& g) {
+    const std::int64_t di = w.D.dim(0), n = w.A_log.dim(1), r = w.dt_proj.dim(1);
+    const std::int64_t kc = w.conv_weight.dim(1), length = s.length, m = s.batch * length;
+    const DType dtype = dtype_of<Real>();
+    const Tensor dy =
+        linear_backward(dout, s.y, w.out_proj, g.out_proj, bias_or_null(g.out_proj_bias));
+    const Tensor dy_cm = to_channel_major(dy.data<Real>(), di, 0, di, s.batch, length);
+    const SelectiveScanGradients sg = selective_scan_backward(
+        dy_cm, s.u, s.delta, s.A, s.B, s.C, w.D, s.z, w.dt_proj_bias, /*delta_softplus=*/true);
+    const auto accumulate = [](Tensor& into, const Tensor& add) {
+        for (std::int64_t k = 0; k < into.numel(); ++k) into.data<Real>()[k] += add.data<Real>()[k];
+    };
+    accumulate(g.D, sg.dD);
+    accumulate(g.dt_proj_bias, sg.ddelta_bias);
+    for (std::int64_t k = 0; k < di * n; ++k) {  // A = −exp(A_log): ∂A/∂A_log = A
+        g.A_log.data<Real>()[k] += sg.dA.data<Real>()[k] * s.A.data<Real>()[k];
+    }
+    Tensor ddelta = Tensor::empty({m, di}, dtype);
+    to_time_major<Real>(sg.ddelta, ddelta.data<Real>(), di, 0);
+    Tensor dx_dbl = Tensor::empty({m, r + 2 * n}, dtype);
+    const Tensor ddt_low = linear_backward(ddelta, s.dt_low, w.dt_proj, g.dt_proj, nullptr);
+    for (std::int64_t row = 0; row < m; ++row) {
+        std::copy_n(ddt_low.data<Real>() + row * r, r, dx_dbl.data<Real>() + row * (r + 2 * n));
+    }
+    to_time_major<Real>(sg.dB, dx_dbl.data<Real>(), r + 2 * n, r);
+    to_time_major<Real>(sg.dC, dx_dbl.data<Real>(), r + 2 * n, r + n);
+    Tensor dxc = linear_backward(dx_dbl, s.xc, w.x_proj, g.x_proj, nullptr);
+    Tensor du = Tensor::empty({m, di}, dtype);
+    to_time_major<Real>(sg.du, du.data<Real>(), di, 0);
+    // dp = (dxc + du) ⊙ silu'(p), silu'(p) = σ(p)(1 + p(1 − σ(p))).
+    Tensor dp = Tensor::empty({m, di}, dtype);
+    for (std::int64_t k = 0; k < m * di; ++k) {
+        const Real p = s.pre.data<Real>()[k], sg_p = sigmoid(p);
+        dp.data<Real>()[k] =
+            (dxc.data<Real>()[k] + du.data<Real>()[k]) * sg_p * (Real(1) + p * (Real(1) - sg_p));
+    }
+    // The convolution's transpose: dx[s] += W[c, k] dp[t] for s = t − (d_conv − 1) + k; dz from
+    // the scan; dW[c, k] += Σ_t dp[t] x[s]; db_conv += Σ_t dp[t].
+    Tensor dxz(Shape{m, 2 * di}, dtype);
+    to_time_major<Real>(sg.dz, dxz.data<Real>(), 2 * di, di);
+    const Tensor W = w.conv_weight.contiguous();
+    const Real* px = s.xz.data<Real>();
+    Real* pdxz = dxz.data<Real>();
+    Real* pgw = g.conv_weight.data<Real>();
+    for (std::int64_t row = 0; row < m; ++row) {
+        const std::int64_t t = row % length;
+        const Real* d = dp.data<Real>() + row * di;
+        for (std::int64_t k = std::max<std::int64_t>(0, kc - 1 - t); k < kc; ++k) {
+            const std::int64_t src = row - (kc - 1) + k;
+            for (std::int64_t c = 0; c < di; ++c) {
+                pdxz[src * 2 * di + c] += W.data<Real>()[c * kc + k] * d[c];
+                pgw[c * kc + k] += d[c] * px[src * 2 * di + c];
+            }
+        }
+        if (g.conv_bias.defined()) {
+            for (std::int64_t c = 0; c < di; ++c) g.conv_bias.data<Real>()[c] += d[c];
+        }
+    }
+    return linear_backward(dxz, s.h, w.in_proj, g.in_proj, bias_or_null(g.in_proj_bias));
+}
+
+void check_weights(std::string_view where, const MambaMixerWeights& w, const Tensor& h) {
+    check_argument(h.dtype() == DType::F32 || h.dtype() == DType::F64, where, "h dtype",
+                   std::string(dtype_name(h.dtype())), "float32 or float64");
+    check_argument(w.D.defined() && w.A_log.defined() && w.dt_proj.defined() &&
+                       w.conv_weight.defined() && w.in_proj.defined() && w.x_proj.defined() &&
+                       w.out_proj.defined() && w.dt_proj_bias.defined(),
+                   where, "weights", "incomplete", "every weight but the optional biases");
+    for (const Tensor* t : {&w.in_proj, &w.conv_weight, &w.x_proj, &w.dt_proj, &w.dt_proj_bias,
+                            &w.A_log, &w.D, &w.out_proj}) {
+        check_argument(t->dtype() == h.dtype(), where, "weight dtype",
+                       std::string(dtype_name(t->dtype())),
+                       std::string(dtype_name(h.dtype())) + " (as h)");
+    }
+    const std::int64_t di = w.D.dim(0), n = w.A_log.dim(1), r = w.dt_proj.dim(1);
+    check_shape(where, "in_proj", w.in_proj, {2 * di, h.dim(1)});
+    check_shape(where, "conv_weight", w.conv_weight, {di, -1});
+    check_shape(where, "x_proj", w.x_proj, {r + 2 * n, di});
+    check_shape(where, "A_log", w.A_log, {di, n});
+    check_shape(where, "dt_proj_bias", w.dt_proj_bias, {di});
+    check_shape(where, "out_proj", w.out_proj, {-1, di});
+}
+
+}  // namespace
+
+MambaMixerWeights MambaMixerWeights::zeros_like() const {
+    const auto z = [](const Tensor& t) {
+        return t.defined() ? Tensor(t.shape(), t.dtype()) : Tensor();
+    };
+    return {z(in_proj), z(in_proj_bias), z(conv_weight),  z(conv_bias),
+            z(x_proj),  z(dt_proj),      z(dt_proj_bias), z(A_log),
+            z(D),       z(out_proj),     z(out_proj_bias)};
+}
+
+Tensor mamba_mixer_forward(const MambaMixerWeights& w, const Tensor& h_in, std::int64_t batch,
+                           std::int64_t length, MambaMixerSaved* saved) {
+    constexpr std::string_view where = "mamba_mixer_forward";
+    check_argument(h_in.rank() == 2 && batch >= 1 && length >= 1 && h_in.dim(0) == batch * length,
+                   where, "h", "shape " + shape_string(h_in.shape()),
+                   "(batch · length, d_model) with batch = " + std::to_string(batch) +
+                       ", length = " + std::to_string(length));
+    check_weights(where, w, h_in);
+    const Tensor h = h_in.contiguous();
+    return h.dtype() == DType::F32 ? forward<float>(w, h, batch, length, saved)
+                                   : forward<double>(w, h, batch, length, saved);
+}
+
+Tensor mamba_mixer_backward(const MambaMixerWeights& w, const MambaMixerSaved& saved,
+                            const Tensor& dout_in, MambaMixerWeights& grads) {
+    constexpr std::string_view where = "mamba_mixer_backward";
+    check_argument(saved.h.defined(), where, "saved", "empty",
+                   "what mamba_mixer_forward filled in");
+    check_shape(where, "dout", dout_in, {saved.h.dim(0), w.out_proj.dim(0)});
+    const Tensor dout = dout_in.to(saved.h.dtype()).contiguous();
+    return saved.h.dtype() == DType::F32 ? backward<float>(w, saved, dout, grads)
+                                         : backward<double>(w, saved, dout, grads);
+}
+
+}  // namespace structseq

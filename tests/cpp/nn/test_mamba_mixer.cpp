@@ -1,0 +1,115 @@
+#include "structseq/nn/mamba_mixer.h"
+
+#include "structseq/core/rng.h"
+#include "test_util.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace structseq {
+namespace {
+
+Tensor normals(Shape shape, std::uint64_t seed, double scale) {
+    return Rng(seed).normal(std::move(shape), DType::F64, 0.0, scale);
+}
+
+MambaMixerWeights small_weights(bool biases) {
+    const std::int64_t d = 4, di = 6, n = 3, r = 2, kc = 4;
+    MambaMixerWeights w;
+    w.in_proj = normals({2 * di, d}, 1, 0.5);
+    w.conv_weight = normals({di, kc}, 2, 0.5);
+    w.conv_bias = normals({di}, 3, 0.1);
+    w.x_proj = normals({r + 2 * n, di}, 4, 0.5);
+    w.dt_proj = normals({di, r}, 5, 0.5);
+    w.dt_proj_bias = normals({di}, 6, 0.5);
+    w.A_log = normals({di, n}, 7, 0.3);
+    w.D = normals({di}, 8, 1.0);
+    w.out_proj = normals({d, di}, 9, 0.5);
+    if (biases) {
+        w.in_proj_bias = normals({2 * di}, 10, 0.1);
+        w.out_proj_bias = normals({d}, 11, 0.1);
+    }
+    return w;
+}
+
+std::vector<std::pair<std::string, Tensor*>> named(MambaMixerWeights& w) {
+    return {{"in_proj", &w.in_proj},
+            {"in_proj_bias", &w.in_proj_bias},
+            {"conv_weight", &w.conv_weight},
+            {"conv_bias", &w.conv_bias},
+            {"x_proj", &w.x_proj},
+            {"dt_proj", &w.dt_proj},
+            {"dt_proj_bias", &w.dt_proj_bias},
+            {"A_log", &w.A_log},
+            {"D", &w.D},
+            {"out_proj", &w.out_proj},
+            {"out_proj_bias", &w.out_proj_bias}};
+}
+
+// L = Σ dout ⊙ mixer(h): the gradients of h and of every weight against central differences
+// (float64), with and without the optional biases; sequences shorter and longer than d_conv.
+TEST(MambaMixer, BackwardMatchesFiniteDifferences) {
+    for (const bool biases : {false, true}) {
+        for (const std::int64_t length : {3, 7}) {
+            const std::int64_t batch = 2, d = 4;
+            MambaMixerWeights w = small_weights(biases);
+            const Tensor h = normals({batch * length, d}, 20, 1.0);
+            const Tensor dout = normals({batch * length, d}, 21, 1.0);
+            MambaMixerSaved saved;
+            mamba_mixer_forward(w, h, batch, length, &saved);
+            MambaMixerWeights grads = w.zeros_like();
+            const Tensor dh = mamba_mixer_backward(w, saved, dout, grads);
+            const auto loss = [&](const MambaMixerWeights& ww, const Tensor& hh) {
+                const Tensor out = mamba_mixer_forward(ww, hh, batch, length);
+                double sum = 0;
+                for (std::int64_t k = 0; k < out.numel(); ++k) {
+                    sum += out.data<double>()[k] * dout.data<double>()[k];
+                }
+                return sum;
+            };
+            const double step = 1e-6;
+            const auto check = [&](const std::string& name, Tensor& x, const Tensor& grad,
+                                   const auto& evaluate) {
+                double worst = 0, largest = 0;
+                for (std::int64_t k = 0; k < x.numel(); ++k) {
+                    const double saved_value = x.data<double>()[k];
+                    x.data<double>()[k] = saved_value + step;
+                    const double up = evaluate();
+                    x.data<double>()[k] = saved_value - step;
+                    const double down = evaluate();
+                    x.data<double>()[k] = saved_value;
+                    const double fd = (up - down) / (2 * step);
+                    worst = std::max(worst, std::abs(fd - grad.data<double>()[k]));
+                    largest = std::max(largest, std::abs(fd));
+                }
+                EXPECT_LT(worst, 1e-7 * std::max(1.0, largest))
+                    << name << " biases " << biases << " length " << length;
+            };
+            Tensor hx = h.clone();
+            check("h", hx, dh, [&] { return loss(w, hx); });
+            MambaMixerWeights perturbed = w;
+            for (auto& [name, tensor] : named(perturbed)) {
+                if (!tensor->defined()) continue;
+                *tensor = tensor->clone();
+                MambaMixerWeights g = grads;
+                const Tensor* grad = nullptr;
+                for (auto& [gname, gtensor] : named(g)) {
+                    if (gname == name) grad = gtensor;
+                }
+                check(name, *tensor, *grad, [&] { return loss(perturbed, h); });
+            }
+        }
+    }
+}
+
+TEST(MambaMixer, BadArgumentsNameTheArgument) {
+    const MambaMixerWeights w = small_weights(false);
+    EXPECT_ERROR_CONTAINS(mamba_mixer_forward(w, normals({6, 4}, 1, 1.0), 2, 4), "h");
+    EXPECT_ERROR_CONTAINS(mamba_mixer_forward(w, normals({8, 5}, 1, 1.0), 2, 4), "in_proj");
+    EXPECT_ERROR_CONTAINS(mamba_mixer_forward(w, normals({8, 4}, 1, 1.0).to(DType::F32), 2, 4),
+                          "dtype");
+}
+
+}  // namespace
+}  // namespace structseq
