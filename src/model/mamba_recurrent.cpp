@@ -37,8 +37,9 @@ MambaState MambaModel::initial_state(std::int64_t batch) const {
 }
 
 Tensor MambaModel::step(const Tensor& tokens_in, MambaState& state) const {
-    check_argument(tokens_in.dtype() == DType::I64, "MambaModel.step", "tokens dtype",
-                   std::string(dtype_name(tokens_in.dtype())), "int64");
+    check_tokens("MambaModel.step", tokens_in);
+    check_argument(weights_.embedding.dtype() == DType::F32, "MambaModel.step", "weights dtype",
+                   std::string(dtype_name(weights_.embedding.dtype())), "float32");
     check_argument(
         state.batch >= 1 && static_cast<std::int64_t>(state.conv.size()) == config_.n_layer,
         "MambaModel.step", "state", "not made by initial_state for this model",

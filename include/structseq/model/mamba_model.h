@@ -11,13 +11,14 @@
 //   out = y W_outᵀ (+ b_out)
 // The recurrent form (`step`) carries per layer the last d_conv inputs of the convolution and
 // the scan state (batch, d_inner, N): O(1) time and memory per token, the same logits as the
-// sequence form up to float32 rounding. float32 weights and activations; the scan runs in
-// float64 inside.
+// sequence form up to float32 rounding. Weights and activations are float32 (float64 works too,
+// except for `step`, which is float32 only); the scan runs in float64 inside.
 
 #include "structseq/core/tensor.h"
 #include "structseq/nn/mamba_mixer.h"
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 namespace structseq {
@@ -43,6 +44,9 @@ struct MambaWeights {
     std::vector<MambaLayerWeights> layers;
     Tensor norm_f;  // (d_model)
     Tensor head;    // (vocab_size, d_model), or undefined: tied to the embedding
+
+    // Zero tensors shaped like these weights, for gradients.
+    MambaWeights zeros_like() const;
 };
 
 // Recurrent inference state for `batch` sequences; starts empty (all zeros).
@@ -66,12 +70,19 @@ public:
     // (batch, 1, vocab_size) for the last position only (what generation needs).
     Tensor logits(const Tensor& tokens, bool last_only = false) const;
 
+    // Mean cross-entropy of next-token prediction: the logits at (b, t) against targets[b, t]
+    // (int64, same shape as tokens; negative targets are ignored). When `grads` is given
+    // (shaped by weights().zeros_like()), adds the loss's gradient for every weight.
+    double loss(const Tensor& tokens, const Tensor& targets, MambaWeights* grads = nullptr) const;
+
     MambaState initial_state(std::int64_t batch) const;
     // tokens (batch,) int64 → next-token logits (batch, vocab_size); advances `state`.
     Tensor step(const Tensor& tokens, MambaState& state) const;
 
 private:
-    Tensor embed(const Tensor& tokens) const;   // (M,) → (M, d_model)
+    Tensor embed(const Tensor& tokens) const;  // (M,) → (M, d_model)
+    // int64 ids in [0, vocab_size); Error naming the first one outside.
+    void check_tokens(std::string_view where, const Tensor& tokens) const;
     Tensor head_logits(const Tensor& x) const;  // (M, d_model) → (M, vocab_size)
     Tensor mixer(std::int64_t layer, const Tensor& h, std::int64_t batch,
                  std::int64_t length) const;  // (batch·L, d_model) → same

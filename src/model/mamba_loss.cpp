@@ -1,0 +1,116 @@
+// MambaModel::loss: next-token cross-entropy and, on request, its gradient for every weight
+// (the layers' backward in reverse order; see mamba_model.h for the forward).
+
+#include "structseq/core/error.h"
+#include "structseq/model/mamba_model.h"
+#include "structseq/nn/linear.h"
+#include "structseq/nn/rms_norm.h"
+
+#include "row_ops.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace structseq {
+
+namespace {
+
+// Mean over rows with target >= 0 of −log softmax(logits)[target]; writes d loss / d logits.
+template <class Real>
+double cross_entropy(const Tensor& logits, const std::int64_t* targets, Tensor* dlogits) {
+    const std::int64_t rows = logits.dim(0), vocab = logits.dim(1);
+    std::int64_t counted = 0;
+    for (std::int64_t r = 0; r < rows; ++r) counted += targets[r] >= 0;
+    double total = 0;
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const Real* z = logits.data<Real>() + r * vocab;
+        Real* dz = dlogits != nullptr ? dlogits->data<Real>() + r * vocab : nullptr;
+        if (targets[r] < 0) {
+            if (dz != nullptr) std::fill(dz, dz + vocab, Real(0));
+            continue;
+        }
+        double top = z[0];
+        for (std::int64_t v = 1; v < vocab; ++v) top = std::max(top, static_cast<double>(z[v]));
+        double sum = 0;
+        for (std::int64_t v = 0; v < vocab; ++v) sum += std::exp(z[v] - top);
+        const double log_sum = top + std::log(sum);
+        total += log_sum - z[targets[r]];
+        if (dz != nullptr) {
+            for (std::int64_t v = 0; v < vocab; ++v) {
+                dz[v] = static_cast<Real>(std::exp(z[v] - log_sum) / static_cast<double>(counted));
+            }
+            dz[targets[r]] -= static_cast<Real>(1.0 / static_cast<double>(counted));
+        }
+    }
+    return counted > 0 ? total / static_cast<double>(counted) : 0.0;
+}
+
+}  // namespace
+
+double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
+                        MambaWeights* grads) const {
+    constexpr std::string_view where = "MambaModel.loss";
+    check_tokens(where, tokens_in);
+    check_argument(tokens_in.rank() == 2 && tokens_in.dim(0) >= 1 && tokens_in.dim(1) >= 1, where,
+                   "tokens", "shape " + shape_string(tokens_in.shape()),
+                   "(batch, L) with batch, L >= 1");
+    check_argument(targets_in.dtype() == DType::I64, where, "targets dtype",
+                   std::string(dtype_name(targets_in.dtype())), "int64");
+    check_shape(where, "targets", targets_in, tokens_in.shape());
+    const Tensor targets = targets_in.contiguous();
+    for (std::int64_t k = 0; k < targets.numel(); ++k) {
+        const std::int64_t t = targets.data<std::int64_t>()[k];
+        check_argument(t < config_.vocab_size, where, "targets", "holding " + std::to_string(t),
+                       "ids below vocab_size = " + std::to_string(config_.vocab_size) +
+                           " (negative ones are ignored)");
+    }
+    const std::int64_t batch = tokens_in.dim(0), length = tokens_in.dim(1);
+    const DType dtype = weights_.embedding.dtype();
+    // Forward, keeping each layer's input and the mixers' activations.
+    std::vector<Tensor> inputs;
+    std::vector<MambaMixerSaved> saved(weights_.layers.size());
+    Tensor x = embed(tokens_in);
+    for (std::size_t l = 0; l < weights_.layers.size(); ++l) {
+        const MambaLayerWeights& layer = weights_.layers[l];
+        inputs.push_back(x);
+        const Tensor h = rms_norm_forward(x, layer.norm, config_.norm_eps);
+        const Tensor out = mamba_mixer_forward(layer.mixer, h, batch, length,
+                                               grads != nullptr ? &saved[l] : nullptr);
+        x = x.clone();
+        model_detail::add_in_place(x, out);
+    }
+    const Tensor& head = weights_.head.defined() ? weights_.head : weights_.embedding;
+    const Tensor hf = rms_norm_forward(x, weights_.norm_f, config_.norm_eps);
+    const Tensor logits = linear_forward(hf, head, nullptr);
+    Tensor dlogits = grads != nullptr ? Tensor::empty(logits.shape(), dtype) : Tensor();
+    const std::int64_t* t = targets.data<std::int64_t>();
+    Tensor* dz = grads != nullptr ? &dlogits : nullptr;
+    const double value = dtype == DType::F32 ? cross_entropy<float>(logits, t, dz)
+                                             : cross_entropy<double>(logits, t, dz);
+    if (grads == nullptr) return value;
+    // Backward.
+    Tensor& dhead = weights_.head.defined() ? grads->head : grads->embedding;
+    const Tensor dhf = linear_backward(dlogits, hf, head, dhead, nullptr);
+    Tensor dx = rms_norm_backward(dhf, x, weights_.norm_f, grads->norm_f, config_.norm_eps);
+    for (std::size_t l = weights_.layers.size(); l-- > 0;) {
+        const MambaLayerWeights& layer = weights_.layers[l];
+        MambaLayerWeights& g = grads->layers[l];
+        const Tensor dh = mamba_mixer_backward(layer.mixer, saved[l], dx, g.mixer);
+        const Tensor dnorm = rms_norm_backward(dh, inputs[l], layer.norm, g.norm, config_.norm_eps);
+        model_detail::add_in_place(dx, dnorm);
+    }
+    // The embedding rows the tokens picked.
+    const Tensor ids = tokens_in.contiguous();
+    const auto scatter = [&]<class Real>(Real) {
+        const std::int64_t d = config_.d_model;
+        for (std::int64_t k = 0; k < ids.numel(); ++k) {
+            Real* row = grads->embedding.data<Real>() + ids.data<std::int64_t>()[k] * d;
+            for (std::int64_t j = 0; j < d; ++j) row[j] += dx.data<Real>()[k * d + j];
+        }
+    };
+    dtype == DType::F32 ? scatter(0.0f) : scatter(0.0);
+    return value;
+}
+
+}  // namespace structseq

@@ -1,0 +1,129 @@
+#include "structseq/model/mamba_model.h"
+
+#include "structseq/core/rng.h"
+#include "test_util.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace structseq {
+namespace {
+
+Tensor normals(Shape shape, std::uint64_t seed, double scale, double mean = 0.0) {
+    return Rng(seed).normal(std::move(shape), DType::F64, mean, scale);
+}
+
+MambaModel tiny_model(std::uint64_t seed) {
+    MambaConfig c;
+    c.d_model = 4;
+    c.n_layer = 2;
+    c.vocab_size = 7;
+    c.d_state = 3;
+    c.d_conv = 3;
+    c.d_inner = 6;
+    c.dt_rank = 2;
+    MambaWeights w;
+    w.embedding = normals({c.vocab_size, c.d_model}, seed, 1.0);
+    w.norm_f = normals({c.d_model}, seed + 1, 0.1, 1.0);
+    for (std::int64_t l = 0; l < c.n_layer; ++l) {
+        const std::uint64_t s = seed + 10 * (l + 1);
+        MambaLayerWeights layer;
+        layer.norm = normals({c.d_model}, s, 0.1, 1.0);
+        MambaMixerWeights& m = layer.mixer;
+        m.in_proj = normals({2 * c.d_inner, c.d_model}, s + 1, 0.5);
+        m.conv_weight = normals({c.d_inner, c.d_conv}, s + 2, 0.5);
+        m.conv_bias = normals({c.d_inner}, s + 3, 0.1);
+        m.x_proj = normals({c.dt_rank + 2 * c.d_state, c.d_inner}, s + 4, 0.5);
+        m.dt_proj = normals({c.d_inner, c.dt_rank}, s + 5, 0.5);
+        m.dt_proj_bias = normals({c.d_inner}, s + 6, 0.5, -1.0);
+        m.A_log = normals({c.d_inner, c.d_state}, s + 7, 0.3);
+        m.D = normals({c.d_inner}, s + 8, 0.5, 1.0);
+        m.out_proj = normals({c.d_model, c.d_inner}, s + 9, 0.5);
+        w.layers.push_back(std::move(layer));
+    }
+    return MambaModel(c, std::move(w));
+}
+
+std::vector<std::pair<std::string, Tensor*>> all_weights(MambaWeights& w) {
+    std::vector<std::pair<std::string, Tensor*>> out = {{"embedding", &w.embedding},
+                                                        {"norm_f", &w.norm_f}};
+    for (std::size_t l = 0; l < w.layers.size(); ++l) {
+        const std::string p = "layers." + std::to_string(l) + ".";
+        MambaMixerWeights& m = w.layers[l].mixer;
+        out.insert(out.end(), {{p + "norm", &w.layers[l].norm},
+                               {p + "in_proj", &m.in_proj},
+                               {p + "conv_weight", &m.conv_weight},
+                               {p + "conv_bias", &m.conv_bias},
+                               {p + "x_proj", &m.x_proj},
+                               {p + "dt_proj", &m.dt_proj},
+                               {p + "dt_proj_bias", &m.dt_proj_bias},
+                               {p + "A_log", &m.A_log},
+                               {p + "D", &m.D},
+                               {p + "out_proj", &m.out_proj}});
+    }
+    return out;
+}
+
+Tensor ids(Shape shape, std::vector<std::int64_t> values) {
+    Tensor t(std::move(shape), DType::I64);
+    for (std::size_t k = 0; k < values.size(); ++k) t.data<std::int64_t>()[k] = values[k];
+    return t;
+}
+
+// The loss equals the mean cross-entropy of logits(); its gradient for every weight of a
+// 2-layer float64 model matches central differences (one target ignored).
+TEST(MambaModelLoss, ValueAndGradientOfEveryWeight) {
+    const MambaModel model = tiny_model(1);
+    const Tensor tokens = ids({2, 5}, {1, 4, 2, 6, 0, 3, 3, 5, 1, 2});
+    const Tensor targets = ids({2, 5}, {4, 2, 6, 0, -1, 3, 5, 1, 2, 6});
+    const Tensor logits = model.logits(tokens);
+    double expected = 0;
+    int counted = 0;
+    for (std::int64_t k = 0; k < 10; ++k) {
+        const std::int64_t t = targets.data<std::int64_t>()[k];
+        if (t < 0) continue;
+        const double* z = logits.data<double>() + k * 7;
+        double sum = 0;
+        for (int v = 0; v < 7; ++v) sum += std::exp(z[v]);
+        expected += std::log(sum) - z[t];
+        ++counted;
+    }
+    expected /= counted;
+    MambaWeights grads = model.weights().zeros_like();
+    EXPECT_NEAR(model.loss(tokens, targets, &grads), expected, 1e-12);
+    EXPECT_NEAR(model.loss(tokens, targets), expected, 1e-12);
+
+    MambaWeights perturbed = model.weights();
+    auto named_grads = all_weights(grads);
+    auto named = all_weights(perturbed);
+    const double step = 1e-6;
+    for (std::size_t i = 0; i < named.size(); ++i) {
+        Tensor& x = *named[i].second;
+        x = x.clone();
+        const Tensor& grad = *named_grads[i].second;
+        double worst = 0;
+        for (std::int64_t k = 0; k < x.numel(); ++k) {
+            const double saved = x.data<double>()[k];
+            x.data<double>()[k] = saved + step;
+            const double up = MambaModel(model.config(), perturbed).loss(tokens, targets);
+            x.data<double>()[k] = saved - step;
+            const double down = MambaModel(model.config(), perturbed).loss(tokens, targets);
+            x.data<double>()[k] = saved;
+            worst = std::max(worst, std::abs((up - down) / (2 * step) - grad.data<double>()[k]));
+        }
+        EXPECT_LT(worst, 1e-8) << named[i].first;
+    }
+}
+
+TEST(MambaModelLoss, BadTargetsAreNamed) {
+    const MambaModel model = tiny_model(2);
+    const Tensor tokens = ids({1, 3}, {1, 2, 3});
+    EXPECT_ERROR_CONTAINS(model.loss(tokens, ids({1, 3}, {1, 9, 2})), "targets");
+    EXPECT_ERROR_CONTAINS(model.loss(tokens, ids({1, 2}, {1, 2})), "targets");
+    EXPECT_ERROR_CONTAINS(model.loss(ids({1, 3}, {1, 7, 0}), ids({1, 3}, {1, 2, 3})),
+                          "token ids in [0, 7)");
+}
+
+}  // namespace
+}  // namespace structseq
