@@ -1,0 +1,80 @@
+// Mamba language model: a training step's forward + backward (loss and every gradient) and
+// prompt processing, tokens per second.
+
+#include "structseq/core/rng.h"
+#include "structseq/model/mamba_model.h"
+#include "thread_scope.h"
+
+#include <benchmark/benchmark.h>
+
+namespace structseq {
+namespace {
+
+// Random float32 weights of the given shape (Mamba's usual d_state 16, d_conv 4, expand 2).
+MambaModel random_model(std::int64_t d_model, std::int64_t layers, std::int64_t vocab) {
+    MambaConfig c;
+    c.d_model = d_model;
+    c.n_layer = layers;
+    c.vocab_size = vocab;
+    c.d_inner = 2 * d_model;
+    c.dt_rank = (d_model + 15) / 16;
+    const auto normal = [](Shape shape, std::uint64_t seed, double scale, double mean = 0.0) {
+        return Rng(seed).normal(std::move(shape), DType::F32, mean, scale);
+    };
+    MambaWeights w;
+    w.embedding = normal({vocab, d_model}, 1, 0.02);
+    w.norm_f = normal({d_model}, 2, 0.0, 1.0);
+    for (std::int64_t l = 0; l < layers; ++l) {
+        const std::uint64_t s = 100 * (l + 1);
+        MambaLayerWeights layer;
+        layer.norm = normal({d_model}, s, 0.0, 1.0);
+        MambaMixerWeights& m = layer.mixer;
+        m.in_proj = normal({2 * c.d_inner, d_model}, s + 1, 0.02);
+        m.conv_weight = normal({c.d_inner, c.d_conv}, s + 2, 0.3);
+        m.conv_bias = normal({c.d_inner}, s + 3, 0.02);
+        m.x_proj = normal({c.dt_rank + 2 * c.d_state, c.d_inner}, s + 4, 0.02);
+        m.dt_proj = normal({c.d_inner, c.dt_rank}, s + 5, 0.1);
+        m.dt_proj_bias = normal({c.d_inner}, s + 6, 1.0, -4.0);
+        m.A_log = normal({c.d_inner, c.d_state}, s + 7, 0.1, 1.0);
+        m.D = normal({c.d_inner}, s + 8, 0.0, 1.0);
+        m.out_proj = normal({d_model, c.d_inner}, s + 9, 0.02);
+        w.layers.push_back(std::move(layer));
+    }
+    return MambaModel(c, std::move(w));
+}
+
+Tensor random_tokens(std::int64_t batch, std::int64_t length, std::int64_t vocab,
+                     std::uint64_t seed) {
+    const Tensor u = Rng(seed).uniform({batch, length}, DType::F64);
+    Tensor t({batch, length}, DType::I64);
+    for (std::int64_t k = 0; k < t.numel(); ++k) {
+        t.data<std::int64_t>()[k] = static_cast<std::int64_t>(u.data<double>()[k] * vocab) % vocab;
+    }
+    return t;
+}
+
+// The 11.7 M-parameter training config: d_model 384, 12 layers, vocabulary 256,
+// batch 8 × 256 tokens. args: threads.
+void BM_MambaTrainingStep(benchmark::State& state) {
+    const ThreadScope scope(state.range(0));
+    const MambaModel model = random_model(384, 12, 256);
+    const Tensor tokens = random_tokens(8, 256, 256, 1), targets = random_tokens(8, 256, 256, 2);
+    for (auto _ : state) {
+        MambaWeights grads = model.weights().zeros_like();
+        benchmark::DoNotOptimize(model.loss(tokens, targets, &grads));
+    }
+    state.counters["tokens_per_second"] = benchmark::Counter(
+        8.0 * 256.0, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["parameters"] = static_cast<double>(model.parameter_count());
+}
+
+BENCHMARK(BM_MambaTrainingStep)
+    ->Name("mamba_training_step_fwd_bwd")
+    ->Arg(1)
+    ->Arg(2)
+    ->ArgName("threads")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace structseq
