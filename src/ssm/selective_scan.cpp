@@ -222,37 +222,209 @@ double silu(double v) {
     return v * sigmoid(v);
 }
 
+// The steps Δ_t of row (b, d) (bias, softplus), eight per vector; `slopes` (when not null)
+// gets dΔ/dδ = sigmoid(δ + bias) under softplus, else 1.
+STRUCTSEQ_ALWAYS_INLINE void row_steps(const Inputs& in, std::int64_t row, double* steps,
+                                       double* slopes) {
+    const Geometry& g = in.g;
+    const std::int64_t d = row % g.dim;
+    const double bias = in.bias.empty() ? 0.0 : in.bias[static_cast<std::size_t>(d)];
+    const double* delta = in.delta.data() + row * g.L;
+    std::int64_t t = 0;
+    for (; t + 8 <= g.L; t += 8) {
+        const Lanes8 raw = load_lanes<Lanes8>(delta + t) + bias;
+        store_lanes(steps + t, in.softplus ? lane_softplus(raw) : raw);
+        if (slopes != nullptr) {
+            store_lanes(slopes + t, in.softplus ? 1.0 / (1.0 + lane_exp(-raw)) : Lanes8{} + 1.0);
+        }
+    }
+    for (; t < g.L; ++t) {
+        double raw;
+        steps[t] = step_of(in, row, d, t, &raw);
+        if (slopes != nullptr) slopes[t] = in.softplus ? sigmoid(raw) : 1.0;
+    }
+}
+
 // Row (b, d) of the forward: out (L) and the final state x (N, zero on entry). The steps Δ_t
-// (bias, softplus) and the gates silu(z_t) are formed first, eight steps per vector.
+// and the gates silu(z_t) are formed first, eight steps per vector.
 STRUCTSEQ_CPU_CLONES
 void forward_row(const Inputs& in, std::int64_t row, double* out, double* x) {
     const Geometry& g = in.g;
     const std::int64_t b = row / g.dim, d = row % g.dim;
     const double* Ad = in.A.data() + d * g.N;
-    const double bias = in.bias.empty() ? 0.0 : in.bias[static_cast<std::size_t>(d)];
-    const double* delta = in.delta.data() + row * g.L;
     const double* zr = in.z.empty() ? nullptr : in.z.data() + row * g.L;
     std::vector<double> steps(static_cast<std::size_t>(g.L)), gates(steps.size(), 1.0);
-    std::int64_t t = 0;
-    for (; t + 8 <= g.L; t += 8) {
-        const Lanes8 raw = load_lanes<Lanes8>(delta + t) + bias;
-        store_lanes(steps.data() + t, in.softplus ? lane_softplus(raw) : raw);
-        if (zr != nullptr) {
+    row_steps(in, row, steps.data(), nullptr);
+    if (zr != nullptr) {
+        std::int64_t t = 0;
+        for (; t + 8 <= g.L; t += 8) {
             const Lanes8 zt = load_lanes<Lanes8>(zr + t);
             store_lanes(gates.data() + t, zt / (1.0 + lane_exp(-zt)));
         }
+        for (; t < g.L; ++t) gates[static_cast<std::size_t>(t)] = silu(zr[t]);
     }
-    for (; t < g.L; ++t) {
-        double raw;
-        steps[static_cast<std::size_t>(t)] = step_of(in, row, d, t, &raw);
-        if (zr != nullptr) gates[static_cast<std::size_t>(t)] = silu(zr[t]);
-    }
-    for (t = 0; t < g.L; ++t) {
+    for (std::int64_t t = 0; t < g.L; ++t) {
         const double u_t = in.u[static_cast<std::size_t>(row * g.L + t)];
         double value = advance(in, Ad, steps[static_cast<std::size_t>(t)], in.B.at(g, b, d, t), u_t,
                                in.C.at(g, b, d, t), x);
         if (!in.D.empty()) value += in.D[static_cast<std::size_t>(d)] * u_t;
         out[t] = value * gates[static_cast<std::size_t>(t)];
+    }
+}
+
+// Where one row's backward writes: per-position gradients (L each), per-row sums, and dB/dC
+// (input-dependent ones in place, fixed ones per row, N each).
+struct RowGradients {
+    double* du;
+    double* ddelta;
+    double* dz;
+    double* dA;  // N
+    double* dD;
+    double* dbias;
+    Selector* dB;  // input-dependent, or null
+    Selector* dC;
+    double* dB_fixed;  // N, used when dB is null
+    double* dC_fixed;
+};
+
+// Per-thread scratch of the backward.
+struct BackwardScratch {
+    std::vector<double> checkpoints, states, adjoint, x, steps, slopes, a_bar;
+};
+
+constexpr std::int64_t kCheckpointEvery = 64;
+
+// g_n = λ_n + dy C_n;  ddt += g_n (∂Ā/∂Δ x_{t−1} + ∂B̄u/∂Δ);  dA += g_n (∂Ā/∂A x_{t−1} + ∂B̄u/∂A);
+// dB += g_n (B̄u/B) u;  du += g_n (B̄u/B) B;  λ ← g_n Ā. Eight state lanes per vector for ZOH
+// (with Ā from the caller), returning ddt and adding into *du_t.
+template <bool Bilinear>
+STRUCTSEQ_ALWAYS_INLINE double adjoint_step(std::int64_t N, const double* A, double dt, double u_t,
+                                            double dy, const double* Bt, const double* Ct,
+                                            const double* xt, const double* xp,
+                                            const double* a_bar_zoh, double* adjoint, double* dA,
+                                            double* dBt, double* dCt, double* du_t) {
+    double ddt = 0, du = 0;
+    std::int64_t n = 0;
+    if constexpr (!Bilinear) {
+        Lanes8 ddt_v = {}, du_v = {};
+        for (; n + 8 <= N; n += 8) {
+            const Lanes8 a = load_lanes<Lanes8>(A + n), b = load_lanes<Lanes8>(Bt + n);
+            const Lanes8 a_bar = load_lanes<Lanes8>(a_bar_zoh + n);
+            const Lanes8 xprev = load_lanes<Lanes8>(xp + n);
+            store_lanes(dCt + n, load_lanes<Lanes8>(dCt + n) + dy * load_lanes<Lanes8>(xt + n));
+            const Lanes8 gn = load_lanes<Lanes8>(adjoint + n) + dy * load_lanes<Lanes8>(Ct + n);
+            ddt_v += gn * (a * a_bar * xprev + b * u_t);
+            store_lanes(dA + n, load_lanes<Lanes8>(dA + n) + gn * dt * a_bar * xprev);
+            store_lanes(dBt + n, load_lanes<Lanes8>(dBt + n) + gn * (dt * u_t));
+            du_v += gn * dt * b;
+            store_lanes(adjoint + n, gn * a_bar);
+        }
+        for (int k = 0; k < 8; ++k) {
+            ddt += ddt_v[k];
+            du += du_v[k];
+        }
+    }
+    for (; n < N; ++n) {
+        dCt[n] += dy * xt[n];
+        const double gn = adjoint[n] + dy * Ct[n];
+        double a_bar, da_ddt, da_dA, dbu_ddt, dbu_dA, bu_per_b;
+        if constexpr (Bilinear) {
+            const double den = 1 - dt * A[n] / 2;
+            a_bar = (1 + dt * A[n] / 2) / den;
+            da_ddt = A[n] / (den * den);
+            da_dA = dt / (den * den);
+            dbu_ddt = Bt[n] * u_t / (den * den);
+            dbu_dA = dt * dt * Bt[n] * u_t / (2 * den * den);
+            bu_per_b = dt / den;
+        } else {
+            a_bar = a_bar_zoh[n];
+            da_ddt = A[n] * a_bar;
+            da_dA = dt * a_bar;
+            dbu_ddt = Bt[n] * u_t;
+            dbu_dA = 0;
+            bu_per_b = dt;
+        }
+        ddt += gn * (da_ddt * xp[n] + dbu_ddt);
+        dA[n] += gn * (da_dA * xp[n] + dbu_dA);
+        dBt[n] += gn * bu_per_b * u_t;
+        du += gn * bu_per_b * Bt[n];
+        adjoint[n] = gn * a_bar;
+    }
+    *du_t += du;
+    return ddt;
+}
+
+// Row (b, d) of the backward: recompute the states from checkpoints every kCheckpointEvery
+// steps, then run the adjoint recursion backwards in time chunk by chunk.
+STRUCTSEQ_CPU_CLONES
+void backward_row(const Inputs& in, std::int64_t row, const double* dout, const RowGradients& out,
+                  BackwardScratch& s) {
+    const Geometry& g = in.g;
+    const std::int64_t N = g.N, L = g.L, b = row / g.dim, d = row % g.dim;
+    const std::int64_t chunks = (L + kCheckpointEvery - 1) / kCheckpointEvery;
+    const double* Ad = in.A.data() + d * N;
+    const double Dd = in.D.empty() ? 0.0 : in.D[static_cast<std::size_t>(d)];
+    s.checkpoints.assign(static_cast<std::size_t>((chunks + 1) * N), 0.0);
+    s.states.resize(static_cast<std::size_t>(kCheckpointEvery * N));
+    s.adjoint.assign(static_cast<std::size_t>(N), 0.0);
+    s.x.assign(static_cast<std::size_t>(N), 0.0);
+    s.a_bar.resize(static_cast<std::size_t>(N));
+    s.steps.resize(static_cast<std::size_t>(L));
+    s.slopes.resize(static_cast<std::size_t>(L));
+    row_steps(in, row, s.steps.data(), s.slopes.data());
+    double* x = s.x.data();
+    const auto u_at = [&](std::int64_t t) { return in.u[static_cast<std::size_t>(row * L + t)]; };
+    for (std::int64_t t = 0; t < L; ++t) {
+        if (t % kCheckpointEvery == 0) {
+            std::copy_n(x, N, s.checkpoints.begin() + (t / kCheckpointEvery) * N);
+        }
+        advance(in, Ad, s.steps[t], in.B.at(g, b, d, t), u_at(t), in.C.at(g, b, d, t), x);
+    }
+    for (std::int64_t c = chunks - 1; c >= 0; --c) {
+        const std::int64_t t0 = c * kCheckpointEvery, t1 = std::min(L, t0 + kCheckpointEvery);
+        std::copy_n(s.checkpoints.begin() + c * N, N, x);
+        for (std::int64_t t = t0; t < t1; ++t) {
+            advance(in, Ad, s.steps[t], in.B.at(g, b, d, t), u_at(t), in.C.at(g, b, d, t), x);
+            std::copy_n(x, N, s.states.begin() + (t - t0) * N);
+        }
+        for (std::int64_t t = t1 - 1; t >= t0; --t) {
+            const std::size_t at = static_cast<std::size_t>(row * L + t);
+            const double* xt = s.states.data() + (t - t0) * N;
+            const double* xp =
+                t > t0 ? s.states.data() + (t - t0 - 1) * N : s.checkpoints.data() + c * N;
+            const double* Bt = in.B.at(g, b, d, t);
+            const double* Ct = in.C.at(g, b, d, t);
+            double* dBt = out.dB != nullptr ? out.dB->at(g, b, d, t) : out.dB_fixed;
+            double* dCt = out.dC != nullptr ? out.dC->at(g, b, d, t) : out.dC_fixed;
+            const double u_t = in.u[at], dt = s.steps[t];
+            double y = 0;
+            for (std::int64_t n = 0; n < N; ++n) y += Ct[n] * xt[n];
+            double dy = dout[at];
+            if (!in.z.empty()) {
+                const double zt = in.z[at], sg = sigmoid(zt);
+                out.dz[at] = dy * (y + Dd * u_t) * sg * (1 + zt * (1 - sg));
+                dy *= zt * sg;
+            }
+            *out.dD += dy * u_t;
+            double du_t = dy * Dd;
+            double ddt;
+            if (in.bilinear) {
+                ddt = adjoint_step<true>(N, Ad, dt, u_t, dy, Bt, Ct, xt, xp, nullptr,
+                                         s.adjoint.data(), out.dA, dBt, dCt, &du_t);
+            } else {
+                std::int64_t n = 0;
+                for (; n + 8 <= N; n += 8) {
+                    store_lanes(s.a_bar.data() + n, lane_exp(dt * load_lanes<Lanes8>(Ad + n)));
+                }
+                for (; n < N; ++n) s.a_bar[n] = std::exp(dt * Ad[n]);
+                ddt = adjoint_step<false>(N, Ad, dt, u_t, dy, Bt, Ct, xt, xp, s.a_bar.data(),
+                                          s.adjoint.data(), out.dA, dBt, dCt, &du_t);
+            }
+            out.du[at] = du_t;
+            const double draw = ddt * s.slopes[t];
+            out.ddelta[at] = draw;
+            *out.dbias += draw;
+        }
     }
 }
 
@@ -306,106 +478,29 @@ SelectiveScanGradients selective_scan_backward(const Tensor& dout_in, const Tens
     if (dB.variable) std::fill(dB.data.begin(), dB.data.end(), 0.0);
     if (dC.variable) std::fill(dC.data.begin(), dC.data.end(), 0.0);
     const bool variable = in.B.variable || in.C.variable;
-    constexpr std::int64_t kChunk = 64;
-    const std::int64_t chunks = (L + kChunk - 1) / kChunk;
     // Rows of one batch element write the same input-dependent dB/dC: with any of those, the
     // threads split the batch, otherwise the (batch, channel) rows.
     const std::int64_t tasks = variable ? g.batch : rows;
     const std::int64_t rows_per_task = variable ? g.dim : 1;
 #pragma omp parallel num_threads(num_threads()) if (tasks > 1 && rows * L * N > 20000)
     {
-        std::vector<double> checkpoints(static_cast<std::size_t>((chunks + 1) * N));
-        std::vector<double> states(static_cast<std::size_t>(kChunk * N)), adjoint(N);
+        BackwardScratch scratch;
 #pragma omp for schedule(static)
         for (std::int64_t task = 0; task < tasks; ++task) {
             for (std::int64_t k = 0; k < rows_per_task; ++k) {
                 const std::int64_t row = task * rows_per_task + k;
-                const std::int64_t b = row / g.dim, d = row % g.dim;
-                const double* Ad = in.A.data() + d * N;
-                const double Dd = in.D.empty() ? 0.0 : in.D[static_cast<std::size_t>(d)];
-                // Forward, keeping the state before every chunk.
-                std::fill(checkpoints.begin(), checkpoints.end(), 0.0);
-                std::vector<double> x(N, 0.0);
-                for (std::int64_t t = 0; t < L; ++t) {
-                    if (t % kChunk == 0)
-                        std::copy(x.begin(), x.end(), checkpoints.begin() + (t / kChunk) * N);
-                    double raw;
-                    const double dt = step_of(in, row, d, t, &raw);
-                    advance(in, Ad, dt, in.B.at(g, b, d, t),
-                            in.u[static_cast<std::size_t>(row * L + t)], in.C.at(g, b, d, t),
-                            x.data());
-                }
-                std::fill(adjoint.begin(), adjoint.end(), 0.0);
-                double* dA_row = dA_rows.data() + row * N;
-                for (std::int64_t c = chunks - 1; c >= 0; --c) {
-                    const std::int64_t t0 = c * kChunk, t1 = std::min(L, t0 + kChunk);
-                    // Recompute the chunk's states.
-                    std::copy(checkpoints.begin() + c * N, checkpoints.begin() + (c + 1) * N,
-                              x.begin());
-                    for (std::int64_t t = t0; t < t1; ++t) {
-                        double raw;
-                        const double dt = step_of(in, row, d, t, &raw);
-                        advance(in, Ad, dt, in.B.at(g, b, d, t),
-                                in.u[static_cast<std::size_t>(row * L + t)], in.C.at(g, b, d, t),
-                                x.data());
-                        std::copy(x.begin(), x.end(), states.begin() + (t - t0) * N);
-                    }
-                    for (std::int64_t t = t1 - 1; t >= t0; --t) {
-                        const std::size_t at = static_cast<std::size_t>(row * L + t);
-                        const double* xt = states.data() + (t - t0) * N;
-                        const double* xp =
-                            t > t0 ? states.data() + (t - t0 - 1) * N : checkpoints.data() + c * N;
-                        const double* Bt = in.B.at(g, b, d, t);
-                        const double* Ct = in.C.at(g, b, d, t);
-                        double* dBt = in.B.variable ? dB.at(g, b, d, t) : dB_fixed.data() + row * N;
-                        double* dCt = in.C.variable ? dC.at(g, b, d, t) : dC_fixed.data() + row * N;
-                        const double u_t = in.u[at];
-                        double y = 0;
-                        for (std::int64_t n = 0; n < N; ++n) y += Ct[n] * xt[n];
-                        const double pre = y + Dd * u_t;  // before the gate
-                        double dy = dout[at];
-                        if (!in.z.empty()) {
-                            const double zt = in.z[at], s = sigmoid(zt);
-                            dz[at] = dy * pre * s * (1 + zt * (1 - s));
-                            dy *= zt * s;
-                        }
-                        dD_rows[static_cast<std::size_t>(row)] += dy * u_t;
-                        double du_t = dy * Dd;
-                        double raw;
-                        const double dt = step_of(in, row, d, t, &raw);
-                        double ddt = 0;
-                        for (std::int64_t n = 0; n < N; ++n) {
-                            dCt[n] += dy * xt[n];
-                            const double gn = adjoint[n] + dy * Ct[n];
-                            double a_bar, da_ddt, da_dA, dbu_ddt, dbu_dA, bu_per_b;
-                            if (in.bilinear) {
-                                const double den = 1 - dt * Ad[n] / 2;
-                                a_bar = (1 + dt * Ad[n] / 2) / den;
-                                da_ddt = Ad[n] / (den * den);
-                                da_dA = dt / (den * den);
-                                dbu_ddt = Bt[n] * u_t / (den * den);
-                                dbu_dA = dt * dt * Bt[n] * u_t / (2 * den * den);
-                                bu_per_b = dt / den;
-                            } else {
-                                a_bar = std::exp(dt * Ad[n]);
-                                da_ddt = Ad[n] * a_bar;
-                                da_dA = dt * a_bar;
-                                dbu_ddt = Bt[n] * u_t;
-                                dbu_dA = 0;
-                                bu_per_b = dt;
-                            }
-                            ddt += gn * (da_ddt * xp[n] + dbu_ddt);
-                            dA_row[n] += gn * (da_dA * xp[n] + dbu_dA);
-                            dBt[n] += gn * bu_per_b * u_t;
-                            du_t += gn * bu_per_b * Bt[n];
-                            adjoint[n] = gn * a_bar;
-                        }
-                        du[at] = du_t;
-                        const double draw = in.softplus ? ddt * sigmoid(raw) : ddt;
-                        ddelta[at] = draw;
-                        dbias_rows[static_cast<std::size_t>(row)] += draw;
-                    }
-                }
+                const std::size_t r = static_cast<std::size_t>(row);
+                const RowGradients out{du.data(),
+                                       ddelta.data(),
+                                       dz.data(),
+                                       dA_rows.data() + row * N,
+                                       dD_rows.data() + r,
+                                       dbias_rows.data() + r,
+                                       in.B.variable ? &dB : nullptr,
+                                       in.C.variable ? &dC : nullptr,
+                                       in.B.variable ? nullptr : dB_fixed.data() + row * N,
+                                       in.C.variable ? nullptr : dC_fixed.data() + row * N};
+                backward_row(in, row, dout.data(), out, scratch);
             }
         }
     }

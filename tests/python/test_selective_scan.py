@@ -99,9 +99,11 @@ def test_forward_float32_and_long_sequence():
 
 @pytest.mark.parametrize("b_kind,c_kind", KINDS)
 @pytest.mark.parametrize("discretization", ["zoh", "bilinear"])
-def test_backward_finite_differences(b_kind, c_kind, discretization):
-    # L = 70 crosses the 64-step checkpoint of the backward's recomputation.
-    x = make(3, batch=2, dim=4, L=70, N=3, b_kind=b_kind, c_kind=c_kind)
+@pytest.mark.parametrize("N", [3, 11])
+def test_backward_finite_differences(b_kind, c_kind, discretization, N):
+    # L = 70 crosses the 64-step checkpoint of the backward's recomputation; N = 11 runs eight
+    # state lanes per vector and three one by one.
+    x = make(3, batch=2, dim=4, L=70, N=N, b_kind=b_kind, c_kind=c_kind)
     dout = np.random.default_rng(4).standard_normal(x["u"].shape)
     grads = ss.selective_scan_backward(dout, **x, delta_softplus=True,
                                        discretization=discretization)
