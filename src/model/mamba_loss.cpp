@@ -51,10 +51,6 @@ double cross_entropy(const Tensor& logits, const std::int64_t* targets, Tensor* 
 double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
                         MambaWeights* grads) const {
     constexpr std::string_view where = "MambaModel.loss";
-    check_tokens(where, tokens_in);
-    check_argument(tokens_in.rank() == 2 && tokens_in.dim(0) >= 1 && tokens_in.dim(1) >= 1, where,
-                   "tokens", "shape " + shape_string(tokens_in.shape()),
-                   "(batch, L) with batch, L >= 1");
     check_argument(targets_in.dtype() == DType::I64, where, "targets dtype",
                    std::string(dtype_name(targets_in.dtype())), "int64");
     check_shape(where, "targets", targets_in, tokens_in.shape());
@@ -65,21 +61,9 @@ double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
                        "ids below vocab_size = " + std::to_string(config_.vocab_size) +
                            " (negative ones are ignored)");
     }
-    const std::int64_t batch = tokens_in.dim(0), length = tokens_in.dim(1);
     const DType dtype = weights_.embedding.dtype();
-    // Forward, keeping each layer's input and the mixers' activations.
-    std::vector<Tensor> inputs;
-    std::vector<MambaMixerSaved> saved(weights_.layers.size());
-    Tensor x = embed(tokens_in);
-    for (std::size_t l = 0; l < weights_.layers.size(); ++l) {
-        const MambaLayerWeights& layer = weights_.layers[l];
-        inputs.push_back(x);
-        const Tensor h = rms_norm_forward(x, layer.norm, config_.norm_eps);
-        const Tensor out = mamba_mixer_forward(layer.mixer, h, batch, length,
-                                               grads != nullptr ? &saved[l] : nullptr);
-        x = x.clone();
-        model_detail::add_in_place(x, out);
-    }
+    std::vector<LayerRecord> record;
+    const Tensor x = hidden_states(where, tokens_in, grads != nullptr ? &record : nullptr);
     const Tensor& head = weights_.head.defined() ? weights_.head : weights_.embedding;
     const Tensor hf = rms_norm_forward(x, weights_.norm_f, config_.norm_eps);
     const Tensor logits = linear_forward(hf, head, nullptr);
@@ -96,8 +80,9 @@ double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
     for (std::size_t l = weights_.layers.size(); l-- > 0;) {
         const MambaLayerWeights& layer = weights_.layers[l];
         MambaLayerWeights& g = grads->layers[l];
-        const Tensor dh = mamba_mixer_backward(layer.mixer, saved[l], dx, g.mixer);
-        const Tensor dnorm = rms_norm_backward(dh, inputs[l], layer.norm, g.norm, config_.norm_eps);
+        const Tensor dh = mamba_mixer_backward(layer.mixer, record[l].mixer, dx, g.mixer);
+        const Tensor dnorm =
+            rms_norm_backward(dh, record[l].input, layer.norm, g.norm, config_.norm_eps);
         model_detail::add_in_place(dx, dnorm);
     }
     // The embedding rows the tokens picked.

@@ -137,17 +137,30 @@ Tensor MambaModel::head_logits(const Tensor& x) const {
     return linear_forward(h, weights_.head.defined() ? weights_.head : weights_.embedding, nullptr);
 }
 
-Tensor MambaModel::logits(const Tensor& tokens, bool last_only) const {
-    check_tokens("MambaModel.logits", tokens);
-    check_argument(tokens.rank() == 2 && tokens.dim(0) >= 1 && tokens.dim(1) >= 1,
-                   "MambaModel.logits", "tokens", "shape " + shape_string(tokens.shape()),
-                   "(batch, L) with batch, L >= 1");
+Tensor MambaModel::hidden_states(std::string_view where, const Tensor& tokens,
+                                 std::vector<LayerRecord>* record) const {
+    check_tokens(where, tokens);
+    check_argument(tokens.rank() == 2 && tokens.dim(0) >= 1 && tokens.dim(1) >= 1, where, "tokens",
+                   "shape " + shape_string(tokens.shape()), "(batch, L) with batch, L >= 1");
     const std::int64_t batch = tokens.dim(0), length = tokens.dim(1);
     Tensor x = embed(tokens);
+    if (record != nullptr) record->reserve(weights_.layers.size());
     for (const MambaLayerWeights& layer : weights_.layers) {
         const Tensor h = rms_norm_forward(x, layer.norm, config_.norm_eps);
-        add_in_place(x, mamba_mixer_forward(layer.mixer, h, batch, length));
+        MambaMixerSaved* saved = nullptr;
+        if (record != nullptr) {
+            record->push_back({x, {}});
+            saved = &record->back().mixer;
+            x = x.clone();  // the record keeps this layer's input
+        }
+        add_in_place(x, mamba_mixer_forward(layer.mixer, h, batch, length, saved));
     }
+    return x;
+}
+
+Tensor MambaModel::logits(const Tensor& tokens, bool last_only) const {
+    const Tensor x = hidden_states("MambaModel.logits", tokens);
+    const std::int64_t batch = tokens.dim(0), length = tokens.dim(1);
     if (last_only) {
         std::vector<std::int64_t> last;
         for (std::int64_t b = 0; b < batch; ++b) last.push_back((b + 1) * length - 1);

@@ -84,8 +84,15 @@ private:
     // int64 ids in [0, vocab_size); Error naming the first one outside.
     void check_tokens(std::string_view where, const Tensor& tokens) const;
     Tensor head_logits(const Tensor& x) const;  // (M, d_model) → (M, vocab_size)
-    Tensor mixer(std::int64_t layer, const Tensor& h, std::int64_t batch,
-                 std::int64_t length) const;  // (batch·L, d_model) → same
+    // A layer's input and its mixer's activations, kept for the loss's backward.
+    struct LayerRecord {
+        Tensor input;
+        MambaMixerSaved mixer;
+    };
+    // tokens (batch, L) through the embedding and every layer: x_L as (batch·L, d_model).
+    // With `record`, keeps one LayerRecord per layer.
+    Tensor hidden_states(std::string_view where, const Tensor& tokens,
+                         std::vector<LayerRecord>* record = nullptr) const;
     Tensor mixer_step(std::int64_t layer, const Tensor& h,
                       MambaState& state) const;  // (batch, d_model) → same
 
