@@ -14,6 +14,7 @@ namespace structseq::io {
 namespace {
 
 struct Value;
+struct StorageType;
 using ValuePtr = std::shared_ptr<Value>;
 
 // What the restricted unpickler can hold on its stack.
@@ -38,7 +39,7 @@ struct Value {
     std::string text;                                // String; Global "module name"; Storage key
     std::vector<ValuePtr> items;                     // Tuple, List
     std::vector<std::pair<ValuePtr, ValuePtr>> map;  // Dict, in insertion order
-    std::string storage_type;                        // Storage: "FloatStorage", ...
+    const StorageType* storage = nullptr;            // Storage: its class
     Tensor tensor;                                   // Tensor
 };
 
@@ -48,13 +49,22 @@ ValuePtr make(Value::Kind kind) {
     return v;
 }
 
+// A storage class the files may name: its element size, the dtype it loads as, and the
+// widening from 16-bit floats when there is one.
+enum class Widen { None, Half, BFloat16 };
 struct StorageType {
     const char* name;
     std::size_t element_size;
+    DType dtype;
+    Widen widen;
 };
 constexpr StorageType kStorageTypes[] = {
-    {"FloatStorage", 4},    {"DoubleStorage", 8}, {"HalfStorage", 2},
-    {"BFloat16Storage", 2}, {"LongStorage", 8},   {"IntStorage", 4},
+    {"FloatStorage", 4, DType::F32, Widen::None},
+    {"DoubleStorage", 8, DType::F64, Widen::None},
+    {"HalfStorage", 2, DType::F32, Widen::Half},
+    {"BFloat16Storage", 2, DType::F32, Widen::BFloat16},
+    {"LongStorage", 8, DType::I64, Widen::None},
+    {"IntStorage", 4, DType::I32, Widen::None},
 };
 
 const StorageType* storage_type(std::string_view name) {
@@ -328,8 +338,9 @@ private:
             bad("a persistent id other than ('storage', type, key, location, numel)");
         }
         auto v = make(Value::Kind::Storage);
-        v->storage_type = pid->items[1]->text.substr(pid->items[1]->text.find(' ') + 1);
-        if (storage_type(v->storage_type) == nullptr) bad("storage type " + v->storage_type);
+        const std::string type = pid->items[1]->text.substr(pid->items[1]->text.find(' ') + 1);
+        v->storage = storage_type(type);
+        if (v->storage == nullptr) bad("storage type " + type);
         v->text = pid->items[2]->text;
         return v;
     }
@@ -367,48 +378,48 @@ private:
         }
         const std::vector<std::int64_t> size = integers(a[2]), stride = integers(a[3]);
         if (size.size() != stride.size()) bad("tensor sizes and strides of different lengths");
-        const StorageType& type = *storage_type(a[0]->storage_type);
+        const StorageType& type = *a[0]->storage;
         const std::string_view bytes = zip_.read(prefix_ + "data/" + a[0]->text);
         const std::int64_t numel_storage =
             static_cast<std::int64_t>(bytes.size() / type.element_size);
-        std::int64_t last = a[1]->integer, count = 1;
-        for (std::size_t k = 0; k < size.size(); ++k) {
+        const std::int64_t offset = a[1]->integer;
+        std::int64_t last = offset, count = 1, contiguous_stride = 1;
+        bool contiguous = true;
+        for (std::size_t k = size.size(); k-- > 0;) {
             if (size[k] < 0 || stride[k] < 0) bad("a negative tensor size or stride");
-            if (size[k] == 0)
-                count = 0;
-            else
-                last += (size[k] - 1) * stride[k];
+            if (size[k] > 0) last += (size[k] - 1) * stride[k];
+            contiguous &= size[k] == 1 || stride[k] == contiguous_stride;
+            contiguous_stride *= size[k];
             count *= size[k];
         }
-        if (a[1]->integer < 0 || (count > 0 && last >= numel_storage)) {
+        if (offset < 0 || (count > 0 && last >= numel_storage)) {
             bad(fmt::format("a tensor reaching element {} of a storage of {}", last,
                             numel_storage));
         }
-        const std::string_view name = type.name;
-        const DType dtype = name == "DoubleStorage" ? DType::F64
-                            : name == "LongStorage" ? DType::I64
-                            : name == "IntStorage"  ? DType::I32
-                                                    : DType::F32;
-        Tensor t = Tensor::empty(Shape(size.begin(), size.end()), dtype);
+        Tensor t = Tensor::empty(Shape(size.begin(), size.end()), type.dtype);
         const auto* base = reinterpret_cast<const unsigned char*>(bytes.data());
-        std::vector<std::int64_t> index(size.size(), 0);
         auto* out = static_cast<unsigned char*>(t.raw_data());
-        for (std::int64_t k = 0; k < count; ++k) {
-            std::int64_t element = a[1]->integer;
-            for (std::size_t d = 0; d < size.size(); ++d) element += index[d] * stride[d];
-            const unsigned char* src = base + element * type.element_size;
-            if (name == "HalfStorage" || name == "BFloat16Storage") {
-                std::uint16_t bits;
-                std::memcpy(&bits, src, 2);
-                const float f =
-                    name == "HalfStorage" ? float16_to_float(bits) : bfloat16_to_float(bits);
-                std::memcpy(out + k * 4, &f, 4);
-            } else {
-                std::memcpy(out + k * type.element_size, src, type.element_size);
-            }
-            for (std::size_t d = size.size(); d-- > 0;) {
-                if (++index[d] < size[d]) break;
-                index[d] = 0;
+        if (contiguous && type.widen == Widen::None) {
+            std::memcpy(out, base + offset * type.element_size, count * type.element_size);
+        } else {
+            std::vector<std::int64_t> index(size.size(), 0);
+            for (std::int64_t k = 0; k < count; ++k) {
+                std::int64_t element = offset;
+                for (std::size_t d = 0; d < size.size(); ++d) element += index[d] * stride[d];
+                const unsigned char* src = base + element * type.element_size;
+                if (type.widen == Widen::None) {
+                    std::memcpy(out + k * type.element_size, src, type.element_size);
+                } else {
+                    std::uint16_t bits;
+                    std::memcpy(&bits, src, 2);
+                    const float f = type.widen == Widen::Half ? float16_to_float(bits)
+                                                              : bfloat16_to_float(bits);
+                    std::memcpy(out + k * 4, &f, 4);
+                }
+                for (std::size_t d = size.size(); d-- > 0;) {
+                    if (++index[d] < size[d]) break;
+                    index[d] = 0;
+                }
             }
         }
         auto v = make(Value::Kind::Tensor);
