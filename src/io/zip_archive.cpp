@@ -58,14 +58,11 @@ ZipArchive ZipArchive::open(const std::string& path) {
     const Reader r(*zip.bytes_, zip.source_);
     const std::uint64_t size = zip.bytes_->size();
     // The end record is in the last 22 + 65535 bytes (its comment is at most 65535 bytes).
-    std::uint64_t end = size;
+    // Scanned from the back, p counting down from size − 22 (as p − 1 to stay unsigned).
     const std::uint64_t earliest = size > 22 + 65535 ? size - 22 - 65535 : 0;
-    for (std::uint64_t p = size >= 22 ? size - 22 : 0; size >= 22; --p) {
-        if (r.at<std::uint32_t>(p) == kEnd) {
-            end = p;
-            break;
-        }
-        if (p == earliest) break;
+    std::uint64_t end = size;
+    for (std::uint64_t p = size >= 22 ? size - 21 : 0; p > earliest && end == size; --p) {
+        if (r.at<std::uint32_t>(p - 1) == kEnd) end = p - 1;
     }
     if (end == size) fail("{}: not a zip archive (no end of central directory record)", path);
     std::uint64_t count = r.at<std::uint16_t>(end + 10);
