@@ -2,7 +2,7 @@
 
 #include "structseq/core/error.h"
 #include "structseq/nn/linear.h"
-#include "structseq/ssm/selective_scan.h"
+#include "structseq/ssm/selective_scan_time_major.h"
 
 #include <algorithm>
 #include <cmath>
@@ -17,37 +17,6 @@ const Tensor* bias_or_null(const Tensor& b) {
 }
 Tensor* bias_or_null(Tensor& b) {
     return b.defined() ? &b : nullptr;
-}
-
-// Columns [first, first + channels) of time-major rows x (batch·L, stride) → (batch, channels, L).
-template <class Real>
-Tensor to_channel_major(const Real* x, std::int64_t stride, std::int64_t first,
-                        std::int64_t channels, std::int64_t batch, std::int64_t length) {
-    Tensor out = Tensor::empty({batch, channels, length}, dtype_of<Real>());
-    Real* o = out.data<Real>();
-#pragma omp parallel for schedule(static) if (batch * channels * length > 65536)
-    for (std::int64_t b = 0; b < batch; ++b) {
-        for (std::int64_t t = 0; t < length; ++t) {
-            const Real* row = x + (b * length + t) * stride + first;
-            for (std::int64_t c = 0; c < channels; ++c) o[(b * channels + c) * length + t] = row[c];
-        }
-    }
-    return out;
-}
-
-// (batch, channels, L) → columns [first, first + channels) of time-major rows (stride wide).
-template <class Real>
-void to_time_major(const Tensor& cm, Real* out, std::int64_t stride, std::int64_t first) {
-    const std::int64_t batch = cm.dim(0), channels = cm.dim(1), length = cm.dim(2);
-    const Real* p = cm.data<Real>();
-#pragma omp parallel for schedule(static) if (batch * channels * length > 65536)
-    for (std::int64_t b = 0; b < batch; ++b) {
-        for (std::int64_t c = 0; c < channels; ++c) {
-            const Real* row = p + (b * channels + c) * length;
-            for (std::int64_t t = 0; t < length; ++t)
-                out[(b * length + t) * stride + first + c] = row[t];
-        }
-    }
 }
 
 template <class Real>
@@ -86,23 +55,17 @@ Tensor forward(const MambaMixerWeights& w, const Tensor& h, std::int64_t batch, 
     for (std::int64_t row = 0; row < m; ++row) {
         std::copy_n(x_dbl.data<Real>() + row * (r + 2 * n), r, dt_low.data<Real>() + row * r);
     }
-    const Tensor delta_tm = linear_forward(dt_low, w.dt_proj, nullptr);  // bias in the scan
+    const Tensor delta = linear_forward(dt_low, w.dt_proj, nullptr);  // bias in the scan
     Tensor A = Tensor::empty({di, n}, dtype);
     const Tensor A_log = w.A_log.contiguous();
     for (std::int64_t k = 0; k < di * n; ++k) A.data<Real>()[k] = -std::exp(A_log.data<Real>()[k]);
-    const Real* pd = x_dbl.data<Real>();
-    const Tensor u = to_channel_major(xc.data<Real>(), di, 0, di, batch, length);
-    const Tensor delta = to_channel_major(delta_tm.data<Real>(), di, 0, di, batch, length);
-    const Tensor z = to_channel_major(px, 2 * di, di, di, batch, length);
-    const Tensor B = to_channel_major(pd, r + 2 * n, r, n, batch, length);
-    const Tensor C = to_channel_major(pd, r + 2 * n, r + n, n, batch, length);
-    const SelectiveScanResult scan =
-        selective_scan(u, delta, A, B, C, w.D, z, w.dt_proj_bias, /*delta_softplus=*/true);
-    Tensor y = Tensor::empty({m, di}, dtype);
-    to_time_major<Real>(scan.out, y.data<Real>(), di, 0);
+    const Tensor z = xz.narrow(1, di, di);
+    const Tensor B = x_dbl.narrow(1, r, n), C = x_dbl.narrow(1, r + n, n);
+    Tensor y = selective_scan_time_major(batch, xc, delta, A, B, C, w.D, z, w.dt_proj_bias,
+                                         /*delta_softplus=*/true);
     Tensor out = linear_forward(y, w.out_proj, bias_or_null(w.out_proj_bias));
     if (saved != nullptr) {
-        *saved = {batch, length, h, xz, pre, xc, x_dbl, dt_low, u, delta, z, B, C, A, y};
+        *saved = {batch, length, h, xz, pre, xc, x_dbl, dt_low, delta, A, y};
     }
     return out;
 }
@@ -115,9 +78,9 @@ Tensor backward(const MambaMixerWeights& w, const MambaMixerSaved& s, const Tens
     const DType dtype = dtype_of<Real>();
     const Tensor dy =
         linear_backward(dout, s.y, w.out_proj, g.out_proj, bias_or_null(g.out_proj_bias));
-    const Tensor dy_cm = to_channel_major(dy.data<Real>(), di, 0, di, s.batch, length);
-    const SelectiveScanGradients sg = selective_scan_backward(
-        dy_cm, s.u, s.delta, s.A, s.B, s.C, w.D, s.z, w.dt_proj_bias, /*delta_softplus=*/true);
+    const SelectiveScanGradients sg = selective_scan_time_major_backward(
+        s.batch, dy, s.xc, s.delta, s.A, s.x_dbl.narrow(1, r, n), s.x_dbl.narrow(1, r + n, n), w.D,
+        s.xz.narrow(1, di, di), w.dt_proj_bias, /*delta_softplus=*/true);
     const auto accumulate = [](Tensor& into, const Tensor& add) {
         for (std::int64_t k = 0; k < into.numel(); ++k) into.data<Real>()[k] += add.data<Real>()[k];
     };
@@ -126,29 +89,29 @@ Tensor backward(const MambaMixerWeights& w, const MambaMixerSaved& s, const Tens
     for (std::int64_t k = 0; k < di * n; ++k) {  // A = −exp(A_log): ∂A/∂A_log = A
         g.A_log.data<Real>()[k] += sg.dA.data<Real>()[k] * s.A.data<Real>()[k];
     }
-    Tensor ddelta = Tensor::empty({m, di}, dtype);
-    to_time_major<Real>(sg.ddelta, ddelta.data<Real>(), di, 0);
+    // dx_dbl = [dδ_low, dB, dC]
+    const Tensor ddt_low = linear_backward(sg.ddelta, s.dt_low, w.dt_proj, g.dt_proj, nullptr);
     Tensor dx_dbl = Tensor::empty({m, r + 2 * n}, dtype);
-    const Tensor ddt_low = linear_backward(ddelta, s.dt_low, w.dt_proj, g.dt_proj, nullptr);
     for (std::int64_t row = 0; row < m; ++row) {
-        std::copy_n(ddt_low.data<Real>() + row * r, r, dx_dbl.data<Real>() + row * (r + 2 * n));
+        Real* o = dx_dbl.data<Real>() + row * (r + 2 * n);
+        std::copy_n(ddt_low.data<Real>() + row * r, r, o);
+        std::copy_n(sg.dB.data<Real>() + row * n, n, o + r);
+        std::copy_n(sg.dC.data<Real>() + row * n, n, o + r + n);
     }
-    to_time_major<Real>(sg.dB, dx_dbl.data<Real>(), r + 2 * n, r);
-    to_time_major<Real>(sg.dC, dx_dbl.data<Real>(), r + 2 * n, r + n);
     Tensor dxc = linear_backward(dx_dbl, s.xc, w.x_proj, g.x_proj, nullptr);
-    Tensor du = Tensor::empty({m, di}, dtype);
-    to_time_major<Real>(sg.du, du.data<Real>(), di, 0);
     // dp = (dxc + du) ⊙ silu'(p), silu'(p) = σ(p)(1 + p(1 − σ(p))).
     Tensor dp = Tensor::empty({m, di}, dtype);
     for (std::int64_t k = 0; k < m * di; ++k) {
         const Real p = s.pre.data<Real>()[k], sg_p = sigmoid(p);
         dp.data<Real>()[k] =
-            (dxc.data<Real>()[k] + du.data<Real>()[k]) * sg_p * (Real(1) + p * (Real(1) - sg_p));
+            (dxc.data<Real>()[k] + sg.du.data<Real>()[k]) * sg_p * (Real(1) + p * (Real(1) - sg_p));
     }
     // The convolution's transpose: dx[s] += W[c, k] dp[t] for s = t − (d_conv − 1) + k; dz from
     // the scan; dW[c, k] += Σ_t dp[t] x[s]; db_conv += Σ_t dp[t].
     Tensor dxz(Shape{m, 2 * di}, dtype);
-    to_time_major<Real>(sg.dz, dxz.data<Real>(), 2 * di, di);
+    for (std::int64_t row = 0; row < m; ++row) {
+        std::copy_n(sg.dz.data<Real>() + row * di, di, dxz.data<Real>() + row * 2 * di + di);
+    }
     const Tensor W = w.conv_weight.contiguous();
     const Real* px = s.xz.data<Real>();
     Real* pdxz = dxz.data<Real>();

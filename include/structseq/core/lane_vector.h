@@ -9,9 +9,12 @@
 
 #include "structseq/core/cpu_dispatch.h"
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #pragma GCC diagnostic ignored "-Wpsabi"
 
@@ -37,6 +40,23 @@ struct LaneVectorOf<float, 32> {
 };
 template <class Real, int Lanes>
 using LaneVector = typename LaneVectorOf<Real, Lanes>::type;
+
+// std::vector of lane vectors: the default allocator does not see a vector type's 64-byte
+// alignment once it passes through a template argument, so this one asks for it.
+template <class T>
+struct LaneAllocator {
+    using value_type = T;
+    LaneAllocator() = default;
+    template <class U>
+    LaneAllocator(const LaneAllocator<U>&) {}
+    T* allocate(std::size_t n) {
+        return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64}));
+    }
+    void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t{64}); }
+    bool operator==(const LaneAllocator&) const { return true; }
+};
+template <class V>
+using LaneArray = std::vector<V, LaneAllocator<V>>;
 
 // min(x, y) of non-negative values without a compare-and-select, which GCC splits into scalar
 // code for vectors wider than the machine's: non-negative IEEE numbers order like their bit

@@ -5,7 +5,7 @@
 //   p = b_conv + causal depthwise conv_{d_conv}(x),  xc = silu(p)
 //   [δ, B, C] = xc W_xᵀ                                         (M, dt_rank + 2N)
 //   Δ = softplus(δ W_dtᵀ + b_dt),  A = −exp(A_log)
-//   y = selective_scan(xc, Δ, A, B, C, D, z)                    (ssm/selective_scan.h)
+//   y = selective_scan(xc, Δ, A, B, C, D, z)      (ssm/selective_scan_time_major.h, in place)
 //   out = y W_outᵀ (+ b_out)                                    (M, d_model)
 // Backward runs the chain in reverse: linear_backward for the projections, the selective scan's
 // exact backward, silu' and the convolution's transpose; dA_log = dA ⊙ A. float32 or float64
@@ -34,7 +34,8 @@ struct MambaMixerWeights {
 struct MambaMixerSaved {
     std::int64_t batch = 0, length = 0;
     Tensor h, xz, pre, xc, x_dbl, dt_low;  // time-major (M, ·)
-    Tensor u, delta, z, B, C, A;           // the scan's operands, (batch, ·, L)
+    Tensor delta;                          // (M, d_inner), Δ before bias and softplus
+    Tensor A;                              // (d_inner, d_state)
     Tensor y;                              // (M, d_inner), the scan's output
 };
 

@@ -1,0 +1,43 @@
+#pragma once
+// The selective scan of selective_scan.h over time-major rows, the layout of a model's
+// activations: row b·L + t holds position t of sequence b. For every sequence b and channel d,
+// with state x ∈ R^N (zero at the start), over t = 0 … L−1 (M = batch·L rows):
+//   Δ = δ[row, d] (+ delta_bias[d]), then softplus(Δ) when delta_softplus
+//   x ← Ā(Δ A[d]) ⊙ x + B̄u(Δ, A[d]) ⊙ B[row] u[row, d]     (zoh or bilinear, as selective_scan)
+//   y[row, d] = C[row] · x + D[d] u[row, d],   out = y · silu(z[row, d]) when z is given.
+// Shapes: u, delta, z (M, dim); B, C (M, N) (one B_t and C_t per position, shared by the
+// channels, as in Mamba's mixer); A (dim, N); D and delta_bias (dim). Rows may be strided
+// (column views of wider rows, unit column stride), so a projection's output is read in place.
+//
+// The channels sit in vector lanes (16 float32 or 8 float64 per vector) and the N states of a
+// lane in registers, so a step is N vector exps and FMAs with B_t, C_t broadcast; nothing is
+// transposed and nothing of size (M, dim, N) is formed. Computed in the inputs' precision
+// (float32 or float64, all operands alike); threads over (sequence, block of channels). The
+// backward recomputes the states from checkpoints every 64 steps and runs the adjoint recursion
+// of selective_scan.h backwards in time; dB and dC sum over the channels in lane order, fixed
+// for a given thread count.
+
+#include "structseq/core/tensor.h"
+#include "structseq/ssm/selective_scan.h"
+
+#include <cstdint>
+#include <string_view>
+
+namespace structseq {
+
+// out (M, dim), contiguous, in u's dtype.
+Tensor selective_scan_time_major(std::int64_t batch, const Tensor& u, const Tensor& delta,
+                                 const Tensor& A, const Tensor& B, const Tensor& C,
+                                 const Tensor& D = Tensor(), const Tensor& z = Tensor(),
+                                 const Tensor& delta_bias = Tensor(), bool delta_softplus = false,
+                                 std::string_view discretization = "zoh");
+
+// Gradients shaped like their inputs (du, ddelta, dz (M, dim); dB, dC (M, N); dA (dim, N);
+// dD, ddelta_bias (dim)); the optional ones only for inputs that were given.
+SelectiveScanGradients selective_scan_time_major_backward(
+    std::int64_t batch, const Tensor& dout, const Tensor& u, const Tensor& delta, const Tensor& A,
+    const Tensor& B, const Tensor& C, const Tensor& D = Tensor(), const Tensor& z = Tensor(),
+    const Tensor& delta_bias = Tensor(), bool delta_softplus = false,
+    std::string_view discretization = "zoh");
+
+}  // namespace structseq

@@ -1,0 +1,512 @@
+#include "structseq/ssm/selective_scan_time_major.h"
+
+#include "ssm/lane_exp.h"
+#include "structseq/core/cpu_dispatch.h"
+#include "structseq/core/error.h"
+#include "structseq/core/threads.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace structseq {
+
+namespace {
+
+using namespace ssm_detail;
+
+// One vector of channels: 16 float32 or 8 float64 lanes (64 bytes).
+template <class Real>
+constexpr int kLanes = 64 / static_cast<int>(sizeof(Real));
+template <class Real>
+using Vec = LaneVector<Real, kLanes<Real>>;
+
+constexpr std::int64_t kCheckpointEvery = 64;
+
+// Rows of a (M, cols) operand with unit column stride: row r starts at data + r · stride.
+template <class Real>
+struct Rows {
+    const Real* data = nullptr;
+    std::int64_t stride = 0;
+    const Real* row(std::int64_t r) const { return data + r * stride; }
+};
+
+template <class Real>
+struct Operands {
+    std::int64_t batch = 0, L = 0, dim = 0, N = 0;
+    Rows<Real> u, delta, z, B, C;  // z.data null when absent
+    const Real* A = nullptr;       // (dim, N) contiguous
+    const Real* D = nullptr;       // (dim) or null
+    const Real* bias = nullptr;    // (dim) or null
+    bool softplus = false, bilinear = false;
+    std::int64_t blocks() const { return (dim + kLanes<Real> - 1) / kLanes<Real>; }
+};
+
+// The `count` ≤ lanes channels at p; missing lanes read as zero and are not written.
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE Vec<Real> load_block(const Real* p, int count) {
+    if (count == kLanes<Real>) return load_lanes<Vec<Real>>(p);
+    Vec<Real> v = {};
+    __builtin_memcpy(&v, p, static_cast<std::size_t>(count) * sizeof(Real));
+    return v;
+}
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE void store_block(Real* p, Vec<Real> v, int count) {
+    if (count == kLanes<Real>) {
+        store_lanes(p, v);
+    } else {
+        __builtin_memcpy(p, &v, static_cast<std::size_t>(count) * sizeof(Real));
+    }
+}
+
+STRUCTSEQ_ALWAYS_INLINE Lanes8 softplus_lanes(Lanes8 x) {
+    return lane_softplus(x);
+}
+// float32 lanes: softplus in float64, eight lanes at a time.
+STRUCTSEQ_ALWAYS_INLINE Lanes16f softplus_lanes(Lanes16f x) {
+    typedef float Half __attribute__((vector_size(32)));
+    Half half[2];
+    __builtin_memcpy(half, &x, sizeof(x));
+    for (Half& h : half)
+        h = __builtin_convertvector(lane_softplus(__builtin_convertvector(h, Lanes8)), Half);
+    Lanes16f out;
+    __builtin_memcpy(&out, half, sizeof(out));
+    return out;
+}
+
+template <class V>
+STRUCTSEQ_ALWAYS_INLINE V sigmoid_lanes(V x) {
+    return 1 / (1 + lane_exp(-x));
+}
+
+// Δ of a block at one row (bias, softplus); `slope` (when not null) gets dΔ/dδ.
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE Vec<Real> step_of(const Operands<Real>& op, std::int64_t row,
+                                          std::int64_t c0, int count, Vec<Real> bias,
+                                          Vec<Real>* slope) {
+    const Vec<Real> raw = load_block(op.delta.row(row) + c0, count) + bias;
+    if (!op.softplus) {
+        if (slope != nullptr) *slope = Vec<Real>{} + 1;
+        return raw;
+    }
+    if (slope != nullptr) *slope = sigmoid_lanes(raw);
+    return softplus_lanes(raw);
+}
+
+// One step of a block's states, x_n ← Ā_n ⊙ x_n + B̄u_n B_t[n] for n < N (Ā into a_bar when not
+// null), returning Σ_n C_t[n] x_n.
+template <class Real, bool Bilinear>
+STRUCTSEQ_ALWAYS_INLINE Vec<Real> advance(std::int64_t N, const Vec<Real>* A, Vec<Real> dt,
+                                          Vec<Real> u, const Real* Bt, const Real* Ct, Vec<Real>* x,
+                                          Vec<Real>* a_bar) {
+    Vec<Real> y = {};
+    const Vec<Real> dtu = dt * u;
+    for (std::int64_t n = 0; n < N; ++n) {
+        Vec<Real> decay, gain;
+        if constexpr (Bilinear) {
+            const Vec<Real> half = dt * A[n] * Real(0.5), inv = 1 / (1 - half);
+            decay = (1 + half) * inv;
+            gain = dtu * inv;
+        } else {
+            decay = lane_exp(dt * A[n]);
+            gain = dtu;
+        }
+        x[n] = decay * x[n] + gain * Bt[n];
+        y += Ct[n] * x[n];
+        if (a_bar != nullptr) a_bar[n] = decay;
+    }
+    return y;
+}
+
+// A block's per-lane constants: A (N vectors, zero in missing lanes), D, bias.
+template <class Real>
+struct BlockConstants {
+    LaneArray<Vec<Real>> A;
+    Vec<Real> D = {}, bias = {};
+    BlockConstants(const Operands<Real>& op, std::int64_t c0, int count)
+        : A(static_cast<std::size_t>(op.N), Vec<Real>{}) {
+        for (int l = 0; l < count; ++l) {
+            for (std::int64_t n = 0; n < op.N; ++n) A[n][l] = op.A[(c0 + l) * op.N + n];
+            if (op.D != nullptr) D[l] = op.D[c0 + l];
+            if (op.bias != nullptr) bias[l] = op.bias[c0 + l];
+        }
+    }
+};
+
+// Sequence b, channels [c0, c0 + count): out rows (M, dim).
+template <class Real, bool Bilinear>
+STRUCTSEQ_ALWAYS_INLINE void forward_block(const Operands<Real>& op, std::int64_t b,
+                                           std::int64_t c0, Real* out) {
+    const int count = static_cast<int>(std::min<std::int64_t>(kLanes<Real>, op.dim - c0));
+    const BlockConstants<Real> k(op, c0, count);
+    LaneArray<Vec<Real>> x(static_cast<std::size_t>(op.N), Vec<Real>{});
+    for (std::int64_t t = 0; t < op.L; ++t) {
+        const std::int64_t row = b * op.L + t;
+        const Vec<Real> u = load_block(op.u.row(row) + c0, count);
+        const Vec<Real> dt = step_of(op, row, c0, count, k.bias, nullptr);
+        Vec<Real> y = advance<Real, Bilinear>(op.N, k.A.data(), dt, u, op.B.row(row), op.C.row(row),
+                                              x.data(), nullptr);
+        y += k.D * u;
+        if (op.z.data != nullptr) {
+            const Vec<Real> z = load_block(op.z.row(row) + c0, count);
+            y *= z * sigmoid_lanes(z);
+        }
+        store_block(out + row * op.dim + c0, y, count);
+    }
+}
+
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE void forward_task(const Operands<Real>& op, std::int64_t task, Real* out) {
+    const std::int64_t b = task / op.blocks(), c0 = (task % op.blocks()) * kLanes<Real>;
+    if (op.bilinear) {
+        forward_block<Real, true>(op, b, c0, out);
+    } else {
+        forward_block<Real, false>(op, b, c0, out);
+    }
+}
+
+STRUCTSEQ_CPU_CLONES
+void forward_task_f32(const Operands<float>& op, std::int64_t task, float* out) {
+    forward_task(op, task, out);
+}
+STRUCTSEQ_CPU_CLONES
+void forward_task_f64(const Operands<double>& op, std::int64_t task, double* out) {
+    forward_task(op, task, out);
+}
+
+// Where the backward writes. dB and dC are per-thread, lane by lane ((M, N, lanes)); dA, dD
+// and dbias per sequence ((batch, dim, N), (batch, dim)); the rest (M, dim).
+template <class Real>
+struct Gradients {
+    Real *du, *ddelta, *dz;
+    Real *dA, *dD, *dbias;
+};
+
+// Per-thread scratch of the backward, in vectors.
+template <class Real>
+struct BackwardScratch {
+    LaneArray<Vec<Real>> x, adjoint, dA, checkpoints, states, a_bar, steps, slopes, y;
+};
+
+// Sequence b, channels [c0, c0 + count): recompute the states from checkpoints, then the adjoint
+// recursion of selective_scan.h backwards in time, chunk by chunk.
+template <class Real, bool Bilinear>
+STRUCTSEQ_ALWAYS_INLINE void backward_block(const Operands<Real>& op, std::int64_t b,
+                                            std::int64_t c0, const Real* dout,
+                                            const Gradients<Real>& out, Real* dB_lanes,
+                                            Real* dC_lanes, BackwardScratch<Real>& s) {
+    using V = Vec<Real>;
+    constexpr int W = kLanes<Real>;
+    const std::int64_t N = op.N, L = op.L, dim = op.dim;
+    const int count = static_cast<int>(std::min<std::int64_t>(W, dim - c0));
+    const BlockConstants<Real> k(op, c0, count);
+    const std::int64_t chunks = (L + kCheckpointEvery - 1) / kCheckpointEvery;
+    const auto fill = [](LaneArray<V>& v, std::int64_t size) {
+        v.assign(static_cast<std::size_t>(size), V{});
+    };
+    fill(s.x, N);
+    fill(s.adjoint, N);
+    fill(s.dA, N);
+    fill(s.checkpoints, chunks * N);
+    fill(s.states, kCheckpointEvery * N);
+    fill(s.a_bar, kCheckpointEvery * N);
+    fill(s.steps, kCheckpointEvery);
+    fill(s.slopes, kCheckpointEvery);
+    fill(s.y, kCheckpointEvery);
+    const V* A = k.A.data();
+    for (std::int64_t t = 0; t < L; ++t) {
+        const std::int64_t row = b * L + t;
+        if (t % kCheckpointEvery == 0) {
+            std::copy_n(s.x.begin(), N, s.checkpoints.begin() + (t / kCheckpointEvery) * N);
+        }
+        advance<Real, Bilinear>(N, A, step_of(op, row, c0, count, k.bias, nullptr),
+                                load_block(op.u.row(row) + c0, count), op.B.row(row), op.C.row(row),
+                                s.x.data(), nullptr);
+    }
+    V dD = {}, dbias = {};
+    for (std::int64_t c = chunks - 1; c >= 0; --c) {
+        const std::int64_t t0 = c * kCheckpointEvery, t1 = std::min(L, t0 + kCheckpointEvery);
+        std::copy_n(s.checkpoints.begin() + c * N, N, s.x.begin());
+        for (std::int64_t t = t0; t < t1; ++t) {
+            const std::int64_t row = b * L + t, i = t - t0;
+            s.steps[i] = step_of(op, row, c0, count, k.bias, &s.slopes[i]);
+            s.y[i] = advance<Real, Bilinear>(N, A, s.steps[i],
+                                             load_block(op.u.row(row) + c0, count), op.B.row(row),
+                                             op.C.row(row), s.x.data(), s.a_bar.data() + i * N);
+            std::copy_n(s.x.begin(), N, s.states.begin() + i * N);
+        }
+        for (std::int64_t t = t1 - 1; t >= t0; --t) {
+            const std::int64_t row = b * L + t, i = t - t0, at = row * dim + c0;
+            const V u = load_block(op.u.row(row) + c0, count), dt = s.steps[i];
+            V dy = load_block(dout + at, count);
+            if (op.z.data != nullptr) {
+                const V z = load_block(op.z.row(row) + c0, count), sg = sigmoid_lanes(z);
+                store_block(out.dz + at, dy * (s.y[i] + k.D * u) * sg * (1 + z * (1 - sg)), count);
+                dy *= z * sg;
+            }
+            dD += dy * u;
+            V du = dy * k.D, ddt = {};
+            const V* xt = s.states.data() + i * N;
+            const V* xp = i > 0 ? s.states.data() + (i - 1) * N : s.checkpoints.data() + c * N;
+            const V* a_bar = s.a_bar.data() + i * N;
+            const Real* Bt = op.B.row(row);
+            const Real* Ct = op.C.row(row);
+            Real* dBt = dB_lanes + row * N * W;
+            Real* dCt = dC_lanes + row * N * W;
+            for (std::int64_t n = 0; n < N; ++n) {
+                store_lanes(dCt + n * W, load_lanes<V>(dCt + n * W) + dy * xt[n]);
+                const V g = s.adjoint[n] + dy * Ct[n];
+                V gain = dt;  // ∂B̄u/∂(B u)
+                if constexpr (Bilinear) {
+                    const V inv = 1 / (1 - dt * A[n] * Real(0.5)), inv2 = inv * inv;
+                    gain *= inv;
+                    ddt += g * inv2 * (A[n] * xp[n] + Bt[n] * u);
+                    s.dA[n] += g * dt * inv2 * (xp[n] + dt * Bt[n] * u * Real(0.5));
+                } else {
+                    ddt += g * (A[n] * a_bar[n] * xp[n] + Bt[n] * u);
+                    s.dA[n] += g * dt * a_bar[n] * xp[n];
+                }
+                store_lanes(dBt + n * W, load_lanes<V>(dBt + n * W) + g * gain * u);
+                du += g * gain * Bt[n];
+                s.adjoint[n] = g * a_bar[n];
+            }
+            const V ddelta = ddt * s.slopes[i];
+            dbias += ddelta;
+            store_block(out.du + at, du, count);
+            store_block(out.ddelta + at, ddelta, count);
+        }
+    }
+    for (int l = 0; l < count; ++l) {
+        const std::int64_t d = c0 + l;
+        for (std::int64_t n = 0; n < N; ++n) out.dA[(b * dim + d) * N + n] = s.dA[n][l];
+        out.dD[b * dim + d] = dD[l];
+        out.dbias[b * dim + d] = dbias[l];
+    }
+}
+
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE void backward_task(const Operands<Real>& op, std::int64_t task,
+                                           const Real* dout, const Gradients<Real>& out,
+                                           Real* dB_lanes, Real* dC_lanes,
+                                           BackwardScratch<Real>& s) {
+    const std::int64_t b = task / op.blocks(), c0 = (task % op.blocks()) * kLanes<Real>;
+    if (op.bilinear) {
+        backward_block<Real, true>(op, b, c0, dout, out, dB_lanes, dC_lanes, s);
+    } else {
+        backward_block<Real, false>(op, b, c0, dout, out, dB_lanes, dC_lanes, s);
+    }
+}
+
+STRUCTSEQ_CPU_CLONES
+void backward_task_f32(const Operands<float>& op, std::int64_t task, const float* dout,
+                       const Gradients<float>& out, float* dB_lanes, float* dC_lanes,
+                       BackwardScratch<float>& s) {
+    backward_task(op, task, dout, out, dB_lanes, dC_lanes, s);
+}
+STRUCTSEQ_CPU_CLONES
+void backward_task_f64(const Operands<double>& op, std::int64_t task, const double* dout,
+                       const Gradients<double>& out, double* dB_lanes, double* dC_lanes,
+                       BackwardScratch<double>& s) {
+    backward_task(op, task, dout, out, dB_lanes, dC_lanes, s);
+}
+
+void forward_task_any(const Operands<float>& op, std::int64_t task, float* out) {
+    forward_task_f32(op, task, out);
+}
+void forward_task_any(const Operands<double>& op, std::int64_t task, double* out) {
+    forward_task_f64(op, task, out);
+}
+void backward_task_any(const Operands<float>& op, std::int64_t task, const float* dout,
+                       const Gradients<float>& out, float* dB, float* dC,
+                       BackwardScratch<float>& s) {
+    backward_task_f32(op, task, dout, out, dB, dC, s);
+}
+void backward_task_any(const Operands<double>& op, std::int64_t task, const double* dout,
+                       const Gradients<double>& out, double* dB, double* dC,
+                       BackwardScratch<double>& s) {
+    backward_task_f64(op, task, dout, out, dB, dC, s);
+}
+
+template <class Real>
+Rows<Real> rows_of(std::string_view where, const char* name, const Tensor& t, std::int64_t M,
+                   std::int64_t cols) {
+    check_shape(where, name, t, {M, cols});
+    check_argument(t.dtype() == dtype_of<Real>(), where, std::string(name) + " dtype",
+                   std::string(dtype_name(t.dtype())),
+                   std::string(dtype_name(dtype_of<Real>())) + " (as u)");
+    check_argument(t.strides()[1] == 1, where, name,
+                   "column stride " + std::to_string(t.strides()[1]), "unit column stride");
+    return {static_cast<const Real*>(t.raw_data()), t.strides()[0]};
+}
+
+template <class Real>
+const Real* vector_of(std::string_view where, const char* name, const Tensor& t, std::int64_t dim,
+                      std::vector<Tensor>& keep) {
+    if (!t.defined()) return nullptr;
+    check_shape(where, name, t, {dim});
+    check_argument(t.dtype() == dtype_of<Real>(), where, std::string(name) + " dtype",
+                   std::string(dtype_name(t.dtype())),
+                   std::string(dtype_name(dtype_of<Real>())) + " (as u)");
+    keep.push_back(t.contiguous());
+    return keep.back().data<Real>();
+}
+
+template <class Real>
+Operands<Real> operands_of(std::string_view where, std::int64_t batch, const Tensor& u,
+                           const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
+                           const Tensor& D, const Tensor& z, const Tensor& delta_bias,
+                           bool delta_softplus, std::string_view discretization,
+                           std::vector<Tensor>& keep) {
+    check_argument(discretization == "zoh" || discretization == "bilinear", where, "discretization",
+                   fmt::format("\"{}\"", discretization), "\"zoh\" or \"bilinear\"");
+    check_argument(u.rank() == 2 && batch >= 1 && u.dim(0) % batch == 0 && u.dim(0) > 0, where, "u",
+                   fmt::format("shape {} with batch {}", shape_string(u.shape()), batch),
+                   "(batch · L, dim), L ≥ 1");
+    check_argument(A.rank() == 2 && A.dim(0) == u.dim(1), where, "A",
+                   "shape " + shape_string(A.shape()), fmt::format("({}, N)", u.dim(1)));
+    Operands<Real> op;
+    op.batch = batch;
+    op.L = u.dim(0) / batch;
+    op.dim = u.dim(1);
+    op.N = A.dim(1);
+    const std::int64_t M = u.dim(0);
+    op.u = rows_of<Real>(where, "u", u, M, op.dim);
+    op.delta = rows_of<Real>(where, "delta", delta, M, op.dim);
+    if (z.defined()) op.z = rows_of<Real>(where, "z", z, M, op.dim);
+    op.B = rows_of<Real>(where, "B", B, M, op.N);
+    op.C = rows_of<Real>(where, "C", C, M, op.N);
+    check_argument(A.dtype() == dtype_of<Real>(), where, "A dtype",
+                   std::string(dtype_name(A.dtype())),
+                   std::string(dtype_name(dtype_of<Real>())) + " (as u)");
+    keep.push_back(A.contiguous());
+    op.A = keep.back().data<Real>();
+    op.D = vector_of<Real>(where, "D", D, op.dim, keep);
+    op.bias = vector_of<Real>(where, "delta_bias", delta_bias, op.dim, keep);
+    op.softplus = delta_softplus;
+    op.bilinear = discretization == "bilinear";
+    return op;
+}
+
+void check_real_dtype(std::string_view where, const Tensor& u) {
+    check_argument(u.defined() && (u.dtype() == DType::F32 || u.dtype() == DType::F64), where,
+                   "u dtype", u.defined() ? std::string(dtype_name(u.dtype())) : "undefined",
+                   "float32 or float64");
+}
+
+template <class Real>
+Tensor forward(std::int64_t batch, const Tensor& u, const Tensor& delta, const Tensor& A,
+               const Tensor& B, const Tensor& C, const Tensor& D, const Tensor& z,
+               const Tensor& delta_bias, bool softplus, std::string_view discretization) {
+    std::vector<Tensor> keep;
+    const Operands<Real> op =
+        operands_of<Real>("selective_scan_time_major", batch, u, delta, A, B, C, D, z, delta_bias,
+                          softplus, discretization, keep);
+    Tensor out = Tensor::empty({u.dim(0), op.dim}, dtype_of<Real>());
+    Real* po = out.data<Real>();
+    const std::int64_t tasks = op.batch * op.blocks();
+#pragma omp parallel for num_threads(num_threads()) \
+    schedule(static) if (tasks > 1 && u.dim(0) * op.dim * op.N > 20000)
+    for (std::int64_t task = 0; task < tasks; ++task) forward_task_any(op, task, po);
+    return out;
+}
+
+template <class Real>
+SelectiveScanGradients backward(std::int64_t batch, const Tensor& dout_in, const Tensor& u,
+                                const Tensor& delta, const Tensor& A, const Tensor& B,
+                                const Tensor& C, const Tensor& D, const Tensor& z,
+                                const Tensor& delta_bias, bool softplus,
+                                std::string_view discretization) {
+    constexpr std::string_view where = "selective_scan_time_major_backward";
+    constexpr int W = kLanes<Real>;
+    std::vector<Tensor> keep;
+    const Operands<Real> op = operands_of<Real>(where, batch, u, delta, A, B, C, D, z, delta_bias,
+                                                softplus, discretization, keep);
+    const std::int64_t M = u.dim(0), dim = op.dim, N = op.N;
+    check_shape(where, "dout", dout_in, {M, dim});
+    const Tensor dout = dout_in.to(dtype_of<Real>()).contiguous();
+    const DType dtype = dtype_of<Real>();
+    Tensor du = Tensor::empty({M, dim}, dtype), ddelta = Tensor::empty({M, dim}, dtype);
+    Tensor dz = z.defined() ? Tensor::empty({M, dim}, dtype) : Tensor();
+    std::vector<Real> dA_seq(static_cast<std::size_t>(batch * dim * N));
+    std::vector<Real> dD_seq(static_cast<std::size_t>(batch * dim)), dbias_seq(dD_seq.size());
+    const Gradients<Real> grads{
+        du.data<Real>(), ddelta.data<Real>(), z.defined() ? dz.data<Real>() : nullptr,
+        dA_seq.data(),   dD_seq.data(),       dbias_seq.data()};
+    const std::int64_t tasks = op.batch * op.blocks();
+    const bool parallel = tasks > 1 && M * dim * N > 20000;
+    const int threads = parallel ? num_threads() : 1;
+    // dB, dC lane by lane per thread: (threads, M, N, W).
+    const std::size_t lane_size = static_cast<std::size_t>(M * N * W);
+    std::vector<Real> dB_lanes(lane_size * static_cast<std::size_t>(threads), Real(0));
+    std::vector<Real> dC_lanes(dB_lanes.size(), Real(0));
+#pragma omp parallel num_threads(threads) if (parallel)
+    {
+        BackwardScratch<Real> scratch;
+        const std::size_t offset = lane_size * static_cast<std::size_t>(omp_get_thread_num());
+#pragma omp for schedule(static)
+        for (std::int64_t task = 0; task < tasks; ++task) {
+            backward_task_any(op, task, dout.data<Real>(), grads, dB_lanes.data() + offset,
+                              dC_lanes.data() + offset, scratch);
+        }
+    }
+    SelectiveScanGradients g;
+    g.du = du;
+    g.ddelta = ddelta;
+    g.dz = dz;
+    // Sums in a fixed order: threads, then lanes; sequences in order.
+    const auto lanes_sum = [&](const std::vector<Real>& lanes) {
+        Tensor sum({M, N}, dtype);
+        Real* p = sum.data<Real>();
+        for (int thread = 0; thread < threads; ++thread) {
+            const Real* q = lanes.data() + lane_size * static_cast<std::size_t>(thread);
+            for (std::int64_t i = 0; i < M * N; ++i) {
+                Real acc = 0;
+                for (int l = 0; l < W; ++l) acc += q[i * W + l];
+                p[i] += acc;
+            }
+        }
+        return sum;
+    };
+    g.dB = lanes_sum(dB_lanes);
+    g.dC = lanes_sum(dC_lanes);
+    const auto over_sequences = [&](const std::vector<Real>& per_seq, Shape shape) {
+        Tensor sum(std::move(shape), dtype);
+        const std::int64_t width = sum.numel();
+        for (std::int64_t b = 0; b < batch; ++b) {
+            for (std::int64_t i = 0; i < width; ++i) sum.data<Real>()[i] += per_seq[b * width + i];
+        }
+        return sum;
+    };
+    g.dA = over_sequences(dA_seq, {dim, N});
+    if (D.defined()) g.dD = over_sequences(dD_seq, {dim});
+    if (delta_bias.defined()) g.ddelta_bias = over_sequences(dbias_seq, {dim});
+    return g;
+}
+
+}  // namespace
+
+Tensor selective_scan_time_major(std::int64_t batch, const Tensor& u, const Tensor& delta,
+                                 const Tensor& A, const Tensor& B, const Tensor& C, const Tensor& D,
+                                 const Tensor& z, const Tensor& delta_bias, bool delta_softplus,
+                                 std::string_view discretization) {
+    check_real_dtype("selective_scan_time_major", u);
+    return u.dtype() == DType::F32 ? forward<float>(batch, u, delta, A, B, C, D, z, delta_bias,
+                                                    delta_softplus, discretization)
+                                   : forward<double>(batch, u, delta, A, B, C, D, z, delta_bias,
+                                                     delta_softplus, discretization);
+}
+
+SelectiveScanGradients selective_scan_time_major_backward(
+    std::int64_t batch, const Tensor& dout, const Tensor& u, const Tensor& delta, const Tensor& A,
+    const Tensor& B, const Tensor& C, const Tensor& D, const Tensor& z, const Tensor& delta_bias,
+    bool delta_softplus, std::string_view discretization) {
+    check_real_dtype("selective_scan_time_major_backward", u);
+    return u.dtype() == DType::F32 ? backward<float>(batch, dout, u, delta, A, B, C, D, z,
+                                                     delta_bias, delta_softplus, discretization)
+                                   : backward<double>(batch, dout, u, delta, A, B, C, D, z,
+                                                      delta_bias, delta_softplus, discretization);
+}
+
+}  // namespace structseq

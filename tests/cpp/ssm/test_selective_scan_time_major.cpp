@@ -1,0 +1,184 @@
+#include "structseq/ssm/selective_scan_time_major.h"
+
+#include "ssm_test_util.h"
+#include "test_util.h"
+
+#include <cmath>
+
+namespace structseq {
+namespace {
+
+using testing::normal_tensor;
+using testing::relative_error;
+using testing::tensor_of;
+using testing::values_of;
+
+// batch 2, dim 19 (two float64 blocks and a partial one; one float32 block and a partial one),
+// N 5, L 70 (crosses the 64-step checkpoints). B and C are column views of one wider
+// projection, as in Mamba's mixer.
+struct Problem {
+    std::int64_t batch = 2, L = 70, dim = 19, N = 5;
+    Tensor u, delta, A, x_dbl, B, C, D, z, bias;
+
+    explicit Problem(DType dtype = DType::F64) {
+        const std::int64_t M = batch * L;
+        u = normal_tensor({M, dim}, 1).to(dtype);
+        delta = normal_tensor({M, dim}, 2, 0.5).to(dtype);  // softplus'd with bias −1
+        std::vector<double> a = values_of(normal_tensor({dim, N}, 3));
+        for (double& v : a) v = -0.1 - std::abs(v);
+        A = tensor_of(a, {dim, N}).to(dtype);
+        x_dbl = normal_tensor({M, 3 + 2 * N}, 4).to(dtype);
+        B = x_dbl.narrow(1, 3, N);
+        C = x_dbl.narrow(1, 3 + N, N);
+        D = normal_tensor({dim}, 5).to(dtype);
+        z = normal_tensor({M, dim}, 6).to(dtype);
+        std::vector<double> b(static_cast<std::size_t>(dim), -1.0);
+        bias = tensor_of(b, {dim}).to(dtype);
+    }
+    Tensor out(std::string_view method) const {
+        return selective_scan_time_major(batch, u, delta, A, B, C, D, z, bias, true, method);
+    }
+};
+
+// The recursion in plain loops, float64.
+std::vector<double> loop_reference(const Problem& p, bool bilinear) {
+    const std::vector<double> u = values_of(p.u), delta = values_of(p.delta), A = values_of(p.A);
+    const std::vector<double> B = values_of(p.B), C = values_of(p.C), D = values_of(p.D);
+    const std::vector<double> z = values_of(p.z), bias = values_of(p.bias);
+    std::vector<double> out(u.size());
+    for (std::int64_t b = 0; b < p.batch; ++b) {
+        for (std::int64_t d = 0; d < p.dim; ++d) {
+            std::vector<double> x(static_cast<std::size_t>(p.N), 0.0);
+            for (std::int64_t t = 0; t < p.L; ++t) {
+                const std::int64_t row = b * p.L + t, at = row * p.dim + d;
+                const double dt = std::log1p(std::exp(delta[at] + bias[d]));
+                double y = D[d] * u[at];
+                for (std::int64_t n = 0; n < p.N; ++n) {
+                    const double q = dt * A[d * p.N + n], bn = B[row * p.N + n];
+                    x[n] = bilinear
+                               ? (1 + q / 2) / (1 - q / 2) * x[n] + dt * bn * u[at] / (1 - q / 2)
+                               : std::exp(q) * x[n] + dt * bn * u[at];
+                    y += C[row * p.N + n] * x[n];
+                }
+                out[at] = y * z[at] / (1 + std::exp(-z[at]));
+            }
+        }
+    }
+    return out;
+}
+
+TEST(SelectiveScanTimeMajor, MatchesTheLoopReference) {
+    const Problem p;
+    for (const char* method : {"zoh", "bilinear"}) {
+        const Tensor out = p.out(method);
+        EXPECT_EQ(out.shape(), (Shape{p.batch * p.L, p.dim}));
+        EXPECT_LT(relative_error(values_of(out), loop_reference(p, method[0] == 'b')), 1e-13)
+            << method;
+    }
+}
+
+TEST(SelectiveScanTimeMajor, Float32AgreesWithFloat64) {
+    const Problem p64, p32(DType::F32);
+    for (const char* method : {"zoh", "bilinear"}) {
+        const Tensor out = p32.out(method);
+        EXPECT_EQ(out.dtype(), DType::F32);
+        EXPECT_LT(relative_error(values_of(out), values_of(p64.out(method))), 2e-6) << method;
+    }
+}
+
+// The same gradients as the channel-major kernel (selective_scan.h, itself checked against
+// finite differences), and ⟨dout, out⟩ moves by ⟨g, e⟩ when an input moves along e.
+TEST(SelectiveScanTimeMajor, BackwardMatchesTheChannelMajorKernelAndFiniteDifferences) {
+    const Problem p;
+    const std::int64_t M = p.batch * p.L;
+    const Tensor dout = normal_tensor({M, p.dim}, 7);
+    // (M, cols) → (batch, cols, L)
+    const auto channel_major = [&](const Tensor& t) {
+        return t.contiguous().reshape({p.batch, p.L, t.dim(1)}).transpose(1, 2).contiguous();
+    };
+    for (const char* method : {"zoh", "bilinear"}) {
+        const SelectiveScanGradients g = selective_scan_time_major_backward(
+            p.batch, dout, p.u, p.delta, p.A, p.B, p.C, p.D, p.z, p.bias, true, method);
+        const SelectiveScanGradients r = selective_scan_backward(
+            channel_major(dout), channel_major(p.u), channel_major(p.delta), p.A,
+            channel_major(p.B), channel_major(p.C), p.D, channel_major(p.z), p.bias, true, method);
+        const auto same = [&](const Tensor& mine, const Tensor& theirs, const char* name) {
+            const Tensor theirs_tm =
+                theirs.rank() == 3 ? theirs.transpose(1, 2).contiguous().reshape({M, -1}) : theirs;
+            EXPECT_EQ(mine.shape(), theirs_tm.shape()) << name;
+            EXPECT_LT(relative_error(values_of(mine), values_of(theirs_tm)), 1e-12)
+                << method << " " << name;
+        };
+        same(g.du, r.du, "du");
+        same(g.ddelta, r.ddelta, "ddelta");
+        same(g.dz, r.dz, "dz");
+        same(g.dB, r.dB, "dB");
+        same(g.dC, r.dC, "dC");
+        same(g.dA, r.dA, "dA");
+        same(g.dD, r.dD, "dD");
+        same(g.ddelta_bias, r.ddelta_bias, "ddelta_bias");
+
+        // Directional finite differences for u, delta and A.
+        const auto loss = [&](const Problem& q) {
+            const std::vector<double> o = values_of(q.out(method)), w = values_of(dout);
+            double s = 0;
+            for (std::size_t i = 0; i < o.size(); ++i) s += o[i] * w[i];
+            return s;
+        };
+        const double h = 1e-6;
+        for (int which = 0; which < 3; ++which) {
+            Problem plus = p, minus = p;
+            Tensor* tp = which == 0 ? &plus.u : which == 1 ? &plus.delta : &plus.A;
+            Tensor* tm = which == 0 ? &minus.u : which == 1 ? &minus.delta : &minus.A;
+            const Tensor e = normal_tensor(tp->shape(), 20 + which);
+            const std::vector<double> ev = values_of(e), base = values_of(*tp);
+            std::vector<double> up = base, down = base;
+            for (std::size_t i = 0; i < base.size(); ++i) {
+                up[i] += h * ev[i];
+                down[i] -= h * ev[i];
+            }
+            *tp = tensor_of(up, tp->shape());
+            *tm = tensor_of(down, tm->shape());
+            const std::vector<double> grad = values_of(which == 0   ? g.du
+                                                       : which == 1 ? g.ddelta
+                                                                    : g.dA);
+            double expected = 0;
+            for (std::size_t i = 0; i < grad.size(); ++i) expected += grad[i] * ev[i];
+            EXPECT_NEAR((loss(plus) - loss(minus)) / (2 * h), expected, 1e-6 * std::abs(expected))
+                << method << " input " << which;
+        }
+    }
+}
+
+TEST(SelectiveScanTimeMajor, Float32BackwardAgreesWithFloat64) {
+    const Problem p64, p32(DType::F32);
+    const Tensor dout = normal_tensor({p64.batch * p64.L, p64.dim}, 8);
+    const SelectiveScanGradients g64 = selective_scan_time_major_backward(
+        p64.batch, dout, p64.u, p64.delta, p64.A, p64.B, p64.C, p64.D, p64.z, p64.bias, true);
+    const SelectiveScanGradients g32 =
+        selective_scan_time_major_backward(p32.batch, dout.to(DType::F32), p32.u, p32.delta, p32.A,
+                                           p32.B, p32.C, p32.D, p32.z, p32.bias, true);
+    for (const auto& [a, b] : {std::pair{&g32.du, &g64.du}, std::pair{&g32.ddelta, &g64.ddelta},
+                               std::pair{&g32.dB, &g64.dB}, std::pair{&g32.dC, &g64.dC},
+                               std::pair{&g32.dA, &g64.dA}, std::pair{&g32.dz, &g64.dz}}) {
+        EXPECT_EQ(a->dtype(), DType::F32);
+        EXPECT_LT(relative_error(values_of(*a), values_of(*b)), 1e-5);
+    }
+}
+
+TEST(SelectiveScanTimeMajor, RejectsBadInput) {
+    const Problem p;
+    EXPECT_ERROR_CONTAINS(selective_scan_time_major(3, p.u, p.delta, p.A, p.B, p.C), "u");
+    EXPECT_ERROR_CONTAINS(selective_scan_time_major(p.batch, p.u, p.delta, p.A, p.x_dbl, p.C), "B");
+    EXPECT_ERROR_CONTAINS(
+        selective_scan_time_major(p.batch, p.u, p.delta.to(DType::F32), p.A, p.B, p.C), "delta");
+    EXPECT_ERROR_CONTAINS(
+        selective_scan_time_major(p.batch, p.u, p.delta, p.A, p.B, p.C, p.D, p.z.transpose(0, 1)),
+        "z");
+    EXPECT_ERROR_CONTAINS(selective_scan_time_major(p.batch, p.u, p.delta, p.A, p.B, p.C, Tensor(),
+                                                    Tensor(), Tensor(), false, "rk4"),
+                          "discretization");
+}
+
+}  // namespace
+}  // namespace structseq
