@@ -1,12 +1,15 @@
 #include "structseq/nn/mamba_mixer.h"
 
+#include "nn/silu.h"
 #include "structseq/core/error.h"
+#include "structseq/core/threads.h"
 #include "structseq/nn/linear.h"
 #include "structseq/ssm/selective_scan_time_major.h"
 
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 namespace structseq {
 
@@ -19,9 +22,16 @@ Tensor* bias_or_null(Tensor& b) {
     return b.defined() ? &b : nullptr;
 }
 
+// The depthwise kernel (d_inner, d_conv) as (d_conv, d_inner), so channels run contiguously.
 template <class Real>
-Real sigmoid(Real a) {
-    return Real(1) / (Real(1) + std::exp(-a));
+std::vector<Real> transposed_conv_weight(const Tensor& weight) {
+    const Tensor W = weight.contiguous();
+    const std::int64_t di = W.dim(0), kc = W.dim(1);
+    std::vector<Real> Wt(static_cast<std::size_t>(kc * di));
+    for (std::int64_t c = 0; c < di; ++c) {
+        for (std::int64_t k = 0; k < kc; ++k) Wt[k * di + c] = W.data<Real>()[c * kc + k];
+    }
+    return Wt;
 }
 
 template <class Real>
@@ -32,23 +42,24 @@ Tensor forward(const MambaMixerWeights& w, const Tensor& h, std::int64_t batch, 
     const DType dtype = dtype_of<Real>();
     const Tensor xz = linear_forward(h, w.in_proj, bias_or_null(w.in_proj_bias));
     // p[b, t, c] = b_conv[c] + Σ_k W[c, k] · x[b, t − (d_conv − 1) + k, c]; xc = silu(p).
-    const Tensor W = w.conv_weight.contiguous();
+    const std::vector<Real> Wt = transposed_conv_weight<Real>(w.conv_weight);
     const Tensor conv_bias = w.conv_bias.defined() ? w.conv_bias.contiguous() : Tensor();
     Tensor pre = Tensor::empty({m, di}, dtype), xc = Tensor::empty({m, di}, dtype);
     const Real* px = xz.data<Real>();
-    const Real* pw = W.data<Real>();
     const Real* pb = conv_bias.defined() ? conv_bias.data<Real>() : nullptr;
-#pragma omp parallel for schedule(static) if (m * di * kc > 65536)
+    Real* ppre = pre.data<Real>();
+    Real* pxc = xc.data<Real>();
+#pragma omp parallel for num_threads(num_threads()) schedule(static) if (m * di * kc > 65536)
     for (std::int64_t row = 0; row < m; ++row) {
         const std::int64_t t = row % length;
-        Real* p = pre.data<Real>() + row * di;
+        Real* p = ppre + row * di;
         for (std::int64_t c = 0; c < di; ++c) p[c] = pb != nullptr ? pb[c] : Real(0);
         for (std::int64_t k = std::max<std::int64_t>(0, kc - 1 - t); k < kc; ++k) {
             const Real* xs = px + (row - (kc - 1) + k) * 2 * di;
-            for (std::int64_t c = 0; c < di; ++c) p[c] += pw[c * kc + k] * xs[c];
+            const Real* wk = Wt.data() + k * di;
+            for (std::int64_t c = 0; c < di; ++c) p[c] += wk[c] * xs[c];
         }
-        Real* o = xc.data<Real>() + row * di;
-        for (std::int64_t c = 0; c < di; ++c) o[c] = p[c] * sigmoid(p[c]);
+        nn_detail::silu_forward(p, pxc + row * di, di);
     }
     const Tensor x_dbl = linear_forward(xc, w.x_proj, nullptr);  // (m, r + 2n)
     Tensor dt_low = Tensor::empty({m, r}, dtype);
@@ -99,36 +110,51 @@ Tensor backward(const MambaMixerWeights& w, const MambaMixerSaved& s, const Tens
         std::copy_n(sg.dC.data<Real>() + row * n, n, o + r + n);
     }
     Tensor dxc = linear_backward(dx_dbl, s.xc, w.x_proj, g.x_proj, nullptr);
-    // dp = (dxc + du) ⊙ silu'(p), silu'(p) = σ(p)(1 + p(1 − σ(p))).
-    Tensor dp = Tensor::empty({m, di}, dtype);
-    for (std::int64_t k = 0; k < m * di; ++k) {
-        const Real p = s.pre.data<Real>()[k], sg_p = sigmoid(p);
-        dp.data<Real>()[k] =
-            (dxc.data<Real>()[k] + sg.du.data<Real>()[k]) * sg_p * (Real(1) + p * (Real(1) - sg_p));
-    }
-    // The convolution's transpose: dx[s] += W[c, k] dp[t] for s = t − (d_conv − 1) + k; dz from
-    // the scan; dW[c, k] += Σ_t dp[t] x[s]; db_conv += Σ_t dp[t].
+    // dp = (dxc + du) ⊙ silu'(p).
+    Real* pdp = dxc.data<Real>();
+    const Real* pdu = sg.du.data<Real>();
+    for (std::int64_t k = 0; k < m * di; ++k) pdp[k] += pdu[k];
+    nn_detail::silu_backward(s.pre.data<Real>(), pdp, pdp, m * di);
+    // The convolution's transpose: dx[src] += W[c, k] dp[t] for src = t − (d_conv − 1) + k; dz
+    // from the scan; dW[c, k] += Σ_t dp[t] x[src]; db_conv += Σ_t dp[t]. Threads split the
+    // channels, so each owns its dW and db entries.
     Tensor dxz(Shape{m, 2 * di}, dtype);
-    for (std::int64_t row = 0; row < m; ++row) {
-        std::copy_n(sg.dz.data<Real>() + row * di, di, dxz.data<Real>() + row * 2 * di + di);
-    }
-    const Tensor W = w.conv_weight.contiguous();
-    const Real* px = s.xz.data<Real>();
     Real* pdxz = dxz.data<Real>();
-    Real* pgw = g.conv_weight.data<Real>();
-    for (std::int64_t row = 0; row < m; ++row) {
-        const std::int64_t t = row % length;
-        const Real* d = dp.data<Real>() + row * di;
-        for (std::int64_t k = std::max<std::int64_t>(0, kc - 1 - t); k < kc; ++k) {
-            const std::int64_t src = row - (kc - 1) + k;
-            for (std::int64_t c = 0; c < di; ++c) {
-                pdxz[src * 2 * di + c] += W.data<Real>()[c * kc + k] * d[c];
-                pgw[c * kc + k] += d[c] * px[src * 2 * di + c];
+    const Real* pdz = sg.dz.data<Real>();
+    for (std::int64_t row = 0; row < m; ++row)
+        std::copy_n(pdz + row * di, di, pdxz + row * 2 * di + di);
+    const std::vector<Real> Wt = transposed_conv_weight<Real>(w.conv_weight);
+    std::vector<Real> dWt(static_cast<std::size_t>(kc * di), Real(0)),
+        db(static_cast<std::size_t>(di), Real(0));
+    const Real* px = s.xz.data<Real>();
+    constexpr std::int64_t kChannels = 64;
+#pragma omp parallel for num_threads(num_threads()) schedule(static) if (m * di * kc > 65536)
+    for (std::int64_t c0 = 0; c0 < di; c0 += kChannels) {
+        const std::int64_t c1 = std::min(di, c0 + kChannels);
+        for (std::int64_t row = 0; row < m; ++row) {
+            const std::int64_t t = row % length;
+            const Real* d = pdp + row * di;
+            for (std::int64_t k = std::max<std::int64_t>(0, kc - 1 - t); k < kc; ++k) {
+                const std::int64_t src = row - (kc - 1) + k;
+                const Real* wk = Wt.data() + k * di;
+                const Real* xs = px + src * 2 * di;
+                Real* dx = pdxz + src * 2 * di;
+                Real* dwk = dWt.data() + k * di;
+                for (std::int64_t c = c0; c < c1; ++c) {
+                    dx[c] += wk[c] * d[c];
+                    dwk[c] += d[c] * xs[c];
+                }
             }
+            for (std::int64_t c = c0; c < c1; ++c) db[c] += d[c];
         }
-        if (g.conv_bias.defined()) {
-            for (std::int64_t c = 0; c < di; ++c) g.conv_bias.data<Real>()[c] += d[c];
-        }
+    }
+    Real* pgw = g.conv_weight.data<Real>();
+    for (std::int64_t c = 0; c < di; ++c) {
+        for (std::int64_t k = 0; k < kc; ++k) pgw[c * kc + k] += dWt[k * di + c];
+    }
+    if (g.conv_bias.defined()) {
+        Real* pgb = g.conv_bias.data<Real>();
+        for (std::int64_t c = 0; c < di; ++c) pgb[c] += db[c];
     }
     return linear_backward(dxz, s.h, w.in_proj, g.in_proj, bias_or_null(g.in_proj_bias));
 }
