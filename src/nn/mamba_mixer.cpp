@@ -34,6 +34,26 @@ std::vector<Real> transposed_conv_weight(const Tensor& weight) {
     return Wt;
 }
 
+// The scan's operands, read in place from the activations: u = xc, z the second half of xz,
+// B and C columns of x_dbl.
+TimeMajorScanInputs scan_inputs(const MambaMixerWeights& w, std::int64_t batch, const Tensor& xc,
+                                const Tensor& delta, const Tensor& A, const Tensor& xz,
+                                const Tensor& x_dbl) {
+    const std::int64_t di = w.D.dim(0), n = w.A_log.dim(1), r = w.dt_proj.dim(1);
+    TimeMajorScanInputs in;
+    in.batch = batch;
+    in.u = xc;
+    in.delta = delta;
+    in.A = A;
+    in.B = x_dbl.narrow(1, r, n);
+    in.C = x_dbl.narrow(1, r + n, n);
+    in.D = w.D;
+    in.z = xz.narrow(1, di, di);
+    in.delta_bias = w.dt_proj_bias;
+    in.delta_softplus = true;
+    return in;
+}
+
 template <class Real>
 Tensor forward(const MambaMixerWeights& w, const Tensor& h, std::int64_t batch, std::int64_t length,
                MambaMixerSaved* saved) {
@@ -70,13 +90,12 @@ Tensor forward(const MambaMixerWeights& w, const Tensor& h, std::int64_t batch, 
     Tensor A = Tensor::empty({di, n}, dtype);
     const Tensor A_log = w.A_log.contiguous();
     for (std::int64_t k = 0; k < di * n; ++k) A.data<Real>()[k] = -std::exp(A_log.data<Real>()[k]);
-    const Tensor z = xz.narrow(1, di, di);
-    const Tensor B = x_dbl.narrow(1, r, n), C = x_dbl.narrow(1, r + n, n);
-    Tensor y = selective_scan_time_major(batch, xc, delta, A, B, C, w.D, z, w.dt_proj_bias,
-                                         /*delta_softplus=*/true);
+    const TimeMajorScanResult scan =
+        selective_scan_time_major(scan_inputs(w, batch, xc, delta, A, xz, x_dbl), saved != nullptr);
+    const Tensor& y = scan.out;
     Tensor out = linear_forward(y, w.out_proj, bias_or_null(w.out_proj_bias));
     if (saved != nullptr) {
-        *saved = {batch, length, h, xz, pre, xc, x_dbl, dt_low, delta, A, y};
+        *saved = {batch, length, h, xz, pre, xc, x_dbl, dt_low, delta, A, y, scan.checkpoints};
     }
     return out;
 }
@@ -90,8 +109,7 @@ Tensor backward(const MambaMixerWeights& w, const MambaMixerSaved& s, const Tens
     const Tensor dy =
         linear_backward(dout, s.y, w.out_proj, g.out_proj, bias_or_null(g.out_proj_bias));
     const SelectiveScanGradients sg = selective_scan_time_major_backward(
-        s.batch, dy, s.xc, s.delta, s.A, s.x_dbl.narrow(1, r, n), s.x_dbl.narrow(1, r + n, n), w.D,
-        s.xz.narrow(1, di, di), w.dt_proj_bias, /*delta_softplus=*/true);
+        scan_inputs(w, s.batch, s.xc, s.delta, s.A, s.xz, s.x_dbl), dy, s.checkpoints);
     const auto accumulate = [](Tensor& into, const Tensor& add) {
         for (std::int64_t k = 0; k < into.numel(); ++k) into.data<Real>()[k] += add.data<Real>()[k];
     };

@@ -42,6 +42,7 @@ struct Operands {
     const Real* bias = nullptr;    // (dim) or null
     bool softplus = false, bilinear = false;
     std::int64_t blocks() const { return (dim + kLanes<Real> - 1) / kLanes<Real>; }
+    std::int64_t chunks() const { return (L + kCheckpointEvery - 1) / kCheckpointEvery; }
 };
 
 // The `count` ≤ lanes channels at p; missing lanes read as zero and are not written.
@@ -135,15 +136,21 @@ struct BlockConstants {
     }
 };
 
-// Sequence b, channels [c0, c0 + count): out rows (M, dim).
+// Sequence b, channels [c0, c0 + count): out rows (M, dim); the states before steps 0, 64, …
+// into `checkpoints` (batch, chunks, N, dim) when not null.
 template <class Real, bool Bilinear>
 STRUCTSEQ_ALWAYS_INLINE void forward_block(const Operands<Real>& op, std::int64_t b,
-                                           std::int64_t c0, Real* out) {
+                                           std::int64_t c0, Real* out, Real* checkpoints) {
     const int count = static_cast<int>(std::min<std::int64_t>(kLanes<Real>, op.dim - c0));
     const BlockConstants<Real> k(op, c0, count);
     LaneArray<Vec<Real>> x(static_cast<std::size_t>(op.N), Vec<Real>{});
     for (std::int64_t t = 0; t < op.L; ++t) {
         const std::int64_t row = b * op.L + t;
+        if (checkpoints != nullptr && t % kCheckpointEvery == 0) {
+            Real* at =
+                checkpoints + ((b * op.chunks() + t / kCheckpointEvery) * op.N) * op.dim + c0;
+            for (std::int64_t n = 0; n < op.N; ++n) store_block(at + n * op.dim, x[n], count);
+        }
         const Vec<Real> u = load_block(op.u.row(row) + c0, count);
         const Vec<Real> dt = step_of(op, row, c0, count, k.bias, nullptr);
         Vec<Real> y = advance<Real, Bilinear>(op.N, k.A.data(), dt, u, op.B.row(row), op.C.row(row),
@@ -158,22 +165,25 @@ STRUCTSEQ_ALWAYS_INLINE void forward_block(const Operands<Real>& op, std::int64_
 }
 
 template <class Real>
-STRUCTSEQ_ALWAYS_INLINE void forward_task(const Operands<Real>& op, std::int64_t task, Real* out) {
+STRUCTSEQ_ALWAYS_INLINE void forward_task(const Operands<Real>& op, std::int64_t task, Real* out,
+                                          Real* checkpoints) {
     const std::int64_t b = task / op.blocks(), c0 = (task % op.blocks()) * kLanes<Real>;
     if (op.bilinear) {
-        forward_block<Real, true>(op, b, c0, out);
+        forward_block<Real, true>(op, b, c0, out, checkpoints);
     } else {
-        forward_block<Real, false>(op, b, c0, out);
+        forward_block<Real, false>(op, b, c0, out, checkpoints);
     }
 }
 
 STRUCTSEQ_CPU_CLONES
-void forward_task_f32(const Operands<float>& op, std::int64_t task, float* out) {
-    forward_task(op, task, out);
+void forward_task_f32(const Operands<float>& op, std::int64_t task, float* out,
+                      float* checkpoints) {
+    forward_task(op, task, out, checkpoints);
 }
 STRUCTSEQ_CPU_CLONES
-void forward_task_f64(const Operands<double>& op, std::int64_t task, double* out) {
-    forward_task(op, task, out);
+void forward_task_f64(const Operands<double>& op, std::int64_t task, double* out,
+                      double* checkpoints) {
+    forward_task(op, task, out, checkpoints);
 }
 
 // Where the backward writes. dB and dC are per-thread, lane by lane ((M, N, lanes)); dA, dD
@@ -190,11 +200,13 @@ struct BackwardScratch {
     LaneArray<Vec<Real>> x, adjoint, dA, checkpoints, states, a_bar, steps, slopes, y;
 };
 
-// Sequence b, channels [c0, c0 + count): recompute the states from checkpoints, then the adjoint
-// recursion of selective_scan.h backwards in time, chunk by chunk.
+// Sequence b, channels [c0, c0 + count): the states every 64 steps (from the forward pass when
+// `saved_checkpoints` is not null, else recomputed), then chunk by chunk the states again and the
+// adjoint recursion of selective_scan.h backwards in time.
 template <class Real, bool Bilinear>
 STRUCTSEQ_ALWAYS_INLINE void backward_block(const Operands<Real>& op, std::int64_t b,
                                             std::int64_t c0, const Real* dout,
+                                            const Real* saved_checkpoints,
                                             const Gradients<Real>& out, Real* dB_lanes,
                                             Real* dC_lanes, BackwardScratch<Real>& s) {
     using V = Vec<Real>;
@@ -202,7 +214,7 @@ STRUCTSEQ_ALWAYS_INLINE void backward_block(const Operands<Real>& op, std::int64
     const std::int64_t N = op.N, L = op.L, dim = op.dim;
     const int count = static_cast<int>(std::min<std::int64_t>(W, dim - c0));
     const BlockConstants<Real> k(op, c0, count);
-    const std::int64_t chunks = (L + kCheckpointEvery - 1) / kCheckpointEvery;
+    const std::int64_t chunks = op.chunks();
     const auto fill = [](LaneArray<V>& v, std::int64_t size) {
         v.assign(static_cast<std::size_t>(size), V{});
     };
@@ -216,14 +228,22 @@ STRUCTSEQ_ALWAYS_INLINE void backward_block(const Operands<Real>& op, std::int64
     fill(s.slopes, kCheckpointEvery);
     fill(s.y, kCheckpointEvery);
     const V* A = k.A.data();
-    for (std::int64_t t = 0; t < L; ++t) {
-        const std::int64_t row = b * L + t;
-        if (t % kCheckpointEvery == 0) {
-            std::copy_n(s.x.begin(), N, s.checkpoints.begin() + (t / kCheckpointEvery) * N);
+    if (saved_checkpoints != nullptr) {  // from the forward pass
+        for (std::int64_t c = 0; c < chunks; ++c) {
+            const Real* at = saved_checkpoints + ((b * chunks + c) * N) * dim + c0;
+            for (std::int64_t n = 0; n < N; ++n)
+                s.checkpoints[c * N + n] = load_block(at + n * dim, count);
         }
-        advance<Real, Bilinear>(N, A, step_of(op, row, c0, count, k.bias, nullptr),
-                                load_block(op.u.row(row) + c0, count), op.B.row(row), op.C.row(row),
-                                s.x.data(), nullptr);
+    } else {
+        for (std::int64_t t = 0; t < L; ++t) {
+            const std::int64_t row = b * L + t;
+            if (t % kCheckpointEvery == 0) {
+                std::copy_n(s.x.begin(), N, s.checkpoints.begin() + (t / kCheckpointEvery) * N);
+            }
+            advance<Real, Bilinear>(N, A, step_of(op, row, c0, count, k.bias, nullptr),
+                                    load_block(op.u.row(row) + c0, count), op.B.row(row),
+                                    op.C.row(row), s.x.data(), nullptr);
+        }
     }
     V dD = {}, dbias = {};
     for (std::int64_t c = chunks - 1; c >= 0; --c) {
@@ -288,45 +308,47 @@ STRUCTSEQ_ALWAYS_INLINE void backward_block(const Operands<Real>& op, std::int64
 
 template <class Real>
 STRUCTSEQ_ALWAYS_INLINE void backward_task(const Operands<Real>& op, std::int64_t task,
-                                           const Real* dout, const Gradients<Real>& out,
-                                           Real* dB_lanes, Real* dC_lanes,
-                                           BackwardScratch<Real>& s) {
+                                           const Real* dout, const Real* checkpoints,
+                                           const Gradients<Real>& out, Real* dB_lanes,
+                                           Real* dC_lanes, BackwardScratch<Real>& s) {
     const std::int64_t b = task / op.blocks(), c0 = (task % op.blocks()) * kLanes<Real>;
     if (op.bilinear) {
-        backward_block<Real, true>(op, b, c0, dout, out, dB_lanes, dC_lanes, s);
+        backward_block<Real, true>(op, b, c0, dout, checkpoints, out, dB_lanes, dC_lanes, s);
     } else {
-        backward_block<Real, false>(op, b, c0, dout, out, dB_lanes, dC_lanes, s);
+        backward_block<Real, false>(op, b, c0, dout, checkpoints, out, dB_lanes, dC_lanes, s);
     }
 }
 
 STRUCTSEQ_CPU_CLONES
 void backward_task_f32(const Operands<float>& op, std::int64_t task, const float* dout,
-                       const Gradients<float>& out, float* dB_lanes, float* dC_lanes,
-                       BackwardScratch<float>& s) {
-    backward_task(op, task, dout, out, dB_lanes, dC_lanes, s);
+                       const float* checkpoints, const Gradients<float>& out, float* dB_lanes,
+                       float* dC_lanes, BackwardScratch<float>& s) {
+    backward_task(op, task, dout, checkpoints, out, dB_lanes, dC_lanes, s);
 }
 STRUCTSEQ_CPU_CLONES
 void backward_task_f64(const Operands<double>& op, std::int64_t task, const double* dout,
-                       const Gradients<double>& out, double* dB_lanes, double* dC_lanes,
-                       BackwardScratch<double>& s) {
-    backward_task(op, task, dout, out, dB_lanes, dC_lanes, s);
+                       const double* checkpoints, const Gradients<double>& out, double* dB_lanes,
+                       double* dC_lanes, BackwardScratch<double>& s) {
+    backward_task(op, task, dout, checkpoints, out, dB_lanes, dC_lanes, s);
 }
 
-void forward_task_any(const Operands<float>& op, std::int64_t task, float* out) {
-    forward_task_f32(op, task, out);
+void forward_task_any(const Operands<float>& op, std::int64_t task, float* out,
+                      float* checkpoints) {
+    forward_task_f32(op, task, out, checkpoints);
 }
-void forward_task_any(const Operands<double>& op, std::int64_t task, double* out) {
-    forward_task_f64(op, task, out);
+void forward_task_any(const Operands<double>& op, std::int64_t task, double* out,
+                      double* checkpoints) {
+    forward_task_f64(op, task, out, checkpoints);
 }
 void backward_task_any(const Operands<float>& op, std::int64_t task, const float* dout,
-                       const Gradients<float>& out, float* dB, float* dC,
+                       const float* checkpoints, const Gradients<float>& out, float* dB, float* dC,
                        BackwardScratch<float>& s) {
-    backward_task_f32(op, task, dout, out, dB, dC, s);
+    backward_task_f32(op, task, dout, checkpoints, out, dB, dC, s);
 }
 void backward_task_any(const Operands<double>& op, std::int64_t task, const double* dout,
-                       const Gradients<double>& out, double* dB, double* dC,
-                       BackwardScratch<double>& s) {
-    backward_task_f64(op, task, dout, out, dB, dC, s);
+                       const double* checkpoints, const Gradients<double>& out, double* dB,
+                       double* dC, BackwardScratch<double>& s) {
+    backward_task_f64(op, task, dout, checkpoints, out, dB, dC, s);
 }
 
 template <class Real>
@@ -354,18 +376,20 @@ const Real* vector_of(std::string_view where, const char* name, const Tensor& t,
 }
 
 template <class Real>
-Operands<Real> operands_of(std::string_view where, std::int64_t batch, const Tensor& u,
-                           const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
-                           const Tensor& D, const Tensor& z, const Tensor& delta_bias,
-                           bool delta_softplus, std::string_view discretization,
+Operands<Real> operands_of(std::string_view where, const TimeMajorScanInputs& in,
                            std::vector<Tensor>& keep) {
-    check_argument(discretization == "zoh" || discretization == "bilinear", where, "discretization",
-                   fmt::format("\"{}\"", discretization), "\"zoh\" or \"bilinear\"");
+    const Tensor& u = in.u;
+    const Tensor& A = in.A;
+    const std::int64_t batch = in.batch;
+    check_argument(in.discretization == "zoh" || in.discretization == "bilinear", where,
+                   "discretization", fmt::format("\"{}\"", in.discretization),
+                   "\"zoh\" or \"bilinear\"");
     check_argument(u.rank() == 2 && batch >= 1 && u.dim(0) % batch == 0 && u.dim(0) > 0, where, "u",
                    fmt::format("shape {} with batch {}", shape_string(u.shape()), batch),
                    "(batch · L, dim), L ≥ 1");
-    check_argument(A.rank() == 2 && A.dim(0) == u.dim(1), where, "A",
-                   "shape " + shape_string(A.shape()), fmt::format("({}, N)", u.dim(1)));
+    check_argument(A.defined() && A.rank() == 2 && A.dim(0) == u.dim(1), where, "A",
+                   A.defined() ? "shape " + shape_string(A.shape()) : "undefined",
+                   fmt::format("({}, N)", u.dim(1)));
     Operands<Real> op;
     op.batch = batch;
     op.L = u.dim(0) / batch;
@@ -373,19 +397,19 @@ Operands<Real> operands_of(std::string_view where, std::int64_t batch, const Ten
     op.N = A.dim(1);
     const std::int64_t M = u.dim(0);
     op.u = rows_of<Real>(where, "u", u, M, op.dim);
-    op.delta = rows_of<Real>(where, "delta", delta, M, op.dim);
-    if (z.defined()) op.z = rows_of<Real>(where, "z", z, M, op.dim);
-    op.B = rows_of<Real>(where, "B", B, M, op.N);
-    op.C = rows_of<Real>(where, "C", C, M, op.N);
+    op.delta = rows_of<Real>(where, "delta", in.delta, M, op.dim);
+    if (in.z.defined()) op.z = rows_of<Real>(where, "z", in.z, M, op.dim);
+    op.B = rows_of<Real>(where, "B", in.B, M, op.N);
+    op.C = rows_of<Real>(where, "C", in.C, M, op.N);
     check_argument(A.dtype() == dtype_of<Real>(), where, "A dtype",
                    std::string(dtype_name(A.dtype())),
                    std::string(dtype_name(dtype_of<Real>())) + " (as u)");
     keep.push_back(A.contiguous());
     op.A = keep.back().data<Real>();
-    op.D = vector_of<Real>(where, "D", D, op.dim, keep);
-    op.bias = vector_of<Real>(where, "delta_bias", delta_bias, op.dim, keep);
-    op.softplus = delta_softplus;
-    op.bilinear = discretization == "bilinear";
+    op.D = vector_of<Real>(where, "D", in.D, op.dim, keep);
+    op.bias = vector_of<Real>(where, "delta_bias", in.delta_bias, op.dim, keep);
+    op.softplus = in.delta_softplus;
+    op.bilinear = in.discretization == "bilinear";
     return op;
 }
 
@@ -396,43 +420,47 @@ void check_real_dtype(std::string_view where, const Tensor& u) {
 }
 
 template <class Real>
-Tensor forward(std::int64_t batch, const Tensor& u, const Tensor& delta, const Tensor& A,
-               const Tensor& B, const Tensor& C, const Tensor& D, const Tensor& z,
-               const Tensor& delta_bias, bool softplus, std::string_view discretization) {
+TimeMajorScanResult forward(const TimeMajorScanInputs& in, bool keep_checkpoints) {
     std::vector<Tensor> keep;
-    const Operands<Real> op =
-        operands_of<Real>("selective_scan_time_major", batch, u, delta, A, B, C, D, z, delta_bias,
-                          softplus, discretization, keep);
-    Tensor out = Tensor::empty({u.dim(0), op.dim}, dtype_of<Real>());
-    Real* po = out.data<Real>();
+    const Operands<Real> op = operands_of<Real>("selective_scan_time_major", in, keep);
+    TimeMajorScanResult result;
+    result.out = Tensor::empty({in.u.dim(0), op.dim}, dtype_of<Real>());
+    if (keep_checkpoints) {
+        result.checkpoints = Tensor::empty({op.batch, op.chunks(), op.N, op.dim}, dtype_of<Real>());
+    }
+    Real* po = result.out.data<Real>();
+    Real* pc = keep_checkpoints ? result.checkpoints.data<Real>() : nullptr;
     const std::int64_t tasks = op.batch * op.blocks();
 #pragma omp parallel for num_threads(num_threads()) \
-    schedule(static) if (tasks > 1 && u.dim(0) * op.dim * op.N > 20000)
-    for (std::int64_t task = 0; task < tasks; ++task) forward_task_any(op, task, po);
-    return out;
+    schedule(static) if (tasks > 1 && in.u.dim(0) * op.dim * op.N > 20000)
+    for (std::int64_t task = 0; task < tasks; ++task) forward_task_any(op, task, po, pc);
+    return result;
 }
 
 template <class Real>
-SelectiveScanGradients backward(std::int64_t batch, const Tensor& dout_in, const Tensor& u,
-                                const Tensor& delta, const Tensor& A, const Tensor& B,
-                                const Tensor& C, const Tensor& D, const Tensor& z,
-                                const Tensor& delta_bias, bool softplus,
-                                std::string_view discretization) {
+SelectiveScanGradients backward(const TimeMajorScanInputs& in, const Tensor& dout_in,
+                                const Tensor& checkpoints_in) {
     constexpr std::string_view where = "selective_scan_time_major_backward";
     constexpr int W = kLanes<Real>;
     std::vector<Tensor> keep;
-    const Operands<Real> op = operands_of<Real>(where, batch, u, delta, A, B, C, D, z, delta_bias,
-                                                softplus, discretization, keep);
+    const Operands<Real> op = operands_of<Real>(where, in, keep);
+    const Tensor& u = in.u;
+    const std::int64_t batch = op.batch;
     const std::int64_t M = u.dim(0), dim = op.dim, N = op.N;
     check_shape(where, "dout", dout_in, {M, dim});
     const Tensor dout = dout_in.to(dtype_of<Real>()).contiguous();
     const DType dtype = dtype_of<Real>();
     Tensor du = Tensor::empty({M, dim}, dtype), ddelta = Tensor::empty({M, dim}, dtype);
-    Tensor dz = z.defined() ? Tensor::empty({M, dim}, dtype) : Tensor();
+    Tensor checkpoints;
+    if (checkpoints_in.defined()) {
+        check_shape(where, "checkpoints", checkpoints_in, {batch, op.chunks(), N, dim});
+        checkpoints = checkpoints_in.to(dtype).contiguous();
+    }
+    Tensor dz = in.z.defined() ? Tensor::empty({M, dim}, dtype) : Tensor();
     std::vector<Real> dA_seq(static_cast<std::size_t>(batch * dim * N));
     std::vector<Real> dD_seq(static_cast<std::size_t>(batch * dim)), dbias_seq(dD_seq.size());
     const Gradients<Real> grads{
-        du.data<Real>(), ddelta.data<Real>(), z.defined() ? dz.data<Real>() : nullptr,
+        du.data<Real>(), ddelta.data<Real>(), in.z.defined() ? dz.data<Real>() : nullptr,
         dA_seq.data(),   dD_seq.data(),       dbias_seq.data()};
     const std::int64_t tasks = op.batch * op.blocks();
     const bool parallel = tasks > 1 && M * dim * N > 20000;
@@ -447,8 +475,9 @@ SelectiveScanGradients backward(std::int64_t batch, const Tensor& dout_in, const
         const std::size_t offset = lane_size * static_cast<std::size_t>(omp_get_thread_num());
 #pragma omp for schedule(static)
         for (std::int64_t task = 0; task < tasks; ++task) {
-            backward_task_any(op, task, dout.data<Real>(), grads, dB_lanes.data() + offset,
-                              dC_lanes.data() + offset, scratch);
+            backward_task_any(op, task, dout.data<Real>(),
+                              checkpoints.defined() ? checkpoints.data<Real>() : nullptr, grads,
+                              dB_lanes.data() + offset, dC_lanes.data() + offset, scratch);
         }
     }
     SelectiveScanGradients g;
@@ -480,33 +509,26 @@ SelectiveScanGradients backward(std::int64_t batch, const Tensor& dout_in, const
         return sum;
     };
     g.dA = over_sequences(dA_seq, {dim, N});
-    if (D.defined()) g.dD = over_sequences(dD_seq, {dim});
-    if (delta_bias.defined()) g.ddelta_bias = over_sequences(dbias_seq, {dim});
+    if (in.D.defined()) g.dD = over_sequences(dD_seq, {dim});
+    if (in.delta_bias.defined()) g.ddelta_bias = over_sequences(dbias_seq, {dim});
     return g;
 }
 
 }  // namespace
 
-Tensor selective_scan_time_major(std::int64_t batch, const Tensor& u, const Tensor& delta,
-                                 const Tensor& A, const Tensor& B, const Tensor& C, const Tensor& D,
-                                 const Tensor& z, const Tensor& delta_bias, bool delta_softplus,
-                                 std::string_view discretization) {
-    check_real_dtype("selective_scan_time_major", u);
-    return u.dtype() == DType::F32 ? forward<float>(batch, u, delta, A, B, C, D, z, delta_bias,
-                                                    delta_softplus, discretization)
-                                   : forward<double>(batch, u, delta, A, B, C, D, z, delta_bias,
-                                                     delta_softplus, discretization);
+TimeMajorScanResult selective_scan_time_major(const TimeMajorScanInputs& in,
+                                              bool keep_checkpoints) {
+    check_real_dtype("selective_scan_time_major", in.u);
+    return in.u.dtype() == DType::F32 ? forward<float>(in, keep_checkpoints)
+                                      : forward<double>(in, keep_checkpoints);
 }
 
-SelectiveScanGradients selective_scan_time_major_backward(
-    std::int64_t batch, const Tensor& dout, const Tensor& u, const Tensor& delta, const Tensor& A,
-    const Tensor& B, const Tensor& C, const Tensor& D, const Tensor& z, const Tensor& delta_bias,
-    bool delta_softplus, std::string_view discretization) {
-    check_real_dtype("selective_scan_time_major_backward", u);
-    return u.dtype() == DType::F32 ? backward<float>(batch, dout, u, delta, A, B, C, D, z,
-                                                     delta_bias, delta_softplus, discretization)
-                                   : backward<double>(batch, dout, u, delta, A, B, C, D, z,
-                                                      delta_bias, delta_softplus, discretization);
+SelectiveScanGradients selective_scan_time_major_backward(const TimeMajorScanInputs& in,
+                                                          const Tensor& dout,
+                                                          const Tensor& checkpoints) {
+    check_real_dtype("selective_scan_time_major_backward", in.u);
+    return in.u.dtype() == DType::F32 ? backward<float>(in, dout, checkpoints)
+                                      : backward<double>(in, dout, checkpoints);
 }
 
 }  // namespace structseq

@@ -37,6 +37,7 @@ struct MambaMixerSaved {
     Tensor delta;                          // (M, d_inner), Δ before bias and softplus
     Tensor A;                              // (d_inner, d_state)
     Tensor y;                              // (M, d_inner), the scan's output
+    Tensor checkpoints;                    // the scan's states every 64 steps
 };
 
 // h (batch·length, d_model) → (batch·length, d_model); fills `saved` when given.

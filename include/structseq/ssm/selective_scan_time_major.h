@@ -25,19 +25,30 @@
 
 namespace structseq {
 
-// out (M, dim), contiguous, in u's dtype.
-Tensor selective_scan_time_major(std::int64_t batch, const Tensor& u, const Tensor& delta,
-                                 const Tensor& A, const Tensor& B, const Tensor& C,
-                                 const Tensor& D = Tensor(), const Tensor& z = Tensor(),
-                                 const Tensor& delta_bias = Tensor(), bool delta_softplus = false,
-                                 std::string_view discretization = "zoh");
+struct TimeMajorScanInputs {
+    std::int64_t batch = 1;   // sequences; L = M / batch
+    Tensor u, delta;          // (M, dim)
+    Tensor A;                 // (dim, N)
+    Tensor B, C;              // (M, N)
+    Tensor D, z, delta_bias;  // (dim), (M, dim), (dim); undefined when absent
+    bool delta_softplus = false;
+    std::string_view discretization = "zoh";  // or "bilinear"
+};
+
+struct TimeMajorScanResult {
+    Tensor out;          // (M, dim), contiguous, in u's dtype
+    Tensor checkpoints;  // (batch, ⌈L/64⌉, N, dim): the states before steps 0, 64, 128, …
+};
+
+// With keep_checkpoints, also the states the backward starts from (saves it a forward pass).
+TimeMajorScanResult selective_scan_time_major(const TimeMajorScanInputs& in,
+                                              bool keep_checkpoints = false);
 
 // Gradients shaped like their inputs (du, ddelta, dz (M, dim); dB, dC (M, N); dA (dim, N);
-// dD, ddelta_bias (dim)); the optional ones only for inputs that were given.
-SelectiveScanGradients selective_scan_time_major_backward(
-    std::int64_t batch, const Tensor& dout, const Tensor& u, const Tensor& delta, const Tensor& A,
-    const Tensor& B, const Tensor& C, const Tensor& D = Tensor(), const Tensor& z = Tensor(),
-    const Tensor& delta_bias = Tensor(), bool delta_softplus = false,
-    std::string_view discretization = "zoh");
+// dD, ddelta_bias (dim)); the optional ones only for inputs that were given. `checkpoints`
+// from the forward pass, or undefined to recompute them.
+SelectiveScanGradients selective_scan_time_major_backward(const TimeMajorScanInputs& in,
+                                                          const Tensor& dout,
+                                                          const Tensor& checkpoints = Tensor());
 
 }  // namespace structseq

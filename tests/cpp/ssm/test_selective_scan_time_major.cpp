@@ -35,8 +35,23 @@ struct Problem {
         std::vector<double> b(static_cast<std::size_t>(dim), -1.0);
         bias = tensor_of(b, {dim}).to(dtype);
     }
+    TimeMajorScanInputs inputs(std::string_view method) const {
+        TimeMajorScanInputs in;
+        in.batch = batch;
+        in.u = u;
+        in.delta = delta;
+        in.A = A;
+        in.B = B;
+        in.C = C;
+        in.D = D;
+        in.z = z;
+        in.delta_bias = bias;
+        in.delta_softplus = true;
+        in.discretization = method;
+        return in;
+    }
     Tensor out(std::string_view method) const {
-        return selective_scan_time_major(batch, u, delta, A, B, C, D, z, bias, true, method);
+        return selective_scan_time_major(inputs(method)).out;
     }
 };
 
@@ -97,8 +112,7 @@ TEST(SelectiveScanTimeMajor, BackwardMatchesTheChannelMajorKernelAndFiniteDiffer
         return t.contiguous().reshape({p.batch, p.L, t.dim(1)}).transpose(1, 2).contiguous();
     };
     for (const char* method : {"zoh", "bilinear"}) {
-        const SelectiveScanGradients g = selective_scan_time_major_backward(
-            p.batch, dout, p.u, p.delta, p.A, p.B, p.C, p.D, p.z, p.bias, true, method);
+        const SelectiveScanGradients g = selective_scan_time_major_backward(p.inputs(method), dout);
         const SelectiveScanGradients r = selective_scan_backward(
             channel_major(dout), channel_major(p.u), channel_major(p.delta), p.A,
             channel_major(p.B), channel_major(p.C), p.D, channel_major(p.z), p.bias, true, method);
@@ -153,11 +167,9 @@ TEST(SelectiveScanTimeMajor, BackwardMatchesTheChannelMajorKernelAndFiniteDiffer
 TEST(SelectiveScanTimeMajor, Float32BackwardAgreesWithFloat64) {
     const Problem p64, p32(DType::F32);
     const Tensor dout = normal_tensor({p64.batch * p64.L, p64.dim}, 8);
-    const SelectiveScanGradients g64 = selective_scan_time_major_backward(
-        p64.batch, dout, p64.u, p64.delta, p64.A, p64.B, p64.C, p64.D, p64.z, p64.bias, true);
+    const SelectiveScanGradients g64 = selective_scan_time_major_backward(p64.inputs("zoh"), dout);
     const SelectiveScanGradients g32 =
-        selective_scan_time_major_backward(p32.batch, dout.to(DType::F32), p32.u, p32.delta, p32.A,
-                                           p32.B, p32.C, p32.D, p32.z, p32.bias, true);
+        selective_scan_time_major_backward(p32.inputs("zoh"), dout.to(DType::F32));
     for (const auto& [a, b] : {std::pair{&g32.du, &g64.du}, std::pair{&g32.ddelta, &g64.ddelta},
                                std::pair{&g32.dB, &g64.dB}, std::pair{&g32.dC, &g64.dC},
                                std::pair{&g32.dA, &g64.dA}, std::pair{&g32.dz, &g64.dz}}) {
@@ -166,18 +178,42 @@ TEST(SelectiveScanTimeMajor, Float32BackwardAgreesWithFloat64) {
     }
 }
 
+// The forward's checkpoints spare the backward a pass and change no bit of the gradients.
+TEST(SelectiveScanTimeMajor, CheckpointsFromTheForwardGiveTheSameGradients) {
+    const Problem p(DType::F32);
+    const Tensor dout = normal_tensor({p.batch * p.L, p.dim}, 9).to(DType::F32);
+    for (const char* method : {"zoh", "bilinear"}) {
+        const TimeMajorScanResult r = selective_scan_time_major(p.inputs(method), true);
+        EXPECT_EQ(r.checkpoints.shape(), (Shape{p.batch, 2, p.N, p.dim}));
+        const SelectiveScanGradients with =
+            selective_scan_time_major_backward(p.inputs(method), dout, r.checkpoints);
+        const SelectiveScanGradients without =
+            selective_scan_time_major_backward(p.inputs(method), dout);
+        for (const auto& [a, b] :
+             {std::pair{&with.du, &without.du}, std::pair{&with.ddelta, &without.ddelta},
+              std::pair{&with.dB, &without.dB}, std::pair{&with.dA, &without.dA}}) {
+            EXPECT_EQ(values_of(*a), values_of(*b)) << method;
+        }
+    }
+}
+
 TEST(SelectiveScanTimeMajor, RejectsBadInput) {
     const Problem p;
-    EXPECT_ERROR_CONTAINS(selective_scan_time_major(3, p.u, p.delta, p.A, p.B, p.C), "u");
-    EXPECT_ERROR_CONTAINS(selective_scan_time_major(p.batch, p.u, p.delta, p.A, p.x_dbl, p.C), "B");
-    EXPECT_ERROR_CONTAINS(
-        selective_scan_time_major(p.batch, p.u, p.delta.to(DType::F32), p.A, p.B, p.C), "delta");
-    EXPECT_ERROR_CONTAINS(
-        selective_scan_time_major(p.batch, p.u, p.delta, p.A, p.B, p.C, p.D, p.z.transpose(0, 1)),
-        "z");
-    EXPECT_ERROR_CONTAINS(selective_scan_time_major(p.batch, p.u, p.delta, p.A, p.B, p.C, Tensor(),
-                                                    Tensor(), Tensor(), false, "rk4"),
+    const auto with = [&](auto change) {
+        TimeMajorScanInputs in = p.inputs("zoh");
+        change(in);
+        return selective_scan_time_major(in);
+    };
+    EXPECT_ERROR_CONTAINS(with([](TimeMajorScanInputs& in) { in.batch = 3; }), "u");
+    EXPECT_ERROR_CONTAINS(with([&](TimeMajorScanInputs& in) { in.B = p.x_dbl; }), "B");
+    EXPECT_ERROR_CONTAINS(with([&](TimeMajorScanInputs& in) { in.delta = p.delta.to(DType::F32); }),
+                          "delta");
+    EXPECT_ERROR_CONTAINS(with([&](TimeMajorScanInputs& in) { in.z = p.z.transpose(0, 1); }), "z");
+    EXPECT_ERROR_CONTAINS(with([](TimeMajorScanInputs& in) { in.discretization = "rk4"; }),
                           "discretization");
+    const Tensor wrong({p.batch, 3, p.N, p.dim}, DType::F64);
+    EXPECT_ERROR_CONTAINS(selective_scan_time_major_backward(p.inputs("zoh"), p.u, wrong),
+                          "checkpoints");
 }
 
 }  // namespace
