@@ -183,7 +183,7 @@ void bind_ssm(py::module_& m) {
         [](const py::handle& u, const py::handle& delta, const py::handle& A, const py::handle& B,
            const py::handle& C, const py::handle& D, const py::handle& z,
            const py::handle& delta_bias, bool delta_softplus, bool return_last_state,
-           const std::string& discretization) -> py::object {
+           const std::string& discretization, bool use_parallel_scan) -> py::object {
             const Arguments arg{"selective_scan"};
             const Tensor tu = arg(u, "u"), td = arg(delta, "delta"), tA = arg(A, "A"),
                          tB = arg(B, "B"), tC = arg(C, "C"), tD = arg(D, "D"), tz = arg(z, "z"),
@@ -192,7 +192,7 @@ void bind_ssm(py::module_& m) {
             {
                 py::gil_scoped_release release;
                 r = selective_scan(tu, td, tA, tB, tC, tD, tz, tbias, delta_softplus,
-                                   return_last_state, discretization);
+                                   return_last_state, discretization, use_parallel_scan);
             }
             if (!return_last_state) return numpy_from_tensor(r.out);
             return arrays({r.out, r.last_state});
@@ -200,11 +200,13 @@ void bind_ssm(py::module_& m) {
         py::arg("u"), py::arg("delta"), py::arg("A"), py::arg("B"), py::arg("C"),
         py::arg("D") = py::none(), py::arg("z") = py::none(), py::arg("delta_bias") = py::none(),
         py::arg("delta_softplus") = false, py::arg("return_last_state") = false, py::kw_only(),
-        py::arg("discretization") = "zoh",
+        py::arg("discretization") = "zoh", py::arg("use_parallel_scan") = false,
         "Mamba's selective scan with the semantics of mamba_ssm's selective_scan_ref:\n"
         "u, delta, z (batch, dim, L); A (dim, N); B, C (dim, N), (batch, N, L) or\n"
         "(batch, G, N, L); D, delta_bias (dim,). Returns out (batch, dim, L), and the last\n"
-        "state (batch, dim, N) when return_last_state. discretization 'zoh' or 'bilinear'.");
+        "state (batch, dim, N) when return_last_state. discretization 'zoh' or 'bilinear'.\n"
+        "use_parallel_scan: chunks of time run on separate threads (for long L with few\n"
+        "channels); the same result up to rounding.");
     m.def(
         "selective_scan_backward",
         [](const py::handle& dout, const py::handle& u, const py::handle& delta,

@@ -2,12 +2,14 @@
 
 #include "ssm/eigen_tensor.h"
 #include "ssm/lane_exp.h"
+#include "ssm/selective_scan_float32.h"
 #include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/error.h"
 #include "structseq/core/threads.h"
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -222,53 +224,69 @@ double silu(double v) {
     return v * sigmoid(v);
 }
 
-// The steps Δ_t of row (b, d) (bias, softplus), eight per vector; `slopes` (when not null)
-// gets dΔ/dδ = sigmoid(δ + bias) under softplus, else 1.
-STRUCTSEQ_ALWAYS_INLINE void row_steps(const Inputs& in, std::int64_t row, double* steps,
-                                       double* slopes) {
+// The steps Δ_t, t ∈ [t0, t1), of row (b, d) (bias, softplus) into steps[t − t0], eight per
+// vector; `slopes` (when not null) gets dΔ/dδ = sigmoid(δ + bias) under softplus, else 1.
+STRUCTSEQ_ALWAYS_INLINE void row_steps(const Inputs& in, std::int64_t row, std::int64_t t0,
+                                       std::int64_t t1, double* steps, double* slopes) {
     const Geometry& g = in.g;
     const std::int64_t d = row % g.dim;
     const double bias = in.bias.empty() ? 0.0 : in.bias[static_cast<std::size_t>(d)];
     const double* delta = in.delta.data() + row * g.L;
-    std::int64_t t = 0;
-    for (; t + 8 <= g.L; t += 8) {
+    std::int64_t t = t0;
+    for (; t + 8 <= t1; t += 8) {
         const Lanes8 raw = load_lanes<Lanes8>(delta + t) + bias;
-        store_lanes(steps + t, in.softplus ? lane_softplus(raw) : raw);
+        store_lanes(steps + t - t0, in.softplus ? lane_softplus(raw) : raw);
         if (slopes != nullptr) {
-            store_lanes(slopes + t, in.softplus ? 1.0 / (1.0 + lane_exp(-raw)) : Lanes8{} + 1.0);
+            store_lanes(slopes + t - t0,
+                        in.softplus ? 1.0 / (1.0 + lane_exp(-raw)) : Lanes8{} + 1.0);
         }
     }
-    for (; t < g.L; ++t) {
+    for (; t < t1; ++t) {
         double raw;
-        steps[t] = step_of(in, row, d, t, &raw);
-        if (slopes != nullptr) slopes[t] = in.softplus ? sigmoid(raw) : 1.0;
+        steps[t - t0] = step_of(in, row, d, t, &raw);
+        if (slopes != nullptr) slopes[t - t0] = in.softplus ? sigmoid(raw) : 1.0;
     }
 }
 
-// Row (b, d) of the forward: out (L) and the final state x (N, zero on entry). The steps Δ_t
+// Steps [t0, t1) of row (b, d) from the state x (N, updated in place): out[t] when `out` is not
+// null, and when `decay` is not null the product of the Ā_t over the range (N). The steps Δ_t
 // and the gates silu(z_t) are formed first, eight steps per vector.
 STRUCTSEQ_CPU_CLONES
-void forward_row(const Inputs& in, std::int64_t row, double* out, double* x) {
+void forward_row(const Inputs& in, std::int64_t row, std::int64_t t0, std::int64_t t1, double* out,
+                 double* x, double* decay) {
     const Geometry& g = in.g;
-    const std::int64_t b = row / g.dim, d = row % g.dim;
+    const std::int64_t b = row / g.dim, d = row % g.dim, span = t1 - t0;
     const double* Ad = in.A.data() + d * g.N;
     const double* zr = in.z.empty() ? nullptr : in.z.data() + row * g.L;
-    std::vector<double> steps(static_cast<std::size_t>(g.L)), gates(steps.size(), 1.0);
-    row_steps(in, row, steps.data(), nullptr);
-    if (zr != nullptr) {
-        std::int64_t t = 0;
-        for (; t + 8 <= g.L; t += 8) {
+    std::vector<double> steps(static_cast<std::size_t>(span)), gates(steps.size(), 1.0);
+    row_steps(in, row, t0, t1, steps.data(), nullptr);
+    if (zr != nullptr && out != nullptr) {
+        std::int64_t t = t0;
+        for (; t + 8 <= t1; t += 8) {
             const Lanes8 zt = load_lanes<Lanes8>(zr + t);
-            store_lanes(gates.data() + t, zt / (1.0 + lane_exp(-zt)));
+            store_lanes(gates.data() + t - t0, zt / (1.0 + lane_exp(-zt)));
         }
-        for (; t < g.L; ++t) gates[static_cast<std::size_t>(t)] = silu(zr[t]);
+        for (; t < t1; ++t) gates[static_cast<std::size_t>(t - t0)] = silu(zr[t]);
     }
-    for (std::int64_t t = 0; t < g.L; ++t) {
+    for (std::int64_t t = t0; t < t1; ++t) {
         const double u_t = in.u[static_cast<std::size_t>(row * g.L + t)];
-        double value = advance(in, Ad, steps[static_cast<std::size_t>(t)], in.B.at(g, b, d, t), u_t,
-                               in.C.at(g, b, d, t), x);
+        const double dt = steps[static_cast<std::size_t>(t - t0)];
+        double value = advance(in, Ad, dt, in.B.at(g, b, d, t), u_t, in.C.at(g, b, d, t), x);
+        if (out == nullptr) continue;
         if (!in.D.empty()) value += in.D[static_cast<std::size_t>(d)] * u_t;
-        out[t] = value * gates[static_cast<std::size_t>(t)];
+        out[t] = value * gates[static_cast<std::size_t>(t - t0)];
+    }
+    if (decay == nullptr) return;
+    if (in.bilinear) {
+        std::fill_n(decay, g.N, 1.0);
+        for (const double dt : steps) {
+            for (std::int64_t n = 0; n < g.N; ++n)
+                decay[n] *= (1 + dt * Ad[n] / 2) / (1 - dt * Ad[n] / 2);
+        }
+    } else {  // Π exp(Δ_t A) = exp(A Σ Δ_t)
+        double total = 0;
+        for (const double dt : steps) total += dt;
+        for (std::int64_t n = 0; n < g.N; ++n) decay[n] = std::exp(Ad[n] * total);
     }
 }
 
@@ -371,7 +389,7 @@ void backward_row(const Inputs& in, std::int64_t row, const double* dout, const 
     s.a_bar.resize(static_cast<std::size_t>(N));
     s.steps.resize(static_cast<std::size_t>(L));
     s.slopes.resize(static_cast<std::size_t>(L));
-    row_steps(in, row, s.steps.data(), s.slopes.data());
+    row_steps(in, row, 0, L, s.steps.data(), s.slopes.data());
     double* x = s.x.data();
     const auto u_at = [&](std::int64_t t) { return in.u[static_cast<std::size_t>(row * L + t)]; };
     for (std::int64_t t = 0; t < L; ++t) {
@@ -433,7 +451,14 @@ void backward_row(const Inputs& in, std::int64_t row, const double* dout, const 
 SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A,
                                    const Tensor& B, const Tensor& C, const Tensor& D,
                                    const Tensor& z, const Tensor& delta_bias, bool delta_softplus,
-                                   bool return_last_state, std::string_view discretization) {
+                                   bool return_last_state, std::string_view discretization,
+                                   bool use_parallel_scan) {
+    if (!return_last_state && !use_parallel_scan) {
+        if (std::optional<Tensor> out = selective_scan_float32(u, delta, A, B, C, D, z, delta_bias,
+                                                               delta_softplus, discretization)) {
+            return {*out, Tensor()};
+        }
+    }
     const Inputs in = read_inputs("selective_scan", u, delta, A, B, C, D, z, delta_bias,
                                   delta_softplus, discretization);
     const Geometry& g = in.g;
@@ -441,10 +466,48 @@ SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const T
     Tensor last({g.batch, g.dim, g.N}, DType::F64);
     double* y = out.data<double>();
     double* states = last.data<double>();
+    const std::int64_t rows = g.batch * g.dim;
+    // Time-parallel: chunks of at least kMinChunk steps, a few per thread.
+    constexpr std::int64_t kMinChunk = 256;
+    const std::int64_t chunks =
+        use_parallel_scan ? std::clamp<std::int64_t>(g.L / kMinChunk, 1, 4 * num_threads()) : 1;
+    if (chunks == 1) {
 #pragma omp parallel for num_threads(num_threads()) \
-    schedule(static) if (g.batch * g.dim > 1 && g.batch * g.dim * g.L * g.N > 20000)
-    for (std::int64_t row = 0; row < g.batch * g.dim; ++row) {
-        forward_row(in, row, y + row * g.L, states + row * g.N);
+    schedule(static) if (rows > 1 && rows * g.L * g.N > 20000)
+        for (std::int64_t row = 0; row < rows; ++row) {
+            forward_row(in, row, 0, g.L, y + row * g.L, states + row * g.N, nullptr);
+        }
+    } else {
+        // 1. Each chunk from a zero state: its end state and the product of its Ā (chunk c, row
+        // at index row · chunks + c). 2. Per row, the state entering each chunk:
+        // x_c = decay_{c−1} ⊙ x_{c−1} + end_{c−1}. 3. Each chunk again from its entering state.
+        const auto bounds = [&](std::int64_t c) {
+            return std::pair{c * g.L / chunks, (c + 1) * g.L / chunks};
+        };
+        const std::size_t size = static_cast<std::size_t>(rows * chunks * g.N);
+        std::vector<double> ends(size, 0.0), decays(size), entering(size, 0.0);
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
+        for (std::int64_t task = 0; task < rows * chunks; ++task) {
+            const auto [t0, t1] = bounds(task % chunks);
+            forward_row(in, task / chunks, t0, t1, nullptr, ends.data() + task * g.N,
+                        decays.data() + task * g.N);
+        }
+        for (std::int64_t row = 0; row < rows; ++row) {
+            for (std::int64_t c = 1; c < chunks; ++c) {
+                const std::int64_t at = (row * chunks + c) * g.N, before = at - g.N;
+                for (std::int64_t n = 0; n < g.N; ++n) {
+                    entering[at + n] = decays[before + n] * entering[before + n] + ends[before + n];
+                }
+            }
+        }
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
+        for (std::int64_t task = 0; task < rows * chunks; ++task) {
+            const std::int64_t row = task / chunks, c = task % chunks;
+            const auto [t0, t1] = bounds(c);
+            double* x = entering.data() + task * g.N;
+            forward_row(in, row, t0, t1, y + row * g.L, x, nullptr);
+            if (c == chunks - 1) std::copy_n(x, g.N, states + row * g.N);
+        }
     }
     SelectiveScanResult result;
     result.out = out.to(in.dtype);
@@ -458,6 +521,10 @@ SelectiveScanGradients selective_scan_backward(const Tensor& dout_in, const Tens
                                                const Tensor& z, const Tensor& delta_bias,
                                                bool delta_softplus,
                                                std::string_view discretization) {
+    if (std::optional<SelectiveScanGradients> g = selective_scan_backward_float32(
+            dout_in, u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization)) {
+        return *g;
+    }
     constexpr std::string_view where = "selective_scan_backward";
     const Inputs in =
         read_inputs(where, u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization);

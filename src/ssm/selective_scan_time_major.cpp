@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -121,6 +122,24 @@ STRUCTSEQ_ALWAYS_INLINE Vec<Real> advance(std::int64_t N, const Vec<Real>* A, Ve
     return y;
 }
 
+// Rows `ahead` steps away (`step` = ±1) into the cache: consecutive steps of one block sit a
+// whole row apart (dim values), too far for the hardware prefetcher, which stops at pages.
+constexpr std::int64_t kPrefetchSteps = 8;
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE void prefetch_step(const Operands<Real>& op, std::int64_t b, std::int64_t t,
+                                           std::int64_t step, std::int64_t c0,
+                                           std::initializer_list<const Real*> extra_rows) {
+    const std::int64_t ahead = t + step * kPrefetchSteps;
+    if (ahead < 0 || ahead >= op.L) return;
+    const std::int64_t row = b * op.L + ahead;
+    __builtin_prefetch(op.u.row(row) + c0);
+    __builtin_prefetch(op.delta.row(row) + c0);
+    if (op.z.data != nullptr) __builtin_prefetch(op.z.row(row) + c0);
+    for (const Real* p : extra_rows) {
+        if (p != nullptr) __builtin_prefetch(p + row * op.dim + c0, 1);
+    }
+}
+
 // A block's per-lane constants: A (N vectors, zero in missing lanes), D, bias.
 template <class Real>
 struct BlockConstants {
@@ -146,6 +165,7 @@ STRUCTSEQ_ALWAYS_INLINE void forward_block(const Operands<Real>& op, std::int64_
     LaneArray<Vec<Real>> x(static_cast<std::size_t>(op.N), Vec<Real>{});
     for (std::int64_t t = 0; t < op.L; ++t) {
         const std::int64_t row = b * op.L + t;
+        prefetch_step(op, b, t, 1, c0, {out});
         if (checkpoints != nullptr && t % kCheckpointEvery == 0) {
             Real* at =
                 checkpoints + ((b * op.chunks() + t / kCheckpointEvery) * op.N) * op.dim + c0;
@@ -237,6 +257,7 @@ STRUCTSEQ_ALWAYS_INLINE void backward_block(const Operands<Real>& op, std::int64
     } else {
         for (std::int64_t t = 0; t < L; ++t) {
             const std::int64_t row = b * L + t;
+            prefetch_step<Real>(op, b, t, 1, c0, {});
             if (t % kCheckpointEvery == 0) {
                 std::copy_n(s.x.begin(), N, s.checkpoints.begin() + (t / kCheckpointEvery) * N);
             }
@@ -251,6 +272,7 @@ STRUCTSEQ_ALWAYS_INLINE void backward_block(const Operands<Real>& op, std::int64
         std::copy_n(s.checkpoints.begin() + c * N, N, s.x.begin());
         for (std::int64_t t = t0; t < t1; ++t) {
             const std::int64_t row = b * L + t, i = t - t0;
+            prefetch_step<Real>(op, b, t, 1, c0, {});
             s.steps[i] = step_of(op, row, c0, count, k.bias, &s.slopes[i]);
             s.y[i] = advance<Real, Bilinear>(N, A, s.steps[i],
                                              load_block(op.u.row(row) + c0, count), op.B.row(row),
@@ -259,6 +281,7 @@ STRUCTSEQ_ALWAYS_INLINE void backward_block(const Operands<Real>& op, std::int64
         }
         for (std::int64_t t = t1 - 1; t >= t0; --t) {
             const std::int64_t row = b * L + t, i = t - t0, at = row * dim + c0;
+            prefetch_step(op, b, t, -1, c0, {dout, out.du, out.ddelta, out.dz});
             const V u = load_block(op.u.row(row) + c0, count), dt = s.steps[i];
             V dy = load_block(dout + at, count);
             if (op.z.data != nullptr) {

@@ -97,6 +97,45 @@ def test_forward_float32_and_long_sequence():
     assert np.linalg.norm(out - ref) / np.linalg.norm(ref) < 1e-6
 
 
+@pytest.mark.parametrize("discretization", ["zoh", "bilinear"])
+@pytest.mark.parametrize("c_kind", ["variable", "one_group"])
+def test_float32_runs_in_float32_and_agrees_with_float64(discretization, c_kind):
+    # float32 with input-dependent B and C takes the float32 time-major kernel: forward and
+    # every gradient within float32 rounding of the float64 path.
+    x = make(6, batch=2, dim=21, L=150, N=16, b_kind="variable", c_kind="variable")
+    if c_kind == "one_group":
+        x["C"] = x["C"][:, None]
+    dout = np.random.default_rng(7).standard_normal(x["u"].shape)
+    x32 = {k: v.astype(np.float32) for k, v in x.items()}
+    out = ss.selective_scan(**x32, delta_softplus=True, discretization=discretization)
+    ref = ss.selective_scan(**x, delta_softplus=True, discretization=discretization)
+    assert out.dtype == np.float32
+    assert np.linalg.norm(out - ref) / np.linalg.norm(ref) < 2e-6
+    g32 = ss.selective_scan_backward(dout.astype(np.float32), **x32, delta_softplus=True,
+                                     discretization=discretization)
+    g64 = ss.selective_scan_backward(dout, **x, delta_softplus=True,
+                                     discretization=discretization)
+    assert sorted(g32) == sorted(g64)
+    for key in g64:
+        assert g32[key].dtype == np.float32 and g32[key].shape == g64[key].shape, key
+        assert np.linalg.norm(g32[key] - g64[key]) / np.linalg.norm(g64[key]) < 2e-5, key
+
+
+@pytest.mark.parametrize("discretization", ["zoh", "bilinear"])
+def test_parallel_scan_matches_reference(discretization):
+    # L = 1100: four time chunks of ≥ 256 steps, run from their entering states.
+    x = make(5, batch=1, dim=2, L=1100, N=5, b_kind="variable", c_kind="grouped", groups=2)
+    x["delta"] = x["delta"] - 2.0  # small steps: the state carries across chunk boundaries
+    args = [x[k] for k in ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]]
+    out, last = ss.selective_scan(*args, delta_softplus=True, return_last_state=True,
+                                  discretization=discretization, use_parallel_scan=True)
+    ref_out, ref_last = reference(**x, delta_softplus=True, discretization=discretization)
+    np.testing.assert_allclose(out, ref_out, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(last, ref_last, rtol=1e-11, atol=1e-12)
+    seq = ss.selective_scan(*args, delta_softplus=True, discretization=discretization)
+    np.testing.assert_allclose(out, seq, rtol=1e-12, atol=1e-13)
+
+
 @pytest.mark.parametrize("b_kind,c_kind", KINDS)
 @pytest.mark.parametrize("discretization", ["zoh", "bilinear"])
 @pytest.mark.parametrize("N", [3, 11])

@@ -11,6 +11,11 @@
 // d / (dim/G)); D and delta_bias (dim,). Undefined tensors stand for the optional arguments.
 // Output (batch, dim, L) in u's precision; last_state (batch, dim, N) when asked.
 //
+// use_parallel_scan splits time into chunks (≥ 256 steps, up to four per thread) for long L with
+// few channels: each chunk runs from a zero state, giving its end state and Π Ā; a pass over
+// the chunks gives the state entering each; each chunk then runs again from it (twice the work,
+// spread over the threads). The backward is sequential in time (threads over channels).
+//
 // Computed in float64, fused: nothing of size (batch, dim, L, N) is formed. Threads over
 // (batch, channel) pairs, the state dimension in vector lanes. The backward recomputes the states
 // from checkpoints every 64 steps (O(batch·dim·N·L/64) memory) and runs the adjoint recursion
@@ -32,7 +37,8 @@ SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const T
                                    const Tensor& B, const Tensor& C, const Tensor& D = Tensor(),
                                    const Tensor& z = Tensor(), const Tensor& delta_bias = Tensor(),
                                    bool delta_softplus = false, bool return_last_state = false,
-                                   std::string_view discretization = "zoh");
+                                   std::string_view discretization = "zoh",
+                                   bool use_parallel_scan = false);
 
 struct SelectiveScanGradients {
     Tensor du, ddelta, dA, dB, dC;

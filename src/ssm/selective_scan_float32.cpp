@@ -1,0 +1,129 @@
+#include "ssm/selective_scan_float32.h"
+
+#include "structseq/core/threads.h"
+#include "structseq/ssm/selective_scan_time_major.h"
+
+#include <algorithm>
+#include <initializer_list>
+
+namespace structseq::ssm_detail {
+
+namespace {
+
+// (batch, R, C) float32 → (batch, C, R), in 32 × 32 tiles through a padded local tile: rows a
+// power of two apart share cache sets, so both the reads and the writes go a row at a time.
+Tensor swap_last_axes(const Tensor& x_in) {
+    const Tensor x = x_in.contiguous();
+    const std::int64_t batch = x.dim(0), R = x.dim(1), C = x.dim(2);
+    Tensor out = Tensor::empty({batch, C, R}, DType::F32);
+    const float* src = x.data<float>();
+    float* dst = out.data<float>();
+    constexpr std::int64_t kTile = 32;
+    const std::int64_t row_tiles = (R + kTile - 1) / kTile;
+#pragma omp parallel for num_threads(num_threads()) schedule(static) if (batch * R * C > 65536)
+    for (std::int64_t task = 0; task < batch * row_tiles; ++task) {
+        const std::int64_t b = task / row_tiles, r0 = (task % row_tiles) * kTile;
+        const std::int64_t rows = std::min(kTile, R - r0);
+        const float* s = src + (b * R + r0) * C;
+        float* d = dst + b * R * C + r0;
+        float tile[kTile][kTile + 1];
+        for (std::int64_t c0 = 0; c0 < C; c0 += kTile) {
+            const std::int64_t cols = std::min(kTile, C - c0);
+            for (std::int64_t r = 0; r < rows; ++r) {
+                for (std::int64_t c = 0; c < cols; ++c) tile[c][r] = s[r * C + c0 + c];
+            }
+            for (std::int64_t c = 0; c < cols; ++c) {
+                for (std::int64_t r = 0; r < rows; ++r) d[(c0 + c) * R + r] = tile[c][r];
+            }
+        }
+    }
+    return out;
+}
+
+// (batch, ·, L) → (batch·L, ·) rows, and back.
+Tensor to_rows(const Tensor& x) {
+    return swap_last_axes(x).reshape({x.dim(0) * x.dim(2), x.dim(1)});
+}
+Tensor from_rows(const Tensor& rows, std::int64_t batch) {
+    return swap_last_axes(rows.reshape({batch, rows.dim(0) / batch, rows.dim(1)}));
+}
+
+// B or C input-dependent and ungrouped: (batch, N, L) or (batch, 1, N, L) → (batch, N, L).
+std::optional<Tensor> ungrouped_selector(const Tensor& X, std::int64_t batch, std::int64_t N,
+                                         std::int64_t L) {
+    if (X.rank() == 3 && X.shape() == Shape{batch, N, L}) return X;
+    if (X.rank() == 4 && X.shape() == Shape{batch, 1, N, L}) return X.reshape({batch, N, L});
+    return std::nullopt;
+}
+
+// The operands as time-major inputs when they qualify.
+std::optional<TimeMajorScanInputs> time_major_inputs(const Tensor& u, const Tensor& delta,
+                                                     const Tensor& A, const Tensor& B,
+                                                     const Tensor& C, const Tensor& D,
+                                                     const Tensor& z, const Tensor& delta_bias,
+                                                     bool delta_softplus,
+                                                     std::string_view discretization) {
+    for (const Tensor* t : {&u, &delta, &A, &B, &C}) {
+        if (!t->defined() || t->dtype() != DType::F32) return std::nullopt;
+    }
+    for (const Tensor* t : {&D, &z, &delta_bias}) {
+        if (t->defined() && t->dtype() != DType::F32) return std::nullopt;
+    }
+    if (u.rank() != 3 || delta.shape() != u.shape() || A.rank() != 2 || A.dim(0) != u.dim(1) ||
+        (z.defined() && z.shape() != u.shape()) ||
+        (discretization != "zoh" && discretization != "bilinear")) {
+        return std::nullopt;
+    }
+    const std::int64_t batch = u.dim(0), dim = u.dim(1), L = u.dim(2), N = A.dim(1);
+    for (const Tensor* t : {&D, &delta_bias}) {
+        if (t->defined() && t->shape() != Shape{dim}) return std::nullopt;
+    }
+    const std::optional<Tensor> b = ungrouped_selector(B, batch, N, L);
+    const std::optional<Tensor> c = ungrouped_selector(C, batch, N, L);
+    if (!b || !c || batch * L == 0) return std::nullopt;
+    TimeMajorScanInputs in;
+    in.batch = batch;
+    in.u = to_rows(u);
+    in.delta = to_rows(delta);
+    in.A = A;
+    in.B = to_rows(*b);
+    in.C = to_rows(*c);
+    in.D = D;
+    if (z.defined()) in.z = to_rows(z);
+    in.delta_bias = delta_bias;
+    in.delta_softplus = delta_softplus;
+    in.discretization = discretization;
+    return in;
+}
+
+}  // namespace
+
+std::optional<Tensor> selective_scan_float32(const Tensor& u, const Tensor& delta, const Tensor& A,
+                                             const Tensor& B, const Tensor& C, const Tensor& D,
+                                             const Tensor& z, const Tensor& delta_bias,
+                                             bool delta_softplus, std::string_view discretization) {
+    const std::optional<TimeMajorScanInputs> in =
+        time_major_inputs(u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization);
+    if (!in) return std::nullopt;
+    return from_rows(selective_scan_time_major(*in).out, u.dim(0));
+}
+
+std::optional<SelectiveScanGradients> selective_scan_backward_float32(
+    const Tensor& dout, const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
+    const Tensor& C, const Tensor& D, const Tensor& z, const Tensor& delta_bias,
+    bool delta_softplus, std::string_view discretization) {
+    if (dout.dtype() != DType::F32 || dout.shape() != u.shape()) return std::nullopt;
+    const std::optional<TimeMajorScanInputs> in =
+        time_major_inputs(u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization);
+    if (!in) return std::nullopt;
+    SelectiveScanGradients g = selective_scan_time_major_backward(*in, to_rows(dout));
+    const std::int64_t batch = u.dim(0);
+    g.du = from_rows(g.du, batch);
+    g.ddelta = from_rows(g.ddelta, batch);
+    if (g.dz.defined()) g.dz = from_rows(g.dz, batch);
+    g.dB = from_rows(g.dB, batch).reshape(B.shape());
+    g.dC = from_rows(g.dC, batch).reshape(C.shape());
+    return g;
+}
+
+}  // namespace structseq::ssm_detail

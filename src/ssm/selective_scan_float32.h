@@ -1,0 +1,27 @@
+#pragma once
+// selective_scan (selective_scan.h) on float32 operands with input-dependent, ungrouped B and C
+// — Mamba's case — runs in float32 through the time-major kernel
+// (selective_scan_time_major.h, channels in vector lanes): the operands are transposed to
+// (batch·L, ·) rows, the results back. Anything else (float64, mixed dtypes, fixed or grouped B
+// or C, a last state asked for, a time-parallel scan) returns nullopt and takes the float64
+// path, which also checks the arguments and names what is wrong.
+
+#include "structseq/core/tensor.h"
+#include "structseq/ssm/selective_scan.h"
+
+#include <optional>
+#include <string_view>
+
+namespace structseq::ssm_detail {
+
+std::optional<Tensor> selective_scan_float32(const Tensor& u, const Tensor& delta, const Tensor& A,
+                                             const Tensor& B, const Tensor& C, const Tensor& D,
+                                             const Tensor& z, const Tensor& delta_bias,
+                                             bool delta_softplus, std::string_view discretization);
+
+std::optional<SelectiveScanGradients> selective_scan_backward_float32(
+    const Tensor& dout, const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
+    const Tensor& C, const Tensor& D, const Tensor& z, const Tensor& delta_bias,
+    bool delta_softplus, std::string_view discretization);
+
+}  // namespace structseq::ssm_detail
