@@ -1,0 +1,87 @@
+#include "structseq/model/mamba_init.h"
+
+#include "structseq/core/error.h"
+#include "structseq/core/rng.h"
+#include "structseq/ssm/hippo.h"
+
+#include <cmath>
+
+namespace structseq {
+
+Tensor mamba_a_log_init(std::string_view a_init, std::int64_t d_inner, std::int64_t d_state) {
+    constexpr std::string_view where = "mamba_a_log_init";
+    check_argument(a_init == "s4d_real" || a_init == "legs" || a_init == "legt" || a_init == "fout",
+                   where, "a_init", std::string(a_init), "s4d_real, legs, legt or fout");
+    check_argument(d_inner >= 1 && d_state >= 1, where, "d_inner, d_state",
+                   std::to_string(d_inner) + ", " + std::to_string(d_state), ">= 1 each");
+    std::vector<double> a(static_cast<std::size_t>(d_state));
+    if (a_init == "s4d_real") {
+        for (std::int64_t n = 0; n < d_state; ++n) a[n] = -static_cast<double>(n + 1);
+    } else {
+        // FouT is defined for an even state size; take the diagonal of the next even one.
+        const std::int64_t size = a_init == "fout" ? d_state + d_state % 2 : d_state;
+        const Tensor A = hippo(a_init, size).A;
+        for (std::int64_t n = 0; n < d_state; ++n) {
+            a[n] = std::min(A.data<double>()[n * size + n], -1e-4);
+        }
+    }
+    Tensor A_log({d_inner, d_state}, DType::F64);
+    for (std::int64_t d = 0; d < d_inner; ++d) {
+        for (std::int64_t n = 0; n < d_state; ++n)
+            A_log.data<double>()[d * d_state + n] = std::log(-a[n]);
+    }
+    return A_log;
+}
+
+MambaWeights init_mamba_weights(const MambaConfig& c, const MambaInitOptions& o, DType dtype) {
+    constexpr std::string_view where = "init_mamba_weights";
+    check_argument(dtype == DType::F32 || dtype == DType::F64, where, "dtype",
+                   std::string(dtype_name(dtype)), "float32 or float64");
+    check_argument(o.dt_min > 0 && o.dt_max >= o.dt_min && o.dt_floor > 0, where,
+                   "dt_min, dt_max, dt_floor",
+                   fmt::format("{}, {}, {}", o.dt_min, o.dt_max, o.dt_floor),
+                   "0 < dt_min <= dt_max and dt_floor > 0");
+    std::uint64_t stream = o.seed * 1000003;
+    const auto uniform = [&](Shape shape, double bound) {
+        return Rng(++stream).uniform(std::move(shape), dtype, -bound, bound);
+    };
+    const auto ones = [&](std::int64_t n) {
+        Tensor t({n}, DType::F64);
+        for (std::int64_t k = 0; k < n; ++k) t.data<double>()[k] = 1.0;
+        return t.to(dtype);
+    };
+    MambaWeights w;
+    w.embedding = Rng(++stream).normal({c.vocab_size, c.d_model}, dtype, 0.0, 0.02);
+    w.norm_f = ones(c.d_model);
+    const Tensor A_log = mamba_a_log_init(o.a_init, c.d_inner, c.d_state).to(dtype);
+    for (std::int64_t l = 0; l < c.n_layer; ++l) {
+        MambaLayerWeights layer;
+        layer.norm = ones(c.d_model);
+        MambaMixerWeights& m = layer.mixer;
+        m.in_proj = uniform({2 * c.d_inner, c.d_model}, 1 / std::sqrt(double(c.d_model)));
+        m.conv_weight = uniform({c.d_inner, c.d_conv}, 1 / std::sqrt(double(c.d_conv)));
+        m.conv_bias = uniform({c.d_inner}, 1 / std::sqrt(double(c.d_conv)));
+        m.x_proj =
+            uniform({c.dt_rank + 2 * c.d_state, c.d_inner}, 1 / std::sqrt(double(c.d_inner)));
+        m.dt_proj = uniform({c.d_inner, c.dt_rank}, 1 / std::sqrt(double(c.dt_rank)));
+        // Δ₀ log-uniform in [dt_min, dt_max], floored; the bias is its inverse softplus.
+        const Tensor r = Rng(++stream).uniform({c.d_inner}, DType::F64);
+        Tensor bias({c.d_inner}, DType::F64);
+        for (std::int64_t d = 0; d < c.d_inner; ++d) {
+            const double dt =
+                std::max(o.dt_floor,
+                         std::exp(r.data<double>()[d] * (std::log(o.dt_max) - std::log(o.dt_min)) +
+                                  std::log(o.dt_min)));
+            bias.data<double>()[d] = dt + std::log(-std::expm1(-dt));
+        }
+        m.dt_proj_bias = bias.to(dtype);
+        m.A_log = A_log.clone();
+        m.D = ones(c.d_inner);
+        m.out_proj = uniform({c.d_model, c.d_inner},
+                             1 / std::sqrt(double(c.d_inner)) / std::sqrt(double(c.n_layer)));
+        w.layers.push_back(std::move(layer));
+    }
+    return w;
+}
+
+}  // namespace structseq

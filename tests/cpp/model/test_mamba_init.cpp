@@ -1,0 +1,120 @@
+#include "structseq/model/mamba_init.h"
+
+#include "test_util.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace structseq {
+namespace {
+
+std::vector<double> values(const Tensor& t) {
+    const Tensor d = t.contiguous().to(DType::F64);
+    return {d.data<double>(), d.data<double>() + d.numel()};
+}
+
+double max_abs(const Tensor& t) {
+    double m = 0;
+    for (const double v : values(t)) m = std::max(m, std::abs(v));
+    return m;
+}
+
+MambaConfig config() {
+    MambaConfig c;
+    c.d_model = 64;
+    c.n_layer = 4;
+    c.vocab_size = 300;
+    c.d_state = 5;
+    c.d_conv = 4;
+    c.d_inner = 128;
+    c.dt_rank = 4;
+    return c;
+}
+
+TEST(MambaInit, ALogFollowsTheChosenDiagonal) {
+    const auto row = [](const char* name) {
+        const std::vector<double> a = values(mamba_a_log_init(name, 3, 5));
+        EXPECT_EQ(a.size(), 15u);
+        for (int n = 0; n < 5; ++n) EXPECT_EQ(a[10 + n], a[n]) << name;  // every row alike
+        return std::vector<double>(a.begin(), a.begin() + 5);
+    };
+    const std::vector<double> s4d = row("s4d_real"), legs = row("legs"), legt = row("legt");
+    const std::vector<double> fout = row("fout");
+    for (int n = 0; n < 5; ++n) {
+        EXPECT_NEAR(s4d[n], std::log(n + 1.0), 1e-15);
+        EXPECT_NEAR(legs[n], std::log(n + 1.0), 1e-12);
+        EXPECT_NEAR(legt[n], std::log(n + 0.5), 1e-12);
+    }
+    // FouT: −1, 0 (sine row, floored at −1e-4), −2, 0, −2.
+    const std::vector<double> expected = {1.0, 1e-4, 2.0, 1e-4, 2.0};
+    for (int n = 0; n < 5; ++n) EXPECT_NEAR(fout[n], std::log(expected[n]), 1e-12) << n;
+    EXPECT_ERROR_CONTAINS(mamba_a_log_init("hippo", 3, 5), "a_init");
+}
+
+TEST(MambaInit, MatchesMambasDistributions) {
+    const MambaConfig c = config();
+    MambaInitOptions o;
+    o.seed = 3;
+    const MambaWeights w = init_mamba_weights(c, o);
+    EXPECT_EQ(w.embedding.dtype(), DType::F32);
+    const MambaMixerWeights& m = w.layers[1].mixer;
+    // Uniform bounds reached but not exceeded.
+    const auto bounded = [](const Tensor& t, double bound, const char* name) {
+        EXPECT_LE(max_abs(t), bound * (1 + 1e-6)) << name;
+        EXPECT_GE(max_abs(t), 0.95 * bound) << name;
+    };
+    bounded(m.in_proj, 1 / std::sqrt(64.0), "in_proj");
+    bounded(m.x_proj, 1 / std::sqrt(128.0), "x_proj");
+    bounded(m.out_proj, 1 / std::sqrt(128.0) / 2, "out_proj");  // √n_layer = 2
+    bounded(m.dt_proj, 0.5, "dt_proj");
+    bounded(m.conv_weight, 0.5, "conv_weight");
+    // softplus(bias) = Δ₀ ∈ [dt_min, dt_max], spread log-uniformly.
+    std::vector<double> dt;
+    for (const double b : values(m.dt_proj_bias)) dt.push_back(std::log1p(std::exp(b)));
+    const auto [lo, hi] = std::minmax_element(dt.begin(), dt.end());
+    EXPECT_GE(*lo, 0.001 * (1 - 1e-5));
+    EXPECT_LE(*hi, 0.1 * (1 + 1e-5));
+    EXPECT_LT(*lo, 0.002);
+    EXPECT_GT(*hi, 0.05);
+    double mean_log = 0;
+    for (const double v : dt) mean_log += std::log(v) / static_cast<double>(dt.size());
+    EXPECT_NEAR(mean_log, (std::log(0.001) + std::log(0.1)) / 2, 0.4);
+    // embedding N(0, 0.02²); D and norms 1.
+    double sum2 = 0;
+    for (const double v : values(w.embedding)) sum2 += v * v;
+    EXPECT_NEAR(std::sqrt(sum2 / static_cast<double>(w.embedding.numel())), 0.02, 0.001);
+    for (const double v : values(m.D)) ASSERT_EQ(v, 1.0);
+    for (const double v : values(w.layers[0].norm)) ASSERT_EQ(v, 1.0);
+    EXPECT_FALSE(m.in_proj_bias.defined());
+    EXPECT_FALSE(w.head.defined());
+}
+
+TEST(MambaInit, SameSeedSameWeightsAndAnUntrainedLossNearLogVocab) {
+    const MambaConfig c = config();
+    MambaInitOptions o;
+    o.seed = 5;
+    const MambaWeights a = init_mamba_weights(c, o), b = init_mamba_weights(c, o);
+    EXPECT_EQ(values(a.layers[2].mixer.x_proj), values(b.layers[2].mixer.x_proj));
+    o.seed = 6;
+    EXPECT_NE(values(a.layers[2].mixer.x_proj),
+              values(init_mamba_weights(c, o).layers[2].mixer.x_proj));
+    // Small embeddings → near-uniform predictions: cross-entropy ≈ log(vocab).
+    const MambaModel model(c, a);
+    Tensor tokens({2, 16}, DType::I64), targets({2, 16}, DType::I64);
+    for (std::int64_t k = 0; k < 32; ++k) {
+        tokens.data<std::int64_t>()[k] = (7 * k) % c.vocab_size;
+        targets.data<std::int64_t>()[k] = (11 * k + 3) % c.vocab_size;
+    }
+    EXPECT_NEAR(model.loss(tokens, targets), std::log(300.0), 0.05);
+}
+
+TEST(MambaInit, RejectsBadOptions) {
+    MambaInitOptions o;
+    o.dt_min = 0.2;
+    EXPECT_ERROR_CONTAINS(init_mamba_weights(config(), o), "dt_min");
+    EXPECT_ERROR_CONTAINS(init_mamba_weights(config(), {}, DType::I64), "dtype");
+}
+
+}  // namespace
+}  // namespace structseq
