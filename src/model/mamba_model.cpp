@@ -58,6 +58,8 @@ MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
     positive(c.d_state, "d_state");
     positive(c.d_conv, "d_conv");
     positive(c.d_inner, "d_inner");
+    check_argument(c.discretization == "zoh" || c.discretization == "bilinear", "MambaModel",
+                   "discretization", c.discretization, "zoh or bilinear");
     positive(c.dt_rank, "dt_rank");
     check_argument(c.norm_eps > 0, "MambaModel", "norm_eps", std::to_string(c.norm_eps), "> 0");
     check_argument(static_cast<std::int64_t>(weights_.layers.size()) == c.n_layer, "MambaModel",
@@ -153,7 +155,8 @@ Tensor MambaModel::hidden_states(std::string_view where, const Tensor& tokens,
             saved = &record->back().mixer;
             x = x.clone();  // the record keeps this layer's input
         }
-        add_in_place(x, mamba_mixer_forward(layer.mixer, h, batch, length, saved));
+        add_in_place(
+            x, mamba_mixer_forward(layer.mixer, h, batch, length, saved, config_.discretization));
     }
     return x;
 }

@@ -60,7 +60,8 @@ Tensor MambaModel::step(const Tensor& tokens_in, MambaState& state) const {
 
 // One token per sequence: the mixer of mamba_model.h with the convolution window shifted by one
 // and the scan advanced by one step,
-//   s ← exp(Δ A) ⊙ s + Δ B x,   y = C · s + D x,   y ← y · silu(z).
+//   s ← Ā ⊙ s + B̄ x (zoh: Ā = exp(Δ A), B̄ = Δ B; bilinear as selective_scan.h),
+//   y = C · s + D x,   y ← y · silu(z).
 Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& state) const {
     const MambaMixerWeights& w = weights_.layers[static_cast<std::size_t>(layer)].mixer;
     const std::int64_t di = config_.d_inner, n = config_.d_state, r = config_.dt_rank;
@@ -91,6 +92,7 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
     const float* A = A_[static_cast<std::size_t>(layer)].data<float>();
     float* ssm = state.ssm[static_cast<std::size_t>(layer)].data<float>();
     Tensor y = Tensor::empty({batch, di}, DType::F32);
+    const bool bilinear = config_.discretization == "bilinear";
     for (std::int64_t b = 0; b < batch; ++b) {
         const float* Bt = x_dbl.data<float>() + b * (r + 2 * n) + r;
         const float* Ct = Bt + n;
@@ -100,7 +102,9 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
             float* s = ssm + (b * di + c) * n;
             float acc = 0.0f;
             for (std::int64_t j = 0; j < n; ++j) {
-                s[j] = std::exp(dt * A[c * n + j]) * s[j] + dt * Bt[j] * u;
+                const float q = dt * A[c * n + j];
+                s[j] = bilinear ? (1 + q / 2) / (1 - q / 2) * s[j] + dt * Bt[j] * u / (1 - q / 2)
+                                : std::exp(q) * s[j] + dt * Bt[j] * u;
                 acc += Ct[j] * s[j];
             }
             const float z = xz.data<float>()[b * 2 * di + di + c];

@@ -38,7 +38,7 @@ std::vector<Real> transposed_conv_weight(const Tensor& weight) {
 // B and C columns of x_dbl.
 TimeMajorScanInputs scan_inputs(const MambaMixerWeights& w, std::int64_t batch, const Tensor& xc,
                                 const Tensor& delta, const Tensor& A, const Tensor& xz,
-                                const Tensor& x_dbl) {
+                                const Tensor& x_dbl, std::string_view discretization) {
     const std::int64_t di = w.D.dim(0), n = w.A_log.dim(1), r = w.dt_proj.dim(1);
     TimeMajorScanInputs in;
     in.batch = batch;
@@ -51,12 +51,13 @@ TimeMajorScanInputs scan_inputs(const MambaMixerWeights& w, std::int64_t batch, 
     in.z = xz.narrow(1, di, di);
     in.delta_bias = w.dt_proj_bias;
     in.delta_softplus = true;
+    in.discretization = discretization;
     return in;
 }
 
 template <class Real>
 Tensor forward(const MambaMixerWeights& w, const Tensor& h, std::int64_t batch, std::int64_t length,
-               MambaMixerSaved* saved) {
+               MambaMixerSaved* saved, std::string_view discretization) {
     const std::int64_t di = w.D.dim(0), n = w.A_log.dim(1), r = w.dt_proj.dim(1);
     const std::int64_t kc = w.conv_weight.dim(1), m = batch * length;
     const DType dtype = dtype_of<Real>();
@@ -90,12 +91,24 @@ Tensor forward(const MambaMixerWeights& w, const Tensor& h, std::int64_t batch, 
     Tensor A = Tensor::empty({di, n}, dtype);
     const Tensor A_log = w.A_log.contiguous();
     for (std::int64_t k = 0; k < di * n; ++k) A.data<Real>()[k] = -std::exp(A_log.data<Real>()[k]);
-    const TimeMajorScanResult scan =
-        selective_scan_time_major(scan_inputs(w, batch, xc, delta, A, xz, x_dbl), saved != nullptr);
+    const TimeMajorScanResult scan = selective_scan_time_major(
+        scan_inputs(w, batch, xc, delta, A, xz, x_dbl, discretization), saved != nullptr);
     const Tensor& y = scan.out;
     Tensor out = linear_forward(y, w.out_proj, bias_or_null(w.out_proj_bias));
     if (saved != nullptr) {
-        *saved = {batch, length, h, xz, pre, xc, x_dbl, dt_low, delta, A, y, scan.checkpoints};
+        *saved = {batch,
+                  length,
+                  std::string(discretization),
+                  h,
+                  xz,
+                  pre,
+                  xc,
+                  x_dbl,
+                  dt_low,
+                  delta,
+                  A,
+                  y,
+                  scan.checkpoints};
     }
     return out;
 }
@@ -109,7 +122,8 @@ Tensor backward(const MambaMixerWeights& w, const MambaMixerSaved& s, const Tens
     const Tensor dy =
         linear_backward(dout, s.y, w.out_proj, g.out_proj, bias_or_null(g.out_proj_bias));
     const SelectiveScanGradients sg = selective_scan_time_major_backward(
-        scan_inputs(w, s.batch, s.xc, s.delta, s.A, s.xz, s.x_dbl), dy, s.checkpoints);
+        scan_inputs(w, s.batch, s.xc, s.delta, s.A, s.xz, s.x_dbl, s.discretization), dy,
+        s.checkpoints);
     const auto accumulate = [](Tensor& into, const Tensor& add) {
         for (std::int64_t k = 0; k < into.numel(); ++k) into.data<Real>()[k] += add.data<Real>()[k];
     };
@@ -211,7 +225,8 @@ MambaMixerWeights MambaMixerWeights::zeros_like() const {
 }
 
 Tensor mamba_mixer_forward(const MambaMixerWeights& w, const Tensor& h_in, std::int64_t batch,
-                           std::int64_t length, MambaMixerSaved* saved) {
+                           std::int64_t length, MambaMixerSaved* saved,
+                           std::string_view discretization) {
     constexpr std::string_view where = "mamba_mixer_forward";
     check_argument(h_in.rank() == 2 && batch >= 1 && length >= 1 && h_in.dim(0) == batch * length,
                    where, "h", "shape " + shape_string(h_in.shape()),
@@ -219,8 +234,8 @@ Tensor mamba_mixer_forward(const MambaMixerWeights& w, const Tensor& h_in, std::
                        ", length = " + std::to_string(length));
     check_weights(where, w, h_in);
     const Tensor h = h_in.contiguous();
-    return h.dtype() == DType::F32 ? forward<float>(w, h, batch, length, saved)
-                                   : forward<double>(w, h, batch, length, saved);
+    return h.dtype() == DType::F32 ? forward<float>(w, h, batch, length, saved, discretization)
+                                   : forward<double>(w, h, batch, length, saved, discretization);
 }
 
 Tensor mamba_mixer_backward(const MambaMixerWeights& w, const MambaMixerSaved& saved,

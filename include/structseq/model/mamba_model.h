@@ -18,6 +18,7 @@
 #include "structseq/nn/mamba_mixer.h"
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -32,6 +33,7 @@ struct MambaConfig {
     std::int64_t d_inner = 0;  // expand · d_model
     std::int64_t dt_rank = 0;  // ⌈d_model / 16⌉ by default
     double norm_eps = 1e-5;
+    std::string discretization = "zoh";  // of A in every mixer: "zoh" (Mamba's) or "bilinear"
 };
 
 struct MambaLayerWeights {

@@ -14,6 +14,8 @@
 #include "structseq/core/tensor.h"
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 namespace structseq {
 
@@ -33,6 +35,7 @@ struct MambaMixerWeights {
 // What backward needs from forward.
 struct MambaMixerSaved {
     std::int64_t batch = 0, length = 0;
+    std::string discretization;
     Tensor h, xz, pre, xc, x_dbl, dt_low;  // time-major (M, ·)
     Tensor delta;                          // (M, d_inner), Δ before bias and softplus
     Tensor A;                              // (d_inner, d_state)
@@ -41,8 +44,10 @@ struct MambaMixerSaved {
 };
 
 // h (batch·length, d_model) → (batch·length, d_model); fills `saved` when given.
+// discretization of A: "zoh" (Mamba's) or "bilinear" (selective_scan.h).
 Tensor mamba_mixer_forward(const MambaMixerWeights& w, const Tensor& h, std::int64_t batch,
-                           std::int64_t length, MambaMixerSaved* saved = nullptr);
+                           std::int64_t length, MambaMixerSaved* saved = nullptr,
+                           std::string_view discretization = "zoh");
 
 // Returns dh; adds the weights' gradients into `grads` (shaped by zeros_like()).
 Tensor mamba_mixer_backward(const MambaMixerWeights& w, const MambaMixerSaved& saved,

@@ -109,6 +109,43 @@ TEST(MambaInit, SameSeedSameWeightsAndAnUntrainedLossNearLogVocab) {
     EXPECT_NEAR(model.loss(tokens, targets), std::log(300.0), 0.05);
 }
 
+// With A discretized bilinearly too, the recurrent step gives the sequence form's logits.
+TEST(MambaInit, BilinearModelStepsLikeItsSequenceForm) {
+    MambaConfig c = config();
+    c.discretization = "bilinear";
+    MambaInitOptions o;
+    o.a_init = "legt";
+    o.dt_min = 0.05;  // steps large enough that bilinear and ZOH differ visibly
+    o.dt_max = 0.5;
+    const MambaModel model(c, init_mamba_weights(c, o));
+    Tensor tokens({1, 9}, DType::I64);
+    for (std::int64_t t = 0; t < 9; ++t)
+        tokens.data<std::int64_t>()[t] = (37 * t + 5) % c.vocab_size;
+    const std::vector<double> full = values(model.logits(tokens));
+    MambaState state = model.initial_state(1);
+    double worst = 0, largest = 0;
+    for (std::int64_t t = 0; t < 9; ++t) {
+        Tensor token({1}, DType::I64);
+        token.data<std::int64_t>()[0] = tokens.data<std::int64_t>()[t];
+        const std::vector<double> step = values(model.step(token, state));
+        for (std::int64_t v = 0; v < c.vocab_size; ++v) {
+            worst = std::max(worst, std::abs(step[v] - full[t * c.vocab_size + v]));
+            largest = std::max(largest, std::abs(full[t * c.vocab_size + v]));
+        }
+    }
+    EXPECT_LT(worst, 1e-4 * largest);
+    MambaConfig zoh = c;
+    zoh.discretization = "zoh";
+    const std::vector<double> other =
+        values(MambaModel(zoh, init_mamba_weights(c, o)).logits(tokens));
+    double differ = 0;
+    for (std::size_t k = 0; k < full.size(); ++k)
+        differ = std::max(differ, std::abs(other[k] - full[k]));
+    EXPECT_GT(differ, 100 * worst);
+    zoh.discretization = "euler";
+    EXPECT_ERROR_CONTAINS(MambaModel(zoh, init_mamba_weights(c, o)), "discretization");
+}
+
 TEST(MambaInit, RejectsBadOptions) {
     MambaInitOptions o;
     o.dt_min = 0.2;

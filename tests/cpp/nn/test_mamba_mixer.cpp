@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace structseq {
@@ -48,20 +49,24 @@ std::vector<std::pair<std::string, Tensor*>> named(MambaMixerWeights& w) {
 }
 
 // L = Σ dout ⊙ mixer(h): the gradients of h and of every weight against central differences
-// (float64), with and without the optional biases; sequences shorter and longer than d_conv.
+// (float64), with and without the optional biases; sequences shorter and longer than d_conv;
+// A discretized by ZOH, and once bilinearly.
 TEST(MambaMixer, BackwardMatchesFiniteDifferences) {
-    for (const bool biases : {false, true}) {
-        for (const std::int64_t length : {3, 7}) {
+    for (const auto& [biases, length, discretization] :
+         {std::tuple{false, 3, "zoh"}, std::tuple{false, 7, "zoh"}, std::tuple{true, 3, "zoh"},
+          std::tuple{true, 7, "zoh"}, std::tuple{true, 7, "bilinear"}}) {
+        {
             const std::int64_t batch = 2, d = 4;
             MambaMixerWeights w = small_weights(biases);
             const Tensor h = normals({batch * length, d}, 20, 1.0);
             const Tensor dout = normals({batch * length, d}, 21, 1.0);
             MambaMixerSaved saved;
-            mamba_mixer_forward(w, h, batch, length, &saved);
+            mamba_mixer_forward(w, h, batch, length, &saved, discretization);
             MambaMixerWeights grads = w.zeros_like();
             const Tensor dh = mamba_mixer_backward(w, saved, dout, grads);
             const auto loss = [&](const MambaMixerWeights& ww, const Tensor& hh) {
-                const Tensor out = mamba_mixer_forward(ww, hh, batch, length);
+                const Tensor out =
+                    mamba_mixer_forward(ww, hh, batch, length, nullptr, discretization);
                 double sum = 0;
                 for (std::int64_t k = 0; k < out.numel(); ++k) {
                     sum += out.data<double>()[k] * dout.data<double>()[k];
