@@ -79,6 +79,14 @@ MambaWeights init_mamba_weights(const MambaConfig& c, const MambaInitOptions& o,
         m.D = ones(c.d_inner);
         m.out_proj = uniform({c.d_model, c.d_inner},
                              1 / std::sqrt(double(c.d_inner)) / std::sqrt(double(c.n_layer)));
+        if (c.ffn_dim > 0) {  // biases zero, as mamba_ssm's _init_weights leaves Linear biases
+            layer.ffn_norm = ones(c.d_model);
+            layer.ffn.fc1 = uniform({c.ffn_dim, c.d_model}, 1 / std::sqrt(double(c.d_model)));
+            layer.ffn.fc1_bias = Tensor({c.ffn_dim}, dtype);
+            layer.ffn.fc2 = uniform({c.d_model, c.ffn_dim}, 1 / std::sqrt(double(c.ffn_dim)) /
+                                                                std::sqrt(double(c.n_layer)));
+            layer.ffn.fc2_bias = Tensor({c.d_model}, dtype);
+        }
         w.layers.push_back(std::move(layer));
     }
     return w;

@@ -80,6 +80,12 @@ double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
     for (std::size_t l = weights_.layers.size(); l-- > 0;) {
         const MambaLayerWeights& layer = weights_.layers[l];
         MambaLayerWeights& g = grads->layers[l];
+        if (config_.ffn_dim > 0) {
+            const Tensor dh2 = feed_forward_backward(layer.ffn, record[l].ffn, dx, g.ffn);
+            model_detail::add_in_place(
+                dx, rms_norm_backward(dh2, record[l].ffn_input, layer.ffn_norm, g.ffn_norm,
+                                      config_.norm_eps));
+        }
         const Tensor dh = mamba_mixer_backward(layer.mixer, record[l].mixer, dx, g.mixer);
         const Tensor dnorm =
             rms_norm_backward(dh, record[l].input, layer.norm, g.norm, config_.norm_eps);

@@ -42,7 +42,9 @@ MambaWeights MambaWeights::zeros_like() const {
     g.embedding = z(embedding);
     g.norm_f = z(norm_f);
     g.head = z(head);
-    for (const MambaLayerWeights& l : layers) g.layers.push_back({z(l.norm), l.mixer.zeros_like()});
+    for (const MambaLayerWeights& l : layers) {
+        g.layers.push_back({z(l.norm), l.mixer.zeros_like(), z(l.ffn_norm), l.ffn.zeros_like()});
+    }
     return g;
 }
 
@@ -61,6 +63,9 @@ MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
     check_argument(c.discretization == "zoh" || c.discretization == "bilinear", "MambaModel",
                    "discretization", c.discretization, "zoh or bilinear");
     positive(c.dt_rank, "dt_rank");
+    check_argument(c.ffn_dim >= 0, "MambaModel", "ffn_dim", std::to_string(c.ffn_dim),
+                   ">= 0 (0: no feed-forward blocks)");
+    check_activation("MambaModel", c.activation);
     check_argument(c.norm_eps > 0, "MambaModel", "norm_eps", std::to_string(c.norm_eps), "> 0");
     check_argument(static_cast<std::int64_t>(weights_.layers.size()) == c.n_layer, "MambaModel",
                    "layers", std::to_string(weights_.layers.size()) + " layers",
@@ -92,6 +97,16 @@ MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
         check_weight(w.D, p + "D", {c.d_inner}, dtype);
         check_weight(w.out_proj, p + "out_proj", {c.d_model, c.d_inner}, dtype);
         check_optional(w.out_proj_bias, p + "out_proj_bias", {c.d_model}, dtype);
+        if (c.ffn_dim > 0) {
+            check_weight(layer.ffn_norm, p + "ffn_norm", {c.d_model}, dtype);
+            check_weight(layer.ffn.fc1, p + "ffn.fc1", {c.ffn_dim, c.d_model}, dtype);
+            check_optional(layer.ffn.fc1_bias, p + "ffn.fc1_bias", {c.ffn_dim}, dtype);
+            check_weight(layer.ffn.fc2, p + "ffn.fc2", {c.d_model, c.ffn_dim}, dtype);
+            check_optional(layer.ffn.fc2_bias, p + "ffn.fc2_bias", {c.d_model}, dtype);
+        } else {
+            check_argument(!layer.ffn_norm.defined() && !layer.ffn.defined(), "MambaModel",
+                           p + "ffn", "given", "no feed-forward weights with ffn_dim = 0");
+        }
         if (dtype != DType::F32) continue;  // A serves the float32 recurrent step only
         Tensor A = Tensor::empty({c.d_inner, c.d_state}, DType::F32);
         const Tensor A_log = w.A_log.contiguous();
@@ -109,7 +124,9 @@ std::int64_t MambaModel::parameter_count() const {
         const MambaMixerWeights& w = layer.mixer;
         total += n(layer.norm) + n(w.in_proj) + n(w.in_proj_bias) + n(w.conv_weight) +
                  n(w.conv_bias) + n(w.x_proj) + n(w.dt_proj) + n(w.dt_proj_bias) + n(w.A_log) +
-                 n(w.D) + n(w.out_proj) + n(w.out_proj_bias);
+                 n(w.D) + n(w.out_proj) + n(w.out_proj_bias) + n(layer.ffn_norm) +
+                 n(layer.ffn.fc1) + n(layer.ffn.fc1_bias) + n(layer.ffn.fc2) +
+                 n(layer.ffn.fc2_bias);
     }
     return total;
 }
@@ -151,12 +168,21 @@ Tensor MambaModel::hidden_states(std::string_view where, const Tensor& tokens,
         const Tensor h = rms_norm_forward(x, layer.norm, config_.norm_eps);
         MambaMixerSaved* saved = nullptr;
         if (record != nullptr) {
-            record->push_back({x, {}});
+            record->push_back({x, {}, {}, {}});
             saved = &record->back().mixer;
             x = x.clone();  // the record keeps this layer's input
         }
         add_in_place(
             x, mamba_mixer_forward(layer.mixer, h, batch, length, saved, config_.discretization));
+        if (config_.ffn_dim == 0) continue;
+        const Tensor h2 = rms_norm_forward(x, layer.ffn_norm, config_.norm_eps);
+        FeedForwardSaved* ffn_saved = nullptr;
+        if (record != nullptr) {
+            record->back().ffn_input = x;
+            ffn_saved = &record->back().ffn;
+            x = x.clone();
+        }
+        add_in_place(x, feed_forward_forward(layer.ffn, h2, config_.activation, ffn_saved));
     }
     return x;
 }

@@ -53,6 +53,11 @@ Tensor MambaModel::step(const Tensor& tokens_in, MambaState& state) const {
         const Tensor out = mixer_step(l, h, state);
         const float* po = out.data<float>();
         for (std::int64_t k = 0; k < x.numel(); ++k) px[k] += po[k];
+        if (config_.ffn_dim == 0) continue;
+        const MambaLayerWeights& layer = weights_.layers[static_cast<std::size_t>(l)];
+        const Tensor ffn = feed_forward_forward(
+            layer.ffn, rms_norm_forward(x, layer.ffn_norm, config_.norm_eps), config_.activation);
+        for (std::int64_t k = 0; k < x.numel(); ++k) px[k] += ffn.data<float>()[k];
     }
     ++state.tokens_seen;
     return head_logits(x);

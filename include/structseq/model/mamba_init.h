@@ -7,6 +7,8 @@
 //   conv1d weight and bias ~ U(±1/√d_conv)
 //   dt_proj.weight ~ U(±dt_rank^−½);  Δ₀ = exp(U(log dt_min, log dt_max)) clamped below at
 //   dt_floor, dt_proj.bias = softplus⁻¹(Δ₀) = Δ₀ + log(−expm1(−Δ₀)), so softplus(bias) = Δ₀
+//   feed-forward blocks (ffn_dim > 0): fc1 ~ U(±1/√d_model), fc2 ~ U(±1/√ffn_dim) / √n_layer,
+//   biases 0, their RMSNorm weights 1
 //   D = 1;  A_log = log(−a) for the diagonal a chosen by a_init:
 //     "s4d_real" (Mamba's default): a_n = −(n+1)
 //     "legs": diag of HiPPO-LegS, −(n+1) (the same values: S4D-real is LegS's diagonal)

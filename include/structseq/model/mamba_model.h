@@ -1,7 +1,9 @@
 #pragma once
 // A Mamba language model (Gu & Dao 2023; mamba_ssm's MambaLMHeadModel) for inference:
 //   x₀ = E[tokens];  x_{l+1} = x_l + Mixer_l(RMSNorm_l(x_l));  logits = RMSNorm_f(x_L) Eᵀ
-// (the head is tied to the embedding E unless a separate head is given). One mixer, over a
+// (the head is tied to the embedding E unless a separate head is given). With ffn_dim > 0 each
+// layer adds a feed-forward block after its mixer (seed 002's `ffn_dim`, `activation`):
+//   x ← x + FFN_l(RMSNorm'_l(x)). One mixer, over a
 // sequence of length L with d_inner = expand · d_model channels and state size N:
 //   [x, z] = h W_inᵀ (+ b_in)                                  (L, 2 d_inner)
 //   x ← silu(causal depthwise conv(x) + b_conv)                 kernel d_conv per channel
@@ -15,6 +17,7 @@
 // except for `step`, which is float32 only); the scan runs in float64 inside.
 
 #include "structseq/core/tensor.h"
+#include "structseq/nn/feed_forward.h"
 #include "structseq/nn/mamba_mixer.h"
 
 #include <cstdint>
@@ -34,11 +37,15 @@ struct MambaConfig {
     std::int64_t dt_rank = 0;  // ⌈d_model / 16⌉ by default
     double norm_eps = 1e-5;
     std::string discretization = "zoh";  // of A in every mixer: "zoh" (Mamba's) or "bilinear"
+    std::int64_t ffn_dim = 0;            // > 0: a feed-forward block after each mixer
+    std::string activation = "gelu";     // of the feed-forward blocks (nn/feed_forward.h)
 };
 
 struct MambaLayerWeights {
     Tensor norm;  // (d_model)
     MambaMixerWeights mixer;
+    Tensor ffn_norm;         // (d_model), with ffn_dim > 0
+    FeedForwardWeights ffn;  // with ffn_dim > 0
 };
 
 struct MambaWeights {
@@ -90,6 +97,8 @@ private:
     struct LayerRecord {
         Tensor input;
         MambaMixerSaved mixer;
+        Tensor ffn_input;  // with ffn_dim > 0
+        FeedForwardSaved ffn;
     };
     // tokens (batch, L) through the embedding and every layer: x_L as (batch·L, d_model).
     // With `record`, keeps one LayerRecord per layer.

@@ -109,10 +109,12 @@ TEST(MambaInit, SameSeedSameWeightsAndAnUntrainedLossNearLogVocab) {
     EXPECT_NEAR(model.loss(tokens, targets), std::log(300.0), 0.05);
 }
 
-// With A discretized bilinearly too, the recurrent step gives the sequence form's logits.
-TEST(MambaInit, BilinearModelStepsLikeItsSequenceForm) {
+// With A discretized bilinearly and feed-forward blocks too, the recurrent step gives the
+// sequence form's logits.
+TEST(MambaInit, BilinearModelWithFeedForwardStepsLikeItsSequenceForm) {
     MambaConfig c = config();
     c.discretization = "bilinear";
+    c.ffn_dim = 48;
     MambaInitOptions o;
     o.a_init = "legt";
     o.dt_min = 0.05;  // steps large enough that bilinear and ZOH differ visibly

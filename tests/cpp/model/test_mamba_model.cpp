@@ -14,7 +14,7 @@ Tensor normals(Shape shape, std::uint64_t seed, double scale, double mean = 0.0)
     return Rng(seed).normal(std::move(shape), DType::F64, mean, scale);
 }
 
-MambaModel tiny_model(std::uint64_t seed) {
+MambaModel tiny_model(std::uint64_t seed, std::int64_t ffn_dim = 0) {
     MambaConfig c;
     c.d_model = 4;
     c.n_layer = 2;
@@ -23,6 +23,7 @@ MambaModel tiny_model(std::uint64_t seed) {
     c.d_conv = 3;
     c.d_inner = 6;
     c.dt_rank = 2;
+    c.ffn_dim = ffn_dim;
     MambaWeights w;
     w.embedding = normals({c.vocab_size, c.d_model}, seed, 1.0);
     w.norm_f = normals({c.d_model}, seed + 1, 0.1, 1.0);
@@ -40,6 +41,13 @@ MambaModel tiny_model(std::uint64_t seed) {
         m.A_log = normals({c.d_inner, c.d_state}, s + 7, 0.3);
         m.D = normals({c.d_inner}, s + 8, 0.5, 1.0);
         m.out_proj = normals({c.d_model, c.d_inner}, s + 9, 0.5);
+        if (ffn_dim > 0) {
+            layer.ffn_norm = normals({c.d_model}, s + 10, 0.1, 1.0);
+            layer.ffn.fc1 = normals({ffn_dim, c.d_model}, s + 11, 0.5);
+            layer.ffn.fc1_bias = normals({ffn_dim}, s + 12, 0.1);
+            layer.ffn.fc2 = normals({c.d_model, ffn_dim}, s + 13, 0.5);
+            layer.ffn.fc2_bias = normals({c.d_model}, s + 14, 0.1);
+        }
         w.layers.push_back(std::move(layer));
     }
     return MambaModel(c, std::move(w));
@@ -61,6 +69,13 @@ std::vector<std::pair<std::string, Tensor*>> all_weights(MambaWeights& w) {
                                {p + "A_log", &m.A_log},
                                {p + "D", &m.D},
                                {p + "out_proj", &m.out_proj}});
+        if (!w.layers[l].ffn.defined()) continue;
+        FeedForwardWeights& f = w.layers[l].ffn;
+        out.insert(out.end(), {{p + "ffn_norm", &w.layers[l].ffn_norm},
+                               {p + "ffn.fc1", &f.fc1},
+                               {p + "ffn.fc1_bias", &f.fc1_bias},
+                               {p + "ffn.fc2", &f.fc2},
+                               {p + "ffn.fc2_bias", &f.fc2_bias}});
     }
     return out;
 }
@@ -72,47 +87,51 @@ Tensor ids(Shape shape, std::vector<std::int64_t> values) {
 }
 
 // The loss equals the mean cross-entropy of logits(); its gradient for every weight of a
-// 2-layer float64 model matches central differences (one target ignored).
+// 2-layer float64 model, without and with feed-forward blocks, matches central differences
+// (one target ignored).
 TEST(MambaModelLoss, ValueAndGradientOfEveryWeight) {
-    const MambaModel model = tiny_model(1);
-    const Tensor tokens = ids({2, 5}, {1, 4, 2, 6, 0, 3, 3, 5, 1, 2});
-    const Tensor targets = ids({2, 5}, {4, 2, 6, 0, -1, 3, 5, 1, 2, 6});
-    const Tensor logits = model.logits(tokens);
-    double expected = 0;
-    int counted = 0;
-    for (std::int64_t k = 0; k < 10; ++k) {
-        const std::int64_t t = targets.data<std::int64_t>()[k];
-        if (t < 0) continue;
-        const double* z = logits.data<double>() + k * 7;
-        double sum = 0;
-        for (int v = 0; v < 7; ++v) sum += std::exp(z[v]);
-        expected += std::log(sum) - z[t];
-        ++counted;
-    }
-    expected /= counted;
-    MambaWeights grads = model.weights().zeros_like();
-    EXPECT_NEAR(model.loss(tokens, targets, &grads), expected, 1e-12);
-    EXPECT_NEAR(model.loss(tokens, targets), expected, 1e-12);
-
-    MambaWeights perturbed = model.weights();
-    auto named_grads = all_weights(grads);
-    auto named = all_weights(perturbed);
-    const double step = 1e-6;
-    for (std::size_t i = 0; i < named.size(); ++i) {
-        Tensor& x = *named[i].second;
-        x = x.clone();
-        const Tensor& grad = *named_grads[i].second;
-        double worst = 0;
-        for (std::int64_t k = 0; k < x.numel(); ++k) {
-            const double saved = x.data<double>()[k];
-            x.data<double>()[k] = saved + step;
-            const double up = MambaModel(model.config(), perturbed).loss(tokens, targets);
-            x.data<double>()[k] = saved - step;
-            const double down = MambaModel(model.config(), perturbed).loss(tokens, targets);
-            x.data<double>()[k] = saved;
-            worst = std::max(worst, std::abs((up - down) / (2 * step) - grad.data<double>()[k]));
+    for (const std::int64_t ffn_dim : {0, 5}) {
+        const MambaModel model = tiny_model(1, ffn_dim);
+        const Tensor tokens = ids({2, 5}, {1, 4, 2, 6, 0, 3, 3, 5, 1, 2});
+        const Tensor targets = ids({2, 5}, {4, 2, 6, 0, -1, 3, 5, 1, 2, 6});
+        const Tensor logits = model.logits(tokens);
+        double expected = 0;
+        int counted = 0;
+        for (std::int64_t k = 0; k < 10; ++k) {
+            const std::int64_t t = targets.data<std::int64_t>()[k];
+            if (t < 0) continue;
+            const double* z = logits.data<double>() + k * 7;
+            double sum = 0;
+            for (int v = 0; v < 7; ++v) sum += std::exp(z[v]);
+            expected += std::log(sum) - z[t];
+            ++counted;
         }
-        EXPECT_LT(worst, 1e-8) << named[i].first;
+        expected /= counted;
+        MambaWeights grads = model.weights().zeros_like();
+        EXPECT_NEAR(model.loss(tokens, targets, &grads), expected, 1e-12);
+        EXPECT_NEAR(model.loss(tokens, targets), expected, 1e-12);
+
+        MambaWeights perturbed = model.weights();
+        auto named_grads = all_weights(grads);
+        auto named = all_weights(perturbed);
+        const double step = 1e-6;
+        for (std::size_t i = 0; i < named.size(); ++i) {
+            Tensor& x = *named[i].second;
+            x = x.clone();
+            const Tensor& grad = *named_grads[i].second;
+            double worst = 0;
+            for (std::int64_t k = 0; k < x.numel(); ++k) {
+                const double saved = x.data<double>()[k];
+                x.data<double>()[k] = saved + step;
+                const double up = MambaModel(model.config(), perturbed).loss(tokens, targets);
+                x.data<double>()[k] = saved - step;
+                const double down = MambaModel(model.config(), perturbed).loss(tokens, targets);
+                x.data<double>()[k] = saved;
+                worst =
+                    std::max(worst, std::abs((up - down) / (2 * step) - grad.data<double>()[k]));
+            }
+            EXPECT_LT(worst, 1e-8) << named[i].first << " ffn_dim " << ffn_dim;
+        }
     }
 }
 
