@@ -28,6 +28,17 @@ void check_weight(const Tensor& t, const std::string& name, const Shape& expecte
     check_shape("MambaModel", name, t, expected);
 }
 
+void check_projection(const Projection& p, const std::string& name, std::int64_t out,
+                      std::int64_t in, DType dtype) {
+    check_argument(p.defined(), "MambaModel", name, "missing", "a projection");
+    check_argument(p.dtype() == dtype, "MambaModel", name + " dtype",
+                   std::string(dtype_name(p.dtype())),
+                   std::string(dtype_name(dtype)) + " (as the embedding)");
+    check_argument(p.out_features() == out && p.in_features() == in, "MambaModel", name,
+                   fmt::format("{} × {} ({})", p.out_features(), p.in_features(), p.kind_name()),
+                   fmt::format("{} × {}", out, in));
+}
+
 void check_optional(const Tensor& t, const std::string& name, const Shape& expected, DType dtype) {
     if (t.defined()) check_weight(t, name, expected, dtype);
 }
@@ -86,16 +97,16 @@ MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
         const MambaMixerWeights& w = layer.mixer;
         const std::string p = "layers." + std::to_string(i) + ".";
         check_weight(layer.norm, p + "norm", {c.d_model}, dtype);
-        check_weight(w.in_proj, p + "in_proj", {2 * c.d_inner, c.d_model}, dtype);
+        check_projection(w.in_proj, p + "in_proj", 2 * c.d_inner, c.d_model, dtype);
         check_optional(w.in_proj_bias, p + "in_proj_bias", {2 * c.d_inner}, dtype);
         check_weight(w.conv_weight, p + "conv_weight", {c.d_inner, c.d_conv}, dtype);
         check_optional(w.conv_bias, p + "conv_bias", {c.d_inner}, dtype);
-        check_weight(w.x_proj, p + "x_proj", {c.dt_rank + 2 * c.d_state, c.d_inner}, dtype);
+        check_projection(w.x_proj, p + "x_proj", c.dt_rank + 2 * c.d_state, c.d_inner, dtype);
         check_weight(w.dt_proj, p + "dt_proj", {c.d_inner, c.dt_rank}, dtype);
         check_weight(w.dt_proj_bias, p + "dt_proj_bias", {c.d_inner}, dtype);
         check_weight(w.A_log, p + "A_log", {c.d_inner, c.d_state}, dtype);
         check_weight(w.D, p + "D", {c.d_inner}, dtype);
-        check_weight(w.out_proj, p + "out_proj", {c.d_model, c.d_inner}, dtype);
+        check_projection(w.out_proj, p + "out_proj", c.d_model, c.d_inner, dtype);
         check_optional(w.out_proj_bias, p + "out_proj_bias", {c.d_model}, dtype);
         if (c.ffn_dim > 0) {
             check_weight(layer.ffn_norm, p + "ffn_norm", {c.d_model}, dtype);
@@ -122,9 +133,9 @@ std::int64_t MambaModel::parameter_count() const {
     std::int64_t total = n(weights_.embedding) + n(weights_.norm_f) + n(weights_.head);
     for (const MambaLayerWeights& layer : weights_.layers) {
         const MambaMixerWeights& w = layer.mixer;
-        total += n(layer.norm) + n(w.in_proj) + n(w.in_proj_bias) + n(w.conv_weight) +
-                 n(w.conv_bias) + n(w.x_proj) + n(w.dt_proj) + n(w.dt_proj_bias) + n(w.A_log) +
-                 n(w.D) + n(w.out_proj) + n(w.out_proj_bias) + n(layer.ffn_norm) +
+        total += n(layer.norm) + w.in_proj.parameter_count() + n(w.in_proj_bias) +
+                 n(w.conv_weight) + n(w.conv_bias) + w.x_proj.parameter_count() + n(w.dt_proj) + n(w.dt_proj_bias) + n(w.A_log) +
+                 n(w.D) + w.out_proj.parameter_count() + n(w.out_proj_bias) + n(layer.ffn_norm) +
                  n(layer.ffn.fc1) + n(layer.ffn.fc1_bias) + n(layer.ffn.fc2) +
                  n(layer.ffn.fc2_bias);
     }

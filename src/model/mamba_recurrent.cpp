@@ -72,7 +72,7 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
     const std::int64_t di = config_.d_inner, n = config_.d_state, r = config_.dt_rank;
     const std::int64_t kc = config_.d_conv, batch = state.batch;
     const Tensor xz =
-        linear_forward(h, w.in_proj, w.in_proj_bias.defined() ? &w.in_proj_bias : nullptr);
+        projection_forward(w.in_proj, h, w.in_proj_bias.defined() ? &w.in_proj_bias : nullptr);
     const Tensor W = w.conv_weight.contiguous();
     const Tensor conv_bias = w.conv_bias.defined() ? w.conv_bias.contiguous() : Tensor();
     float* window = state.conv[static_cast<std::size_t>(layer)].data<float>();
@@ -87,7 +87,7 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
             xc.data<float>()[b * di + c] = silu(acc);
         }
     }
-    const Tensor x_dbl = linear_forward(xc, w.x_proj, nullptr);  // (batch, r + 2n)
+    const Tensor x_dbl = projection_forward(w.x_proj, xc);  // (batch, r + 2n)
     Tensor dt_low = Tensor::empty({batch, r}, DType::F32);
     for (std::int64_t b = 0; b < batch; ++b) {
         std::copy_n(x_dbl.data<float>() + b * (r + 2 * n), r, dt_low.data<float>() + b * r);
@@ -116,7 +116,7 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
             y.data<float>()[b * di + c] = (acc + D.data<float>()[c] * u) * silu(z);
         }
     }
-    return linear_forward(y, w.out_proj, w.out_proj_bias.defined() ? &w.out_proj_bias : nullptr);
+    return projection_forward(w.out_proj, y, w.out_proj_bias.defined() ? &w.out_proj_bias : nullptr);
 }
 
 }  // namespace structseq

@@ -61,7 +61,7 @@ Tensor forward(const MambaMixerWeights& w, const Tensor& h, std::int64_t batch, 
     const std::int64_t di = w.D.dim(0), n = w.A_log.dim(1), r = w.dt_proj.dim(1);
     const std::int64_t kc = w.conv_weight.dim(1), m = batch * length;
     const DType dtype = dtype_of<Real>();
-    const Tensor xz = linear_forward(h, w.in_proj, bias_or_null(w.in_proj_bias));
+    const Tensor xz = projection_forward(w.in_proj, h, bias_or_null(w.in_proj_bias));
     // p[b, t, c] = b_conv[c] + Σ_k W[c, k] · x[b, t − (d_conv − 1) + k, c]; xc = silu(p).
     const std::vector<Real> Wt = transposed_conv_weight<Real>(w.conv_weight);
     const Tensor conv_bias = w.conv_bias.defined() ? w.conv_bias.contiguous() : Tensor();
@@ -82,7 +82,7 @@ Tensor forward(const MambaMixerWeights& w, const Tensor& h, std::int64_t batch, 
         }
         nn_detail::silu_forward(p, pxc + row * di, di);
     }
-    const Tensor x_dbl = linear_forward(xc, w.x_proj, nullptr);  // (m, r + 2n)
+    const Tensor x_dbl = projection_forward(w.x_proj, xc);  // (m, r + 2n)
     Tensor dt_low = Tensor::empty({m, r}, dtype);
     for (std::int64_t row = 0; row < m; ++row) {
         std::copy_n(x_dbl.data<Real>() + row * (r + 2 * n), r, dt_low.data<Real>() + row * r);
@@ -94,7 +94,7 @@ Tensor forward(const MambaMixerWeights& w, const Tensor& h, std::int64_t batch, 
     const TimeMajorScanResult scan = selective_scan_time_major(
         scan_inputs(w, batch, xc, delta, A, xz, x_dbl, discretization), saved != nullptr);
     const Tensor& y = scan.out;
-    Tensor out = linear_forward(y, w.out_proj, bias_or_null(w.out_proj_bias));
+    Tensor out = projection_forward(w.out_proj, y, bias_or_null(w.out_proj_bias));
     if (saved != nullptr) {
         *saved = {batch,
                   length,
@@ -120,7 +120,7 @@ Tensor backward(const MambaMixerWeights& w, const MambaMixerSaved& s, const Tens
     const std::int64_t kc = w.conv_weight.dim(1), length = s.length, m = s.batch * length;
     const DType dtype = dtype_of<Real>();
     const Tensor dy =
-        linear_backward(dout, s.y, w.out_proj, g.out_proj, bias_or_null(g.out_proj_bias));
+        projection_backward(w.out_proj, dout, s.y, g.out_proj, bias_or_null(g.out_proj_bias));
     const SelectiveScanGradients sg = selective_scan_time_major_backward(
         scan_inputs(w, s.batch, s.xc, s.delta, s.A, s.xz, s.x_dbl, s.discretization), dy,
         s.checkpoints);
@@ -141,7 +141,7 @@ Tensor backward(const MambaMixerWeights& w, const MambaMixerSaved& s, const Tens
         std::copy_n(sg.dB.data<Real>() + row * n, n, o + r);
         std::copy_n(sg.dC.data<Real>() + row * n, n, o + r + n);
     }
-    Tensor dxc = linear_backward(dx_dbl, s.xc, w.x_proj, g.x_proj, nullptr);
+    Tensor dxc = projection_backward(w.x_proj, dx_dbl, s.xc, g.x_proj);
     // dp = (dxc + du) ⊙ silu'(p).
     Real* pdp = dxc.data<Real>();
     const Real* pdu = sg.du.data<Real>();
@@ -188,7 +188,7 @@ Tensor backward(const MambaMixerWeights& w, const MambaMixerSaved& s, const Tens
         Real* pgb = g.conv_bias.data<Real>();
         for (std::int64_t c = 0; c < di; ++c) pgb[c] += db[c];
     }
-    return linear_backward(dxz, s.h, w.in_proj, g.in_proj, bias_or_null(g.in_proj_bias));
+    return projection_backward(w.in_proj, dxz, s.h, g.in_proj, bias_or_null(g.in_proj_bias));
 }
 
 void check_weights(std::string_view where, const MambaMixerWeights& w, const Tensor& h) {
@@ -198,19 +198,27 @@ void check_weights(std::string_view where, const MambaMixerWeights& w, const Ten
                        w.conv_weight.defined() && w.in_proj.defined() && w.x_proj.defined() &&
                        w.out_proj.defined() && w.dt_proj_bias.defined(),
                    where, "weights", "incomplete", "every weight but the optional biases");
-    for (const Tensor* t : {&w.in_proj, &w.conv_weight, &w.x_proj, &w.dt_proj, &w.dt_proj_bias,
-                            &w.A_log, &w.D, &w.out_proj}) {
+    for (const Tensor* t : {&w.conv_weight, &w.dt_proj, &w.dt_proj_bias, &w.A_log, &w.D}) {
         check_argument(t->dtype() == h.dtype(), where, "weight dtype",
                        std::string(dtype_name(t->dtype())),
                        std::string(dtype_name(h.dtype())) + " (as h)");
     }
     const std::int64_t di = w.D.dim(0), n = w.A_log.dim(1), r = w.dt_proj.dim(1);
-    check_shape(where, "in_proj", w.in_proj, {2 * di, h.dim(1)});
+    const auto projection_shape = [&](const char* name, const Projection& p, std::int64_t out,
+                                      std::int64_t in) {
+        check_argument(p.dtype() == h.dtype(), where, std::string(name) + " dtype",
+                       std::string(dtype_name(p.dtype())),
+                       std::string(dtype_name(h.dtype())) + " (as h)");
+        check_argument((out < 0 || p.out_features() == out) && p.in_features() == in, where, name,
+                       fmt::format("{} × {}", p.out_features(), p.in_features()),
+                       fmt::format("{} × {}", out < 0 ? std::string("any") : std::to_string(out), in));
+    };
+    projection_shape("in_proj", w.in_proj, 2 * di, h.dim(1));
     check_shape(where, "conv_weight", w.conv_weight, {di, -1});
-    check_shape(where, "x_proj", w.x_proj, {r + 2 * n, di});
+    projection_shape("x_proj", w.x_proj, r + 2 * n, di);
     check_shape(where, "A_log", w.A_log, {di, n});
     check_shape(where, "dt_proj_bias", w.dt_proj_bias, {di});
-    check_shape(where, "out_proj", w.out_proj, {-1, di});
+    projection_shape("out_proj", w.out_proj, -1, di);
 }
 
 }  // namespace
@@ -219,9 +227,9 @@ MambaMixerWeights MambaMixerWeights::zeros_like() const {
     const auto z = [](const Tensor& t) {
         return t.defined() ? Tensor(t.shape(), t.dtype()) : Tensor();
     };
-    return {z(in_proj), z(in_proj_bias), z(conv_weight),  z(conv_bias),
-            z(x_proj),  z(dt_proj),      z(dt_proj_bias), z(A_log),
-            z(D),       z(out_proj),     z(out_proj_bias)};
+    return {in_proj.zeros_like(),  z(in_proj_bias), z(conv_weight), z(conv_bias),
+            x_proj.zeros_like(),   z(dt_proj),      z(dt_proj_bias), z(A_log),
+            z(D),                  out_proj.zeros_like(), z(out_proj_bias)};
 }
 
 Tensor mamba_mixer_forward(const MambaMixerWeights& w, const Tensor& h_in, std::int64_t batch,
@@ -243,7 +251,7 @@ Tensor mamba_mixer_backward(const MambaMixerWeights& w, const MambaMixerSaved& s
     constexpr std::string_view where = "mamba_mixer_backward";
     check_argument(saved.h.defined(), where, "saved", "empty",
                    "what mamba_mixer_forward filled in");
-    check_shape(where, "dout", dout_in, {saved.h.dim(0), w.out_proj.dim(0)});
+    check_shape(where, "dout", dout_in, {saved.h.dim(0), w.out_proj.out_features()});
     const Tensor dout = dout_in.to(saved.h.dtype()).contiguous();
     return saved.h.dtype() == DType::F32 ? backward<float>(w, saved, dout, grads)
                                          : backward<double>(w, saved, dout, grads);

@@ -12,6 +12,7 @@
 // (weights and h of one dtype).
 
 #include "structseq/core/tensor.h"
+#include "structseq/nn/projection.h"
 
 #include <cstdint>
 #include <string>
@@ -19,14 +20,19 @@
 
 namespace structseq {
 
+// in_proj, x_proj and out_proj are Projections (nn/projection.h): dense as in Mamba, or
+// block-sparse or low-rank (seed 002's selective parameterizations); a weight matrix assigned
+// to one is a dense projection.
 struct MambaMixerWeights {
-    Tensor in_proj, in_proj_bias;    // (2 d_inner, d_model); bias (2 d_inner) or undefined
+    Projection in_proj;              // 2 d_inner × d_model
+    Tensor in_proj_bias;             // (2 d_inner) or undefined
     Tensor conv_weight, conv_bias;   // (d_inner, d_conv); bias (d_inner) or undefined
-    Tensor x_proj;                   // (dt_rank + 2 d_state, d_inner)
+    Projection x_proj;               // (dt_rank + 2 d_state) × d_inner
     Tensor dt_proj, dt_proj_bias;    // (d_inner, dt_rank), (d_inner)
     Tensor A_log;                    // (d_inner, d_state)
     Tensor D;                        // (d_inner)
-    Tensor out_proj, out_proj_bias;  // (d_model, d_inner); bias (d_model) or undefined
+    Projection out_proj;             // d_model × d_inner
+    Tensor out_proj_bias;            // (d_model) or undefined
 
     // Zero tensors shaped like these weights (undefined where a weight is), for gradients.
     MambaMixerWeights zeros_like() const;

@@ -64,9 +64,9 @@ TEST(MambaInit, MatchesMambasDistributions) {
         EXPECT_LE(max_abs(t), bound * (1 + 1e-6)) << name;
         EXPECT_GE(max_abs(t), 0.95 * bound) << name;
     };
-    bounded(m.in_proj, 1 / std::sqrt(64.0), "in_proj");
-    bounded(m.x_proj, 1 / std::sqrt(128.0), "x_proj");
-    bounded(m.out_proj, 1 / std::sqrt(128.0) / 2, "out_proj");  // √n_layer = 2
+    bounded(m.in_proj.weight, 1 / std::sqrt(64.0), "in_proj");
+    bounded(m.x_proj.weight, 1 / std::sqrt(128.0), "x_proj");
+    bounded(m.out_proj.weight, 1 / std::sqrt(128.0) / 2, "out_proj");  // √n_layer = 2
     bounded(m.dt_proj, 0.5, "dt_proj");
     bounded(m.conv_weight, 0.5, "conv_weight");
     // softplus(bias) = Δ₀ ∈ [dt_min, dt_max], spread log-uniformly.
@@ -95,10 +95,10 @@ TEST(MambaInit, SameSeedSameWeightsAndAnUntrainedLossNearLogVocab) {
     MambaInitOptions o;
     o.seed = 5;
     const MambaWeights a = init_mamba_weights(c, o), b = init_mamba_weights(c, o);
-    EXPECT_EQ(values(a.layers[2].mixer.x_proj), values(b.layers[2].mixer.x_proj));
+    EXPECT_EQ(values(a.layers[2].mixer.x_proj.weight), values(b.layers[2].mixer.x_proj.weight));
     o.seed = 6;
-    EXPECT_NE(values(a.layers[2].mixer.x_proj),
-              values(init_mamba_weights(c, o).layers[2].mixer.x_proj));
+    EXPECT_NE(values(a.layers[2].mixer.x_proj.weight),
+              values(init_mamba_weights(c, o).layers[2].mixer.x_proj.weight));
     // Small embeddings → near-uniform predictions: cross-entropy ≈ log(vocab).
     const MambaModel model(c, a);
     Tensor tokens({2, 16}, DType::I64), targets({2, 16}, DType::I64);

@@ -60,15 +60,15 @@ std::vector<std::pair<std::string, Tensor*>> all_weights(MambaWeights& w) {
         const std::string p = "layers." + std::to_string(l) + ".";
         MambaMixerWeights& m = w.layers[l].mixer;
         out.insert(out.end(), {{p + "norm", &w.layers[l].norm},
-                               {p + "in_proj", &m.in_proj},
+                               {p + "in_proj", &m.in_proj.weight},
                                {p + "conv_weight", &m.conv_weight},
                                {p + "conv_bias", &m.conv_bias},
-                               {p + "x_proj", &m.x_proj},
+                               {p + "x_proj", &m.x_proj.weight},
                                {p + "dt_proj", &m.dt_proj},
                                {p + "dt_proj_bias", &m.dt_proj_bias},
                                {p + "A_log", &m.A_log},
                                {p + "D", &m.D},
-                               {p + "out_proj", &m.out_proj}});
+                               {p + "out_proj", &m.out_proj.weight}});
         if (!w.layers[l].ffn.defined()) continue;
         FeedForwardWeights& f = w.layers[l].ffn;
         out.insert(out.end(), {{p + "ffn_norm", &w.layers[l].ffn_norm},

@@ -34,30 +34,54 @@ MambaMixerWeights small_weights(bool biases) {
     return w;
 }
 
+// The stored matrices of a projection: its weight, or its blocks, U, V, diagonal.
+void add_projection(std::vector<std::pair<std::string, Tensor*>>& out, const std::string& name,
+                    Projection& p) {
+    for (const auto& [suffix, t] :
+         {std::pair{"", &p.weight}, std::pair{".blocks", &p.blocks}, std::pair{".U", &p.U},
+          std::pair{".V", &p.V}, std::pair{".diag", &p.diag}}) {
+        if (t->defined()) out.emplace_back(name + suffix, t);
+    }
+}
+
 std::vector<std::pair<std::string, Tensor*>> named(MambaMixerWeights& w) {
-    return {{"in_proj", &w.in_proj},
-            {"in_proj_bias", &w.in_proj_bias},
-            {"conv_weight", &w.conv_weight},
-            {"conv_bias", &w.conv_bias},
-            {"x_proj", &w.x_proj},
-            {"dt_proj", &w.dt_proj},
-            {"dt_proj_bias", &w.dt_proj_bias},
-            {"A_log", &w.A_log},
-            {"D", &w.D},
-            {"out_proj", &w.out_proj},
-            {"out_proj_bias", &w.out_proj_bias}};
+    std::vector<std::pair<std::string, Tensor*>> out = {{"in_proj_bias", &w.in_proj_bias},
+                                                        {"conv_weight", &w.conv_weight},
+                                                        {"conv_bias", &w.conv_bias},
+                                                        {"dt_proj", &w.dt_proj},
+                                                        {"dt_proj_bias", &w.dt_proj_bias},
+                                                        {"A_log", &w.A_log},
+                                                        {"D", &w.D},
+                                                        {"out_proj_bias", &w.out_proj_bias}};
+    add_projection(out, "in_proj", w.in_proj);
+    add_projection(out, "x_proj", w.x_proj);
+    add_projection(out, "out_proj", w.out_proj);
+    return out;
+}
+
+// The same mixer with seed 002's structured projections: low-rank in_proj and out_proj,
+// block-sparse x_proj.
+MambaMixerWeights structured_weights() {
+    MambaMixerWeights w = small_weights(true);
+    Rng rng(30);
+    w.in_proj = Projection::low_rank(12, 4, 2, DType::F64);
+    w.x_proj = Projection::block_sparse(8, 6, 0.5, DType::F64);
+    w.out_proj = Projection::low_rank(4, 6, 2, DType::F64);
+    for (Projection* p : {&w.in_proj, &w.x_proj, &w.out_proj}) p->fill_uniform(rng, 0.8);
+    return w;
 }
 
 // L = Σ dout ⊙ mixer(h): the gradients of h and of every weight against central differences
 // (float64), with and without the optional biases; sequences shorter and longer than d_conv;
 // A discretized by ZOH, and once bilinearly.
 TEST(MambaMixer, BackwardMatchesFiniteDifferences) {
-    for (const auto& [biases, length, discretization] :
-         {std::tuple{false, 3, "zoh"}, std::tuple{false, 7, "zoh"}, std::tuple{true, 3, "zoh"},
-          std::tuple{true, 7, "zoh"}, std::tuple{true, 7, "bilinear"}}) {
+    for (const auto& [biases, length, discretization, structured] :
+         {std::tuple{false, 3, "zoh", false}, std::tuple{false, 7, "zoh", false},
+          std::tuple{true, 3, "zoh", false}, std::tuple{true, 7, "zoh", false},
+          std::tuple{true, 7, "bilinear", false}, std::tuple{true, 7, "zoh", true}}) {
         {
             const std::int64_t batch = 2, d = 4;
-            MambaMixerWeights w = small_weights(biases);
+            MambaMixerWeights w = structured ? structured_weights() : small_weights(biases);
             const Tensor h = normals({batch * length, d}, 20, 1.0);
             const Tensor dout = normals({batch * length, d}, 21, 1.0);
             MambaMixerSaved saved;
@@ -89,7 +113,8 @@ TEST(MambaMixer, BackwardMatchesFiniteDifferences) {
                     largest = std::max(largest, std::abs(fd));
                 }
                 EXPECT_LT(worst, 1e-7 * std::max(1.0, largest))
-                    << name << " biases " << biases << " length " << length;
+                    << name << " biases " << biases << " length " << length << " structured "
+                    << structured;
             };
             Tensor hx = h.clone();
             check("h", hx, dh, [&] { return loss(w, hx); });
