@@ -4,6 +4,7 @@
 #include "structseq/core/rng.h"
 #include "structseq/ssm/hippo.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace structseq {
@@ -37,6 +38,10 @@ MambaWeights init_mamba_weights(const MambaConfig& c, const MambaInitOptions& o,
     constexpr std::string_view where = "init_mamba_weights";
     check_argument(dtype == DType::F32 || dtype == DType::F64, where, "dtype",
                    std::string(dtype_name(dtype)), "float32 or float64");
+    check_argument(c.selective_param_class == "dense" || c.selective_param_class == "sparse" ||
+                       c.selective_param_class == "low_rank",
+                   where, "selective_param_class", c.selective_param_class,
+                   "dense, sparse or low_rank");
     check_argument(o.dt_min > 0 && o.dt_max >= o.dt_min && o.dt_floor > 0, where,
                    "dt_min, dt_max, dt_floor",
                    fmt::format("{}, {}, {}", o.dt_min, o.dt_max, o.dt_floor),
@@ -50,6 +55,22 @@ MambaWeights init_mamba_weights(const MambaConfig& c, const MambaInitOptions& o,
         for (std::int64_t k = 0; k < n; ++k) t.data<double>()[k] = 1.0;
         return t.to(dtype);
     };
+    // in_proj, x_proj, out_proj in the configured form, U(±scale/√fan_in) (a low-rank U V with
+    // that entry variance; a block-sparse one counts only its kept inputs).
+    const std::int64_t rank = c.low_rank_dim > 0 ? c.low_rank_dim : (c.d_model + 3) / 4;
+    const auto projection = [&](std::int64_t out, std::int64_t in, double scale) {
+        Projection p;
+        if (c.selective_param_class == "sparse") {
+            p = Projection::block_sparse(out, in, c.sparsity_level, dtype);
+        } else if (c.selective_param_class == "low_rank") {
+            p = Projection::low_rank(out, in, std::min({rank, out, in}), dtype);
+        } else {
+            p = Projection(Tensor({out, in}, dtype));
+        }
+        Rng rng(++stream);
+        p.fill_uniform(rng, scale / std::sqrt(static_cast<double>(p.fan_in())));
+        return p;
+    };
     MambaWeights w;
     w.embedding = Rng(++stream).normal({c.vocab_size, c.d_model}, dtype, 0.0, 0.02);
     w.norm_f = ones(c.d_model);
@@ -58,11 +79,10 @@ MambaWeights init_mamba_weights(const MambaConfig& c, const MambaInitOptions& o,
         MambaLayerWeights layer;
         layer.norm = ones(c.d_model);
         MambaMixerWeights& m = layer.mixer;
-        m.in_proj = uniform({2 * c.d_inner, c.d_model}, 1 / std::sqrt(double(c.d_model)));
+        m.in_proj = projection(2 * c.d_inner, c.d_model, 1.0);
         m.conv_weight = uniform({c.d_inner, c.d_conv}, 1 / std::sqrt(double(c.d_conv)));
         m.conv_bias = uniform({c.d_inner}, 1 / std::sqrt(double(c.d_conv)));
-        m.x_proj =
-            uniform({c.dt_rank + 2 * c.d_state, c.d_inner}, 1 / std::sqrt(double(c.d_inner)));
+        m.x_proj = projection(c.dt_rank + 2 * c.d_state, c.d_inner, 1.0);
         m.dt_proj = uniform({c.d_inner, c.dt_rank}, 1 / std::sqrt(double(c.dt_rank)));
         // Δ₀ log-uniform in [dt_min, dt_max], floored; the bias is its inverse softplus.
         const Tensor r = Rng(++stream).uniform({c.d_inner}, DType::F64);
@@ -77,8 +97,7 @@ MambaWeights init_mamba_weights(const MambaConfig& c, const MambaInitOptions& o,
         m.dt_proj_bias = bias.to(dtype);
         m.A_log = A_log.clone();
         m.D = ones(c.d_inner);
-        m.out_proj = uniform({c.d_model, c.d_inner},
-                             1 / std::sqrt(double(c.d_inner)) / std::sqrt(double(c.n_layer)));
+        m.out_proj = projection(c.d_model, c.d_inner, 1 / std::sqrt(double(c.n_layer)));
         if (c.ffn_dim > 0) {  // biases zero, as mamba_ssm's _init_weights leaves Linear biases
             layer.ffn_norm = ones(c.d_model);
             layer.ffn.fc1 = uniform({c.ffn_dim, c.d_model}, 1 / std::sqrt(double(c.d_model)));

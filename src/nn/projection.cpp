@@ -205,6 +205,10 @@ std::int64_t Projection::parameter_count() const {
     return n(weight) + n(blocks) + n(U) + n(V) + n(diag);
 }
 
+std::int64_t Projection::fan_in() const {
+    return kind == Kind::BlockSparse ? blocks.dim(2) : in_features();
+}
+
 std::string_view Projection::kind_name() const {
     switch (kind) {
         case Kind::Dense:

@@ -4,6 +4,8 @@
 //   embedding ~ N(0, 0.02²);  RMSNorm weights 1
 //   in_proj, x_proj ~ U(±1/√fan_in) (PyTorch's Linear default);  no biases
 //   out_proj ~ U(±1/√d_inner) / √n_layer (rescaled for the residual stream)
+//   (config.selective_param_class "sparse": block-sparse with fan_in its kept inputs;
+//    "low_rank": U V with the entry variance of that uniform matrix, diagonal 0)
 //   conv1d weight and bias ~ U(±1/√d_conv)
 //   dt_proj.weight ~ U(±dt_rank^−½);  Δ₀ = exp(U(log dt_min, log dt_max)) clamped below at
 //   dt_floor, dt_proj.bias = softplus⁻¹(Δ₀) = Δ₀ + log(−expm1(−Δ₀)), so softplus(bias) = Δ₀

@@ -37,8 +37,15 @@ struct MambaConfig {
     std::int64_t dt_rank = 0;  // ⌈d_model / 16⌉ by default
     double norm_eps = 1e-5;
     std::string discretization = "zoh";  // of A in every mixer: "zoh" (Mamba's) or "bilinear"
-    std::int64_t ffn_dim = 0;            // > 0: a feed-forward block after each mixer
-    std::string activation = "gelu";     // of the feed-forward blocks (nn/feed_forward.h)
+    // in_proj, x_proj, out_proj (seed 002's selective parameterization, nn/projection.h):
+    // "dense" (Mamba's), "sparse" (block-sparse at sparsity_level) or "low_rank" (low_rank_dim;
+    // 0: ⌈d_model / 4⌉). Used when weights are initialized (mamba_init.h); loaded weights carry
+    // their own form.
+    std::string selective_param_class = "dense";
+    double sparsity_level = 0.9;
+    std::int64_t low_rank_dim = 0;
+    std::int64_t ffn_dim = 0;         // > 0: a feed-forward block after each mixer
+    std::string activation = "gelu";  // of the feed-forward blocks (nn/feed_forward.h)
 };
 
 struct MambaLayerWeights {

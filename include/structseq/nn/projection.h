@@ -48,6 +48,7 @@ struct Projection {
     std::int64_t in_features() const;
     DType dtype() const;
     std::int64_t parameter_count() const;
+    std::int64_t fan_in() const;         // inputs per output: in, or keep · bs for block_sparse
     std::int64_t block_size() const;     // block_sparse only
     std::string_view kind_name() const;  // "dense", "block_sparse", "low_rank"
 

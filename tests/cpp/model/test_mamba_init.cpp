@@ -148,6 +148,35 @@ TEST(MambaInit, BilinearModelWithFeedForwardStepsLikeItsSequenceForm) {
     EXPECT_ERROR_CONTAINS(MambaModel(zoh, init_mamba_weights(c, o)), "discretization");
 }
 
+// Seed 002's selective parameterizations: structured in_proj, x_proj, out_proj with fewer
+// parameters, an untrained loss still near log(vocab), and gradients for the stored factors.
+TEST(MambaInit, SparseAndLowRankProjections) {
+    const MambaConfig dense = config();
+    const std::int64_t dense_count = MambaModel(dense, init_mamba_weights(dense)).parameter_count();
+    Tensor tokens({2, 16}, DType::I64), targets({2, 16}, DType::I64);
+    for (std::int64_t k = 0; k < 32; ++k) {
+        tokens.data<std::int64_t>()[k] = (5 * k) % dense.vocab_size;
+        targets.data<std::int64_t>()[k] = (13 * k + 1) % dense.vocab_size;
+    }
+    for (const char* name : {"sparse", "low_rank"}) {
+        MambaConfig c = dense;
+        c.selective_param_class = name;
+        c.sparsity_level = 0.75;
+        c.low_rank_dim = 8;
+        const MambaModel model(c, init_mamba_weights(c));
+        const Projection& in_proj = model.weights().layers[0].mixer.in_proj;
+        EXPECT_EQ(in_proj.kind_name(), std::string(name) == "sparse" ? "block_sparse" : "low_rank");
+        EXPECT_LT(model.parameter_count(), dense_count) << name;
+        MambaWeights grads = model.weights().zeros_like();
+        EXPECT_NEAR(model.loss(tokens, targets, &grads), std::log(300.0), 0.05) << name;
+        const Projection& g = grads.layers[0].mixer.in_proj;
+        EXPECT_GT(max_abs(std::string(name) == "sparse" ? g.blocks : g.U), 0.0) << name;
+    }
+    MambaConfig bad = dense;
+    bad.selective_param_class = "banded";
+    EXPECT_ERROR_CONTAINS(init_mamba_weights(bad), "selective_param_class");
+}
+
 TEST(MambaInit, RejectsBadOptions) {
     MambaInitOptions o;
     o.dt_min = 0.2;
