@@ -59,6 +59,46 @@ MambaWeights MambaWeights::zeros_like() const {
     return g;
 }
 
+std::vector<std::pair<std::string, Tensor*>> MambaWeights::named_tensors() {
+    std::vector<std::pair<std::string, Tensor*>> out;
+    const auto add = [&](std::string name, Tensor& t) {
+        if (t.defined()) out.emplace_back(std::move(name), &t);
+    };
+    const auto add_projection = [&](const std::string& name, Projection& p) {
+        add(name + (p.kind == Projection::Kind::Dense ? "" : ".weight"), p.weight);
+        add(name + ".blocks", p.blocks);
+        add(name + ".U", p.U);
+        add(name + ".V", p.V);
+        add(name + ".diag", p.diag);
+    };
+    add("embedding", embedding);
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+        const std::string p = "layers." + std::to_string(l) + ".";
+        MambaLayerWeights& layer = layers[l];
+        MambaMixerWeights& m = layer.mixer;
+        add(p + "norm", layer.norm);
+        add_projection(p + "mixer.in_proj", m.in_proj);
+        add(p + "mixer.in_proj_bias", m.in_proj_bias);
+        add(p + "mixer.conv_weight", m.conv_weight);
+        add(p + "mixer.conv_bias", m.conv_bias);
+        add_projection(p + "mixer.x_proj", m.x_proj);
+        add(p + "mixer.dt_proj", m.dt_proj);
+        add(p + "mixer.dt_proj_bias", m.dt_proj_bias);
+        add(p + "mixer.A_log", m.A_log);
+        add(p + "mixer.D", m.D);
+        add_projection(p + "mixer.out_proj", m.out_proj);
+        add(p + "mixer.out_proj_bias", m.out_proj_bias);
+        add(p + "ffn_norm", layer.ffn_norm);
+        add(p + "ffn.fc1", layer.ffn.fc1);
+        add(p + "ffn.fc1_bias", layer.ffn.fc1_bias);
+        add(p + "ffn.fc2", layer.ffn.fc2);
+        add(p + "ffn.fc2_bias", layer.ffn.fc2_bias);
+    }
+    add("norm_f", norm_f);
+    add("head", head);
+    return out;
+}
+
 MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
     : config_(config), weights_(std::move(weights)) {
     const MambaConfig& c = config_;
@@ -134,10 +174,10 @@ std::int64_t MambaModel::parameter_count() const {
     for (const MambaLayerWeights& layer : weights_.layers) {
         const MambaMixerWeights& w = layer.mixer;
         total += n(layer.norm) + w.in_proj.parameter_count() + n(w.in_proj_bias) +
-                 n(w.conv_weight) + n(w.conv_bias) + w.x_proj.parameter_count() + n(w.dt_proj) + n(w.dt_proj_bias) + n(w.A_log) +
-                 n(w.D) + w.out_proj.parameter_count() + n(w.out_proj_bias) + n(layer.ffn_norm) +
-                 n(layer.ffn.fc1) + n(layer.ffn.fc1_bias) + n(layer.ffn.fc2) +
-                 n(layer.ffn.fc2_bias);
+                 n(w.conv_weight) + n(w.conv_bias) + w.x_proj.parameter_count() + n(w.dt_proj) +
+                 n(w.dt_proj_bias) + n(w.A_log) + n(w.D) + w.out_proj.parameter_count() +
+                 n(w.out_proj_bias) + n(layer.ffn_norm) + n(layer.ffn.fc1) + n(layer.ffn.fc1_bias) +
+                 n(layer.ffn.fc2) + n(layer.ffn.fc2_bias);
     }
     return total;
 }

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace structseq {
@@ -63,6 +64,9 @@ struct MambaWeights {
 
     // Zero tensors shaped like these weights, for gradients.
     MambaWeights zeros_like() const;
+    // Every defined tensor with its name ("embedding", "layers.3.mixer.in_proj.U", …), in a
+    // fixed order: the same for weights and for their zeros_like() gradients.
+    std::vector<std::pair<std::string, Tensor*>> named_tensors();
 };
 
 // Recurrent inference state for `batch` sequences; starts empty (all zeros).

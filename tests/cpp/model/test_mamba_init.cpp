@@ -169,6 +169,19 @@ TEST(MambaInit, SparseAndLowRankProjections) {
         EXPECT_LT(model.parameter_count(), dense_count) << name;
         MambaWeights grads = model.weights().zeros_like();
         EXPECT_NEAR(model.loss(tokens, targets, &grads), std::log(300.0), 0.05) << name;
+        // named_tensors: every parameter once, weights and gradients in the same order.
+        MambaWeights copy = model.weights();
+        const auto names = copy.named_tensors(), grad_names = grads.named_tensors();
+        std::int64_t total = 0;
+        ASSERT_EQ(names.size(), grad_names.size());
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            EXPECT_EQ(names[i].first, grad_names[i].first);
+            EXPECT_EQ(names[i].second->shape(), grad_names[i].second->shape());
+            total += names[i].second->numel();
+        }
+        EXPECT_EQ(total, model.parameter_count());
+        EXPECT_EQ(names[2].first, std::string(name) == "sparse" ? "layers.0.mixer.in_proj.blocks"
+                                                                : "layers.0.mixer.in_proj.U");
         const Projection& g = grads.layers[0].mixer.in_proj;
         EXPECT_GT(max_abs(std::string(name) == "sparse" ? g.blocks : g.U), 0.0) << name;
     }
