@@ -18,7 +18,8 @@ constexpr std::int64_t kN = 16;
 // Mamba-like operands: Δ around softplus(−4 + …), A = −(1 … N), B, C, z, D random.
 struct ScanOperands {
     Tensor u, delta, A, B, C, D, z, bias;
-    ScanOperands(std::int64_t batch, std::int64_t dim, std::int64_t L, bool time_major) {
+    ScanOperands(std::int64_t batch, std::int64_t dim, std::int64_t L, bool time_major,
+                 DType dtype = DType::F32) {
         const Shape rows = time_major ? Shape{batch * L, dim} : Shape{batch, dim, L};
         const Shape selector = time_major ? Shape{batch * L, kN} : Shape{batch, kN, L};
         u = Rng(1).normal(rows, DType::F32);
@@ -32,6 +33,7 @@ struct ScanOperands {
         for (std::int64_t d = 0; d < dim; ++d) {
             for (std::int64_t n = 0; n < kN; ++n) A.data<float>()[d * kN + n] = -float(n + 1);
         }
+        for (Tensor* t : {&u, &delta, &z, &B, &C, &D, &bias, &A}) *t = t->to(dtype);
     }
 };
 
@@ -101,11 +103,12 @@ void issue_shapes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_SelectiveScan)->Name("selective_scan")->Apply(issue_shapes);
 BENCHMARK(BM_SelectiveScanTimeMajor)->Name("selective_scan_time_major")->Apply(issue_shapes);
 
-// One sequence of 2¹⁷ steps, 4 channels; args: use_parallel_scan, threads.
+// One sequence of 2¹⁸ steps, one channel, float64 (the path use_parallel_scan applies to); args:
+// use_parallel_scan, threads.
 void BM_SelectiveScanTimeParallel(benchmark::State& state) {
     const ThreadScope threads(state.range(1));
-    const std::int64_t L = std::int64_t{1} << 17;
-    const ScanOperands x(1, 4, L, false);
+    const std::int64_t L = std::int64_t{1} << 18;
+    const ScanOperands x(1, 1, L, false, DType::F64);
     for (auto _ : state) {
         benchmark::DoNotOptimize(selective_scan(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.bias, true,
                                                 false, "zoh", state.range(0) == 1)

@@ -66,9 +66,10 @@ Selector read_selector(std::string_view where, const Tensor& X, std::string_view
                    expected + " with dim divisible by G");
     s.data.resize(static_cast<std::size_t>(x.numel()));
     const double* src = x.data<double>();
+    // Time outer: the N source rows stream in parallel and the writes stay contiguous.
     for (std::int64_t bg = 0; bg < g.batch * s.groups; ++bg) {
-        for (std::int64_t n = 0; n < g.N; ++n) {
-            for (std::int64_t t = 0; t < g.L; ++t) {
+        for (std::int64_t t = 0; t < g.L; ++t) {
+            for (std::int64_t n = 0; n < g.N; ++n) {
                 s.data[static_cast<std::size_t>((bg * g.L + t) * g.N + n)] =
                     src[(bg * g.N + n) * g.L + t];
             }
@@ -87,8 +88,8 @@ Tensor selector_tensor(const Selector& like, const Geometry& g, const std::vecto
         return out.to(dtype);
     }
     for (std::int64_t bg = 0; bg < g.batch * like.groups; ++bg) {
-        for (std::int64_t n = 0; n < g.N; ++n) {
-            for (std::int64_t t = 0; t < g.L; ++t) {
+        for (std::int64_t t = 0; t < g.L; ++t) {
+            for (std::int64_t n = 0; n < g.N; ++n) {
                 dst[(bg * g.N + n) * g.L + t] =
                     data[static_cast<std::size_t>((bg * g.L + t) * g.N + n)];
             }
@@ -453,7 +454,7 @@ SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const T
                                    const Tensor& z, const Tensor& delta_bias, bool delta_softplus,
                                    bool return_last_state, std::string_view discretization,
                                    bool use_parallel_scan) {
-    if (!return_last_state && !use_parallel_scan) {
+    if (!return_last_state) {
         if (std::optional<Tensor> out = selective_scan_float32(u, delta, A, B, C, D, z, delta_bias,
                                                                delta_softplus, discretization)) {
             return {*out, Tensor()};

@@ -3,7 +3,7 @@
 // — Mamba's case — runs in float32 through the time-major kernel
 // (selective_scan_time_major.h, channels in vector lanes): the operands are transposed to
 // (batch·L, ·) rows, the results back. Anything else (float64, mixed dtypes, fixed or grouped B
-// or C, a last state asked for, a time-parallel scan) returns nullopt and takes the float64
+// or C, a last state asked for) returns nullopt and takes the float64
 // path, which also checks the arguments and names what is wrong.
 
 #include "structseq/core/tensor.h"

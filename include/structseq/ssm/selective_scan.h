@@ -14,7 +14,9 @@
 // use_parallel_scan splits time into chunks (≥ 256 steps, up to four per thread) for long L with
 // few channels: each chunk runs from a zero state, giving its end state and Π Ā; a pass over
 // the chunks gives the state entering each; each chunk then runs again from it (twice the work,
-// spread over the threads). The backward is sequential in time (threads over channels).
+// spread over the threads). It applies to the float64 path; float32 operands with
+// input-dependent B and C take the float32 kernel (selective_scan_float32.h), faster even on one
+// thread. The backward is sequential in time (threads over channels).
 //
 // Computed in float64, fused: nothing of size (batch, dim, L, N) is formed. Threads over
 // (batch, channel) pairs, the state dimension in vector lanes. The backward recomputes the states
