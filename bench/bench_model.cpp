@@ -1,5 +1,6 @@
-// Mamba language model: a training step's forward + backward (loss and every gradient), and the
-// machine's streaming read bandwidth that bounds generation.
+// Mamba language model: a training step's forward + backward (loss and every gradient) with its
+// model-FLOP utilization, generation at mamba-130m's shape, and the machine's streaming read
+// bandwidth that bounds generation.
 
 #include "structseq/core/rng.h"
 #include "structseq/model/mamba_model.h"
@@ -95,6 +96,35 @@ void BM_MambaTrainingStep(benchmark::State& state) {
 
 BENCHMARK(BM_MambaTrainingStep)
     ->Name("mamba_training_step_fwd_bwd")
+    ->Arg(1)
+    ->Arg(2)
+    ->ArgName("threads")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// Generation at mamba-130m's shape (d_model 768, 24 layers, vocabulary 50280, random float32
+// weights): one token per iteration on the recurrent state. Every token reads every weight once,
+// so weights_GB_per_second (parameters · 4 bytes · tokens/s) set against memory_read_bandwidth
+// below, in the same run, says how close generation is to its bound. args: threads.
+void BM_MambaGeneration(benchmark::State& state) {
+    const ThreadScope scope(state.range(0));
+    static const MambaModel model = random_model(768, 24, 50280);
+    MambaState recurrent = model.initial_state(1);
+    Tensor token({1}, DType::I64);
+    std::int64_t k = 0;
+    for (auto _ : state) {
+        token.data<std::int64_t>()[0] = (k++ * 7919) % 50280;
+        benchmark::DoNotOptimize(model.step(token, recurrent).raw_data());
+    }
+    state.counters["tokens_per_second"] =
+        benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["weights_GB_per_second"] =
+        benchmark::Counter(4e-9 * static_cast<double>(model.parameter_count()),
+                           benchmark::Counter::kIsIterationInvariantRate);
+}
+
+BENCHMARK(BM_MambaGeneration)
+    ->Name("mamba_generation_130m")
     ->Arg(1)
     ->Arg(2)
     ->ArgName("threads")

@@ -2,6 +2,7 @@
 // scan state carried in MambaState (see mamba_model.h).
 
 #include "structseq/core/error.h"
+#include "structseq/core/threads.h"
 #include "structseq/model/mamba_model.h"
 #include "structseq/nn/linear.h"
 #include "structseq/nn/rms_norm.h"
@@ -77,14 +78,20 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
     const Tensor conv_bias = w.conv_bias.defined() ? w.conv_bias.contiguous() : Tensor();
     float* window = state.conv[static_cast<std::size_t>(layer)].data<float>();
     Tensor xc = Tensor::empty({batch, di}, DType::F32);
+    const float* pxz = xz.data<float>();
+    const float* pw = W.data<float>();
+    const float* pb = conv_bias.defined() ? conv_bias.data<float>() : nullptr;
+    float* pxc = xc.data<float>();
+    const bool parallel = batch * di >= 256;
+#pragma omp parallel for collapse(2) num_threads(num_threads()) schedule(static) if (parallel)
     for (std::int64_t b = 0; b < batch; ++b) {
         for (std::int64_t c = 0; c < di; ++c) {
             float* s = window + (b * di + c) * kc;
             for (std::int64_t k = 0; k + 1 < kc; ++k) s[k] = s[k + 1];
-            s[kc - 1] = xz.data<float>()[b * 2 * di + c];
-            float acc = conv_bias.defined() ? conv_bias.data<float>()[c] : 0.0f;
-            for (std::int64_t k = 0; k < kc; ++k) acc += W.data<float>()[c * kc + k] * s[k];
-            xc.data<float>()[b * di + c] = silu(acc);
+            s[kc - 1] = pxz[b * 2 * di + c];
+            float acc = pb != nullptr ? pb[c] : 0.0f;
+            for (std::int64_t k = 0; k < kc; ++k) acc += pw[c * kc + k] * s[k];
+            pxc[b * di + c] = silu(acc);
         }
     }
     const Tensor x_dbl = projection_forward(w.x_proj, xc);  // (batch, r + 2n)
@@ -98,12 +105,17 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
     float* ssm = state.ssm[static_cast<std::size_t>(layer)].data<float>();
     Tensor y = Tensor::empty({batch, di}, DType::F32);
     const bool bilinear = config_.discretization == "bilinear";
+    const float* pdelta = delta.data<float>();
+    const float* pD = D.data<float>();
+    const float* pdbl = x_dbl.data<float>();
+    float* py = y.data<float>();
+#pragma omp parallel for collapse(2) num_threads(num_threads()) schedule(static) if (parallel)
     for (std::int64_t b = 0; b < batch; ++b) {
-        const float* Bt = x_dbl.data<float>() + b * (r + 2 * n) + r;
-        const float* Ct = Bt + n;
         for (std::int64_t c = 0; c < di; ++c) {
-            const float dt = softplus(delta.data<float>()[b * di + c]);
-            const float u = xc.data<float>()[b * di + c];
+            const float* Bt = pdbl + b * (r + 2 * n) + r;
+            const float* Ct = Bt + n;
+            const float dt = softplus(pdelta[b * di + c]);
+            const float u = pxc[b * di + c];
             float* s = ssm + (b * di + c) * n;
             float acc = 0.0f;
             for (std::int64_t j = 0; j < n; ++j) {
@@ -112,11 +124,11 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
                                 : std::exp(q) * s[j] + dt * Bt[j] * u;
                 acc += Ct[j] * s[j];
             }
-            const float z = xz.data<float>()[b * 2 * di + di + c];
-            y.data<float>()[b * di + c] = (acc + D.data<float>()[c] * u) * silu(z);
+            py[b * di + c] = (acc + pD[c] * u) * silu(pxz[b * 2 * di + di + c]);
         }
     }
-    return projection_forward(w.out_proj, y, w.out_proj_bias.defined() ? &w.out_proj_bias : nullptr);
+    return projection_forward(w.out_proj, y,
+                              w.out_proj_bias.defined() ? &w.out_proj_bias : nullptr);
 }
 
 }  // namespace structseq

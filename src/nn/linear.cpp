@@ -1,6 +1,7 @@
 #include "structseq/nn/linear.h"
 
 #include "structseq/core/error.h"
+#include "structseq/core/threads.h"
 
 #include "linalg/blas.h"
 
@@ -46,9 +47,17 @@ Tensor linear_forward(const Tensor& x_in, const Tensor& W_in, const Tensor* b) {
         }
         if (m == 1) {
             // One row (a token in generation): GEMM would first copy all of W into its packed
-            // layout, doubling the memory traffic of a memory-bound product.
-            blas::gemv(CblasRowMajor, CblasNoTrans, out, in, Real(1), W.data<Real>(), in,
-                       x.data<Real>(), beta, py);
+            // layout, doubling the memory traffic of a memory-bound product. The threads split
+            // W's rows, one GEMV each (OpenBLAS runs single-threaded inside our region), which
+            // streams W at the machine's full read bandwidth; OpenBLAS's own threaded GEMV
+            // does not.
+            const int threads = out * in >= (1 << 16) ? num_threads() : 1;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+            for (int part = 0; part < threads; ++part) {
+                const std::int64_t begin = out * part / threads, end = out * (part + 1) / threads;
+                blas::gemv(CblasRowMajor, CblasNoTrans, end - begin, in, Real(1),
+                           W.data<Real>() + begin * in, in, x.data<Real>(), beta, py + begin);
+            }
         } else {
             blas::gemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, out, in, Real(1), x.data<Real>(),
                        in, W.data<Real>(), in, beta, py, out);
