@@ -10,30 +10,29 @@ namespace structseq::ssm_detail {
 
 namespace {
 
-// (batch, R, C) float32 → (batch, C, R), in 32 × 32 tiles through a padded local tile: rows a
-// power of two apart share cache sets, so both the reads and the writes go a row at a time.
+// (batch, R, C) float32 → (batch, C, R), sixteen source rows at a time: each output row gets
+// one whole 64-byte line per pass, and the sixteen source rows stream side by side.
 Tensor swap_last_axes(const Tensor& x_in) {
     const Tensor x = x_in.contiguous();
     const std::int64_t batch = x.dim(0), R = x.dim(1), C = x.dim(2);
     Tensor out = Tensor::empty({batch, C, R}, DType::F32);
     const float* src = x.data<float>();
     float* dst = out.data<float>();
-    constexpr std::int64_t kTile = 32;
-    const std::int64_t row_tiles = (R + kTile - 1) / kTile;
+    constexpr std::int64_t kRows = 16;
+    const std::int64_t row_blocks = (R + kRows - 1) / kRows;
 #pragma omp parallel for num_threads(num_threads()) schedule(static) if (batch * R * C > 65536)
-    for (std::int64_t task = 0; task < batch * row_tiles; ++task) {
-        const std::int64_t b = task / row_tiles, r0 = (task % row_tiles) * kTile;
-        const std::int64_t rows = std::min(kTile, R - r0);
+    for (std::int64_t task = 0; task < batch * row_blocks; ++task) {
+        const std::int64_t b = task / row_blocks, r0 = (task % row_blocks) * kRows;
+        const std::int64_t rows = std::min(kRows, R - r0);
         const float* s = src + (b * R + r0) * C;
         float* d = dst + b * R * C + r0;
-        float tile[kTile][kTile + 1];
-        for (std::int64_t c0 = 0; c0 < C; c0 += kTile) {
-            const std::int64_t cols = std::min(kTile, C - c0);
-            for (std::int64_t r = 0; r < rows; ++r) {
-                for (std::int64_t c = 0; c < cols; ++c) tile[c][r] = s[r * C + c0 + c];
+        if (rows == kRows) {
+            for (std::int64_t c = 0; c < C; ++c) {
+                for (std::int64_t r = 0; r < kRows; ++r) d[c * R + r] = s[r * C + c];
             }
-            for (std::int64_t c = 0; c < cols; ++c) {
-                for (std::int64_t r = 0; r < rows; ++r) d[(c0 + c) * R + r] = tile[c][r];
+        } else {
+            for (std::int64_t c = 0; c < C; ++c) {
+                for (std::int64_t r = 0; r < rows; ++r) d[c * R + r] = s[r * C + c];
             }
         }
     }
