@@ -1,6 +1,6 @@
 #pragma once
-// exp, log and softplus of eight float64 lanes, and exp of sixteen float32 lanes, with plain
-// vector arithmetic (no libm call), so that the loops of the selective scans stay vectorized.
+// exp, log and softplus of eight float64 lanes, and exp and softplus of sixteen float32 lanes, with
+// plain vector arithmetic (no libm call), so that the loops of the selective scans stay vectorized.
 // exp: x = k ln 2 + r with k = round(x / ln 2) and |r| ≤ ln 2 / 2, ln 2 split as
 // 0x1.62e42feep-1 (trailing zeros, so k·ln2_hi is exact) plus 1.9e-10; e^r by its degree-12
 // Taylor polynomial (truncation < 2e-17 relative), times 2^k built in the exponent bits.
@@ -105,6 +105,26 @@ STRUCTSEQ_ALWAYS_INLINE Lanes8 lane_softplus(Lanes8 x) {
     const Lanes8 u = 1.0 + y;
     const Lanes8 log1p = lane_log(u) - ((u - 1.0) - y) / u;
     return x > 20.0 ? x : log1p;
+}
+
+// softplus of sixteen float32 lanes in float32, one division: softplus(x) = max(x, 0) +
+// log1p(e^−|x|), log1p(y) = 2 atanh(s) with s = y / (2 + y) ∈ (0, 1/3], its series to s¹³
+// (truncation < 2e-8 relative); x above 20 returned as is (torch's threshold). Within 4 ulp of
+// log1p(exp(x)) down to x = −80 (tested).
+STRUCTSEQ_ALWAYS_INLINE Lanes16f lane_softplus(Lanes16f x) {
+    typedef std::int32_t Bits16 __attribute__((vector_size(64)));
+    Bits16 bits;
+    __builtin_memcpy(&bits, &x, sizeof(bits));
+    bits &= 0x7fffffff;
+    Lanes16f magnitude;
+    __builtin_memcpy(&magnitude, &bits, sizeof(magnitude));
+    const Lanes16f y = lane_exp(-magnitude);
+    const Lanes16f s = y / (2.0f + y), s2 = s * s;
+    Lanes16f series = Lanes16f{} + 1.0f / 13;
+    for (int k = 11; k >= 1; k -= 2) series = series * s2 + 1.0f / static_cast<float>(k);
+    const Lanes16f positive = x > 0.0f ? x : Lanes16f{};
+    const Lanes16f value = positive + 2.0f * s * series;
+    return x > 20.0f ? x : value;
 }
 
 }  // namespace structseq::ssm_detail

@@ -63,21 +63,6 @@ STRUCTSEQ_ALWAYS_INLINE void store_block(Real* p, Vec<Real> v, int count) {
     }
 }
 
-STRUCTSEQ_ALWAYS_INLINE Lanes8 softplus_lanes(Lanes8 x) {
-    return lane_softplus(x);
-}
-// float32 lanes: softplus in float64, eight lanes at a time.
-STRUCTSEQ_ALWAYS_INLINE Lanes16f softplus_lanes(Lanes16f x) {
-    typedef float Half __attribute__((vector_size(32)));
-    Half half[2];
-    __builtin_memcpy(half, &x, sizeof(x));
-    for (Half& h : half)
-        h = __builtin_convertvector(lane_softplus(__builtin_convertvector(h, Lanes8)), Half);
-    Lanes16f out;
-    __builtin_memcpy(&out, half, sizeof(out));
-    return out;
-}
-
 template <class V>
 STRUCTSEQ_ALWAYS_INLINE V sigmoid_lanes(V x) {
     return 1 / (1 + lane_exp(-x));
@@ -94,7 +79,7 @@ STRUCTSEQ_ALWAYS_INLINE Vec<Real> step_of(const Operands<Real>& op, std::int64_t
         return raw;
     }
     if (slope != nullptr) *slope = sigmoid_lanes(raw);
-    return softplus_lanes(raw);
+    return lane_softplus(raw);
 }
 
 // One step of a block's states, x_n ← Ā_n ⊙ x_n + B̄u_n B_t[n] for n < N (Ā into a_bar when not

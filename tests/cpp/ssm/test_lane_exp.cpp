@@ -84,3 +84,24 @@ TEST(LaneExp, Float32MatchesStdExp) {
 
 }  // namespace
 }  // namespace structseq::ssm_detail
+
+namespace structseq::ssm_detail {
+namespace {
+
+TEST(LaneSoftplus, Float32MatchesLog1pOfExp) {
+    double worst = 0;
+    for (int i = 0; i < 20000; ++i) {
+        Lanes16f x;
+        for (int k = 0; k < 16; ++k)
+            x[k] = -80.0f + 120.0f * static_cast<float>(i * 16 + k) / 320000.0f;
+        const Lanes16f y = lane_softplus(x);
+        for (int k = 0; k < 16; ++k) {
+            const double v = x[k], expected = v > 20 ? v : std::log1p(std::exp(v));
+            worst = std::max(worst, std::abs(y[k] - expected) / expected);
+        }
+    }
+    EXPECT_LT(worst, 4 * 1.1920928955078125e-07);
+}
+
+}  // namespace
+}  // namespace structseq::ssm_detail
