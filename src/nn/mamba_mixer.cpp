@@ -209,9 +209,10 @@ void check_weights(std::string_view where, const MambaMixerWeights& w, const Ten
         check_argument(p.dtype() == h.dtype(), where, std::string(name) + " dtype",
                        std::string(dtype_name(p.dtype())),
                        std::string(dtype_name(h.dtype())) + " (as h)");
-        check_argument((out < 0 || p.out_features() == out) && p.in_features() == in, where, name,
-                       fmt::format("{} × {}", p.out_features(), p.in_features()),
-                       fmt::format("{} × {}", out < 0 ? std::string("any") : std::to_string(out), in));
+        check_argument(
+            (out < 0 || p.out_features() == out) && p.in_features() == in, where, name,
+            fmt::format("{} × {}", p.out_features(), p.in_features()),
+            fmt::format("{} × {}", out < 0 ? std::string("any") : std::to_string(out), in));
     };
     projection_shape("in_proj", w.in_proj, 2 * di, h.dim(1));
     check_shape(where, "conv_weight", w.conv_weight, {di, -1});
@@ -227,9 +228,10 @@ MambaMixerWeights MambaMixerWeights::zeros_like() const {
     const auto z = [](const Tensor& t) {
         return t.defined() ? Tensor(t.shape(), t.dtype()) : Tensor();
     };
-    return {in_proj.zeros_like(),  z(in_proj_bias), z(conv_weight), z(conv_bias),
-            x_proj.zeros_like(),   z(dt_proj),      z(dt_proj_bias), z(A_log),
-            z(D),                  out_proj.zeros_like(), z(out_proj_bias)};
+    return {
+        in_proj.zeros_like(), z(in_proj_bias), z(conv_weight), z(conv_bias), x_proj.zeros_like(),
+        z(dt_proj),           z(dt_proj_bias), z(A_log),       z(D),         out_proj.zeros_like(),
+        z(out_proj_bias)};
 }
 
 Tensor mamba_mixer_forward(const MambaMixerWeights& w, const Tensor& h_in, std::int64_t batch,

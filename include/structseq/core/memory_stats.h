@@ -8,8 +8,8 @@
 namespace structseq {
 
 std::int64_t tensor_bytes_live();
-std::int64_t tensor_bytes_peak();       // since the last reset
-void reset_tensor_bytes_peak();         // peak := live
+std::int64_t tensor_bytes_peak();  // since the last reset
+void reset_tensor_bytes_peak();    // peak := live
 
 // Freed large buffers kept for reuse (core/buffer_cache.h, at most 1 GiB), and their release.
 std::int64_t tensor_bytes_cached();

@@ -24,15 +24,15 @@ namespace structseq {
 // block-sparse or low-rank (seed 002's selective parameterizations); a weight matrix assigned
 // to one is a dense projection.
 struct MambaMixerWeights {
-    Projection in_proj;              // 2 d_inner × d_model
-    Tensor in_proj_bias;             // (2 d_inner) or undefined
-    Tensor conv_weight, conv_bias;   // (d_inner, d_conv); bias (d_inner) or undefined
-    Projection x_proj;               // (dt_rank + 2 d_state) × d_inner
-    Tensor dt_proj, dt_proj_bias;    // (d_inner, dt_rank), (d_inner)
-    Tensor A_log;                    // (d_inner, d_state)
-    Tensor D;                        // (d_inner)
-    Projection out_proj;             // d_model × d_inner
-    Tensor out_proj_bias;            // (d_model) or undefined
+    Projection in_proj;             // 2 d_inner × d_model
+    Tensor in_proj_bias;            // (2 d_inner) or undefined
+    Tensor conv_weight, conv_bias;  // (d_inner, d_conv); bias (d_inner) or undefined
+    Projection x_proj;              // (dt_rank + 2 d_state) × d_inner
+    Tensor dt_proj, dt_proj_bias;   // (d_inner, dt_rank), (d_inner)
+    Tensor A_log;                   // (d_inner, d_state)
+    Tensor D;                       // (d_inner)
+    Projection out_proj;            // d_model × d_inner
+    Tensor out_proj_bias;           // (d_model) or undefined
 
     // Zero tensors shaped like these weights (undefined where a weight is), for gradients.
     MambaMixerWeights zeros_like() const;
