@@ -75,9 +75,36 @@ MambaWeights init_mamba_weights(const MambaConfig& c, const MambaInitOptions& o,
     w.embedding = Rng(++stream).normal({c.vocab_size, c.d_model}, dtype, 0.0, 0.02);
     w.norm_f = ones(c.d_model);
     const Tensor A_log = mamba_a_log_init(o.a_init, c.d_inner, c.d_state).to(dtype);
+    const auto add_feed_forward = [&](MambaLayerWeights& layer) {
+        if (c.ffn_dim == 0)
+            return;  // biases zero, as mamba_ssm's _init_weights leaves Linear biases
+        layer.ffn_norm = ones(c.d_model);
+        layer.ffn.fc1 = uniform({c.ffn_dim, c.d_model}, 1 / std::sqrt(double(c.d_model)));
+        layer.ffn.fc1_bias = Tensor({c.ffn_dim}, dtype);
+        layer.ffn.fc2 = uniform({c.d_model, c.ffn_dim},
+                                1 / std::sqrt(double(c.ffn_dim)) / std::sqrt(double(c.n_layer)));
+        layer.ffn.fc2_bias = Tensor({c.d_model}, dtype);
+    };
+    check_argument(c.mixers.empty() || static_cast<std::int64_t>(c.mixers.size()) == c.n_layer,
+                   where, "mixers", std::to_string(c.mixers.size()) + " names",
+                   "none, or one per layer");
     for (std::int64_t l = 0; l < c.n_layer; ++l) {
         MambaLayerWeights layer;
         layer.norm = ones(c.d_model);
+        add_feed_forward(layer);
+        if (!c.mixers.empty() && c.mixers[static_cast<std::size_t>(l)] == "bk") {
+            // BkBlock's draw: W_in ~ N(0, 1/d_model), W_out ~ N(0, 1/(2C)) / √n_layer, biases 0.
+            const std::int64_t channels = c.bk_channels > 0 ? c.bk_channels : c.d_model;
+            layer.bk.in_proj = Rng(++stream).normal({channels, c.d_model}, dtype, 0.0,
+                                                    1 / std::sqrt(double(c.d_model)));
+            layer.bk.in_proj_bias = Tensor({channels}, dtype);
+            layer.bk.out_proj = Rng(++stream).normal(
+                {c.d_model, 2 * channels}, dtype, 0.0,
+                1 / std::sqrt(double(2 * channels)) / std::sqrt(double(c.n_layer)));
+            layer.bk.out_proj_bias = Tensor({c.d_model}, dtype);
+            w.layers.push_back(std::move(layer));
+            continue;
+        }
         MambaMixerWeights& m = layer.mixer;
         m.in_proj = projection(2 * c.d_inner, c.d_model, 1.0);
         m.conv_weight = uniform({c.d_inner, c.d_conv}, 1 / std::sqrt(double(c.d_conv)));
@@ -98,14 +125,6 @@ MambaWeights init_mamba_weights(const MambaConfig& c, const MambaInitOptions& o,
         m.A_log = A_log.clone();
         m.D = ones(c.d_inner);
         m.out_proj = projection(c.d_model, c.d_inner, 1 / std::sqrt(double(c.n_layer)));
-        if (c.ffn_dim > 0) {  // biases zero, as mamba_ssm's _init_weights leaves Linear biases
-            layer.ffn_norm = ones(c.d_model);
-            layer.ffn.fc1 = uniform({c.ffn_dim, c.d_model}, 1 / std::sqrt(double(c.d_model)));
-            layer.ffn.fc1_bias = Tensor({c.ffn_dim}, dtype);
-            layer.ffn.fc2 = uniform({c.d_model, c.ffn_dim}, 1 / std::sqrt(double(c.ffn_dim)) /
-                                                                std::sqrt(double(c.n_layer)));
-            layer.ffn.fc2_bias = Tensor({c.d_model}, dtype);
-        }
         w.layers.push_back(std::move(layer));
     }
     return w;

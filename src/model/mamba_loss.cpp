@@ -86,7 +86,9 @@ double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
                 dx, rms_norm_backward(dh2, record[l].ffn_input, layer.ffn_norm, g.ffn_norm,
                                       config_.norm_eps));
         }
-        const Tensor dh = mamba_mixer_backward(layer.mixer, record[l].mixer, dx, g.mixer);
+        const Tensor dh = is_bk_layer(static_cast<std::int64_t>(l))
+                              ? bk_mixer_backward(layer.bk, record[l].bk, dx, g.bk)
+                              : mamba_mixer_backward(layer.mixer, record[l].mixer, dx, g.mixer);
         const Tensor dnorm =
             rms_norm_backward(dh, record[l].input, layer.norm, g.norm, config_.norm_eps);
         model_detail::add_in_place(dx, dnorm);

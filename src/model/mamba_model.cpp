@@ -39,6 +39,22 @@ void check_projection(const Projection& p, const std::string& name, std::int64_t
                    fmt::format("{} × {}", out, in));
 }
 
+void check_optional(const Tensor& t, const std::string& name, const Shape& expected, DType dtype);
+
+void check_feed_forward(const MambaConfig& c, const MambaLayerWeights& layer, const std::string& p,
+                        DType dtype) {
+    if (c.ffn_dim > 0) {
+        check_weight(layer.ffn_norm, p + "ffn_norm", {c.d_model}, dtype);
+        check_weight(layer.ffn.fc1, p + "ffn.fc1", {c.ffn_dim, c.d_model}, dtype);
+        check_optional(layer.ffn.fc1_bias, p + "ffn.fc1_bias", {c.ffn_dim}, dtype);
+        check_weight(layer.ffn.fc2, p + "ffn.fc2", {c.d_model, c.ffn_dim}, dtype);
+        check_optional(layer.ffn.fc2_bias, p + "ffn.fc2_bias", {c.d_model}, dtype);
+    } else {
+        check_argument(!layer.ffn_norm.defined() && !layer.ffn.defined(), "MambaModel", p + "ffn",
+                       "given", "no feed-forward weights with ffn_dim = 0");
+    }
+}
+
 void check_optional(const Tensor& t, const std::string& name, const Shape& expected, DType dtype) {
     if (t.defined()) check_weight(t, name, expected, dtype);
 }
@@ -54,7 +70,8 @@ MambaWeights MambaWeights::zeros_like() const {
     g.norm_f = z(norm_f);
     g.head = z(head);
     for (const MambaLayerWeights& l : layers) {
-        g.layers.push_back({z(l.norm), l.mixer.zeros_like(), z(l.ffn_norm), l.ffn.zeros_like()});
+        g.layers.push_back({z(l.norm), l.mixer.zeros_like(), l.bk.zeros_like(), z(l.ffn_norm),
+                            l.ffn.zeros_like()});
     }
     return g;
 }
@@ -88,6 +105,10 @@ std::vector<std::pair<std::string, Tensor*>> MambaWeights::named_tensors() {
         add(p + "mixer.D", m.D);
         add_projection(p + "mixer.out_proj", m.out_proj);
         add(p + "mixer.out_proj_bias", m.out_proj_bias);
+        add(p + "bk.in_proj", layer.bk.in_proj);
+        add(p + "bk.in_proj_bias", layer.bk.in_proj_bias);
+        add(p + "bk.out_proj", layer.bk.out_proj);
+        add(p + "bk.out_proj_bias", layer.bk.out_proj_bias);
         add(p + "ffn_norm", layer.ffn_norm);
         add(p + "ffn.fc1", layer.ffn.fc1);
         add(p + "ffn.fc1_bias", layer.ffn.fc1_bias);
@@ -132,11 +153,30 @@ MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
     check_weight(weights_.embedding, "embedding", {c.vocab_size, c.d_model}, dtype);
     check_weight(weights_.norm_f, "norm_f", {c.d_model}, dtype);
     check_optional(weights_.head, "head", {c.vocab_size, c.d_model}, dtype);
+    check_argument(c.mixers.empty() || static_cast<std::int64_t>(c.mixers.size()) == c.n_layer,
+                   "MambaModel", "mixers", std::to_string(c.mixers.size()) + " names",
+                   "none, or one per layer (n_layer = " + std::to_string(c.n_layer) + ")");
+    check_argument(c.bk_channels >= 0, "MambaModel", "bk_channels", std::to_string(c.bk_channels),
+                   ">= 0 (0: d_model)");
+    const std::int64_t bk_channels = c.bk_channels > 0 ? c.bk_channels : c.d_model;
     for (std::int64_t i = 0; i < c.n_layer; ++i) {
         const MambaLayerWeights& layer = weights_.layers[static_cast<std::size_t>(i)];
         const MambaMixerWeights& w = layer.mixer;
         const std::string p = "layers." + std::to_string(i) + ".";
         check_weight(layer.norm, p + "norm", {c.d_model}, dtype);
+        check_feed_forward(c, layer, p, dtype);
+        if (is_bk_layer(i)) {
+            check_argument(layer.bk.defined() && !w.in_proj.defined(), "MambaModel", p + "bk",
+                           "missing, or beside SSM mixer weights", "BK mixer weights only");
+            check_weight(layer.bk.in_proj, p + "bk.in_proj", {bk_channels, c.d_model}, dtype);
+            check_weight(layer.bk.in_proj_bias, p + "bk.in_proj_bias", {bk_channels}, dtype);
+            check_weight(layer.bk.out_proj, p + "bk.out_proj", {c.d_model, 2 * bk_channels}, dtype);
+            check_weight(layer.bk.out_proj_bias, p + "bk.out_proj_bias", {c.d_model}, dtype);
+            A_.emplace_back();
+            continue;
+        }
+        check_argument(!layer.bk.defined(), "MambaModel", p + "bk", "given",
+                       "no BK weights in an \"ssm\" layer");
         check_projection(w.in_proj, p + "in_proj", 2 * c.d_inner, c.d_model, dtype);
         check_optional(w.in_proj_bias, p + "in_proj_bias", {2 * c.d_inner}, dtype);
         check_weight(w.conv_weight, p + "conv_weight", {c.d_inner, c.d_conv}, dtype);
@@ -148,17 +188,10 @@ MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
         check_weight(w.D, p + "D", {c.d_inner}, dtype);
         check_projection(w.out_proj, p + "out_proj", c.d_model, c.d_inner, dtype);
         check_optional(w.out_proj_bias, p + "out_proj_bias", {c.d_model}, dtype);
-        if (c.ffn_dim > 0) {
-            check_weight(layer.ffn_norm, p + "ffn_norm", {c.d_model}, dtype);
-            check_weight(layer.ffn.fc1, p + "ffn.fc1", {c.ffn_dim, c.d_model}, dtype);
-            check_optional(layer.ffn.fc1_bias, p + "ffn.fc1_bias", {c.ffn_dim}, dtype);
-            check_weight(layer.ffn.fc2, p + "ffn.fc2", {c.d_model, c.ffn_dim}, dtype);
-            check_optional(layer.ffn.fc2_bias, p + "ffn.fc2_bias", {c.d_model}, dtype);
-        } else {
-            check_argument(!layer.ffn_norm.defined() && !layer.ffn.defined(), "MambaModel",
-                           p + "ffn", "given", "no feed-forward weights with ffn_dim = 0");
+        if (dtype != DType::F32) {  // A serves the float32 recurrent step only
+            A_.emplace_back();
+            continue;
         }
-        if (dtype != DType::F32) continue;  // A serves the float32 recurrent step only
         Tensor A = Tensor::empty({c.d_inner, c.d_state}, DType::F32);
         const Tensor A_log = w.A_log.contiguous();
         for (std::int64_t k = 0; k < A.numel(); ++k) {
@@ -166,6 +199,10 @@ MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
         }
         A_.push_back(std::move(A));
     }
+}
+
+bool MambaModel::is_bk_layer(std::int64_t l) const {
+    return !config_.mixers.empty() && config_.mixers[static_cast<std::size_t>(l)] == "bk";
 }
 
 std::int64_t MambaModel::parameter_count() const {
@@ -176,8 +213,10 @@ std::int64_t MambaModel::parameter_count() const {
         total += n(layer.norm) + w.in_proj.parameter_count() + n(w.in_proj_bias) +
                  n(w.conv_weight) + n(w.conv_bias) + w.x_proj.parameter_count() + n(w.dt_proj) +
                  n(w.dt_proj_bias) + n(w.A_log) + n(w.D) + w.out_proj.parameter_count() +
-                 n(w.out_proj_bias) + n(layer.ffn_norm) + n(layer.ffn.fc1) + n(layer.ffn.fc1_bias) +
-                 n(layer.ffn.fc2) + n(layer.ffn.fc2_bias);
+                 n(w.out_proj_bias) + n(layer.bk.in_proj) + n(layer.bk.in_proj_bias) +
+                 n(layer.bk.out_proj) + n(layer.bk.out_proj_bias) + n(layer.ffn_norm) +
+                 n(layer.ffn.fc1) + n(layer.ffn.fc1_bias) + n(layer.ffn.fc2) +
+                 n(layer.ffn.fc2_bias);
     }
     return total;
 }
@@ -215,22 +254,28 @@ Tensor MambaModel::hidden_states(std::string_view where, const Tensor& tokens,
     const std::int64_t batch = tokens.dim(0), length = tokens.dim(1);
     Tensor x = embed(tokens);
     if (record != nullptr) record->reserve(weights_.layers.size());
-    for (const MambaLayerWeights& layer : weights_.layers) {
+    for (std::int64_t l = 0; l < config_.n_layer; ++l) {
+        const MambaLayerWeights& layer = weights_.layers[static_cast<std::size_t>(l)];
         const Tensor h = rms_norm_forward(x, layer.norm, config_.norm_eps);
-        MambaMixerSaved* saved = nullptr;
         if (record != nullptr) {
-            record->push_back({x, {}, {}, {}});
-            saved = &record->back().mixer;
+            record->push_back({x, {}, {}, {}, {}});
             x = x.clone();  // the record keeps this layer's input
         }
-        add_in_place(
-            x, mamba_mixer_forward(layer.mixer, h, batch, length, saved, config_.discretization));
+        LayerRecord* r = record != nullptr ? &record->back() : nullptr;
+        if (is_bk_layer(l)) {
+            add_in_place(
+                x, bk_mixer_forward(layer.bk, h, batch, length, r != nullptr ? &r->bk : nullptr));
+        } else {
+            add_in_place(
+                x, mamba_mixer_forward(layer.mixer, h, batch, length,
+                                       r != nullptr ? &r->mixer : nullptr, config_.discretization));
+        }
         if (config_.ffn_dim == 0) continue;
         const Tensor h2 = rms_norm_forward(x, layer.ffn_norm, config_.norm_eps);
         FeedForwardSaved* ffn_saved = nullptr;
         if (record != nullptr) {
-            record->back().ffn_input = x;
-            ffn_saved = &record->back().ffn;
+            r->ffn_input = x;
+            ffn_saved = &r->ffn;
             x = x.clone();
         }
         add_in_place(x, feed_forward_forward(layer.ffn, h2, config_.activation, ffn_saved));

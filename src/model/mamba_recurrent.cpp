@@ -31,6 +31,13 @@ MambaState MambaModel::initial_state(std::int64_t batch) const {
     MambaState state;
     state.batch = batch;
     for (std::int64_t l = 0; l < config_.n_layer; ++l) {
+        if (is_bk_layer(l)) {
+            const std::int64_t channels =
+                weights_.layers[static_cast<std::size_t>(l)].bk.channels();
+            state.conv.emplace_back();
+            state.ssm.emplace_back(Shape{batch, channels, 2}, DType::F32);
+            continue;
+        }
         state.conv.emplace_back(Shape{batch, config_.d_inner, config_.d_conv}, DType::F32);
         state.ssm.emplace_back(Shape{batch, config_.d_inner, config_.d_state}, DType::F32);
     }
@@ -51,7 +58,10 @@ Tensor MambaModel::step(const Tensor& tokens_in, MambaState& state) const {
     for (std::int64_t l = 0; l < config_.n_layer; ++l) {
         const Tensor h = rms_norm_forward(x, weights_.layers[static_cast<std::size_t>(l)].norm,
                                           config_.norm_eps);
-        const Tensor out = mixer_step(l, h, state);
+        const Tensor out = is_bk_layer(l)
+                               ? bk_mixer_step(weights_.layers[static_cast<std::size_t>(l)].bk, h,
+                                               state.ssm[static_cast<std::size_t>(l)])
+                               : mixer_step(l, h, state);
         const float* po = out.data<float>();
         for (std::int64_t k = 0; k < x.numel(); ++k) px[k] += po[k];
         if (config_.ffn_dim == 0) continue;

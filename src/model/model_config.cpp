@@ -21,6 +21,7 @@ io::ConfigField model_config_section() {
         {"sparsity_level", F::number(0.9).at_least(0).at_most(0.999)},
         {"use_parallel_scan", F::boolean(true)},
         {"mixer", F::strings({"ssm"})},
+        {"bk_channels", F::integer(0).at_least(0)},
         {"expand", F::integer(2).at_least(1)},
         {"d_conv", F::integer(4).at_least(1)},
         {"dt_rank", F::integer(0).at_least(0)},
@@ -62,10 +63,9 @@ LanguageModelConfig language_model_config(const io::Config& config) {
             mixers.size() == 1 ? mixers[0] : mixers[static_cast<std::size_t>(l)];
         check_argument(name == "ssm" || name == "bk", "model config",
                        "model.mixer[" + std::to_string(l) + "]", name, "ssm or bk");
-        check_argument(name == "ssm", "model config", "model.mixer[" + std::to_string(l) + "]",
-                       name, "ssm: the bk mixer inside the language model is not available yet");
-        c.mixers.push_back(name);
+        m.mixers.push_back(name);
     }
+    m.bk_channels = config.integer("model.bk_channels");
     return c;
 }
 

@@ -17,6 +17,7 @@
 // except for `step`, which is float32 only); the scan runs in float64 inside.
 
 #include "structseq/core/tensor.h"
+#include "structseq/nn/bk_mixer.h"
 #include "structseq/nn/feed_forward.h"
 #include "structseq/nn/mamba_mixer.h"
 
@@ -45,15 +46,20 @@ struct MambaConfig {
     std::string selective_param_class = "dense";
     double sparsity_level = 0.9;
     std::int64_t low_rank_dim = 0;
+    // Per layer "ssm" (Mamba's mixer) or "bk" (nn/bk_mixer.h, bk_channels potentials; 0:
+    // d_model); empty: every layer "ssm".
+    std::vector<std::string> mixers;
+    std::int64_t bk_channels = 0;
     std::int64_t ffn_dim = 0;         // > 0: a feed-forward block after each mixer
     std::string activation = "gelu";  // of the feed-forward blocks (nn/feed_forward.h)
 };
 
 struct MambaLayerWeights {
-    Tensor norm;  // (d_model)
-    MambaMixerWeights mixer;
-    Tensor ffn_norm;         // (d_model), with ffn_dim > 0
-    FeedForwardWeights ffn;  // with ffn_dim > 0
+    Tensor norm;              // (d_model)
+    MambaMixerWeights mixer;  // the selective-SSM mixer ("ssm" layers)
+    BkMixerWeights bk;        // the causal BK mixer ("bk" layers; nn/bk_mixer.h)
+    Tensor ffn_norm;          // (d_model), with ffn_dim > 0
+    FeedForwardWeights ffn;   // with ffn_dim > 0
 };
 
 struct MambaWeights {
@@ -74,7 +80,8 @@ struct MambaState {
     std::int64_t batch = 0;
     std::int64_t tokens_seen = 0;
     std::vector<Tensor> conv;  // per layer (batch, d_inner, d_conv): the last d_conv inputs
-    std::vector<Tensor> ssm;   // per layer (batch, d_inner, d_state)
+    std::vector<Tensor> ssm;   // per layer (batch, d_inner, d_state); for "bk" layers the
+                               // pivots (batch, bk_channels, 2) and no conv
 };
 
 class MambaModel {
@@ -98,6 +105,8 @@ public:
     MambaState initial_state(std::int64_t batch) const;
     // tokens (batch,) int64 → next-token logits (batch, vocab_size); advances `state`.
     Tensor step(const Tensor& tokens, MambaState& state) const;
+    // Whether layer l's mixer is the BK mixer.
+    bool is_bk_layer(std::int64_t l) const;
 
 private:
     Tensor embed(const Tensor& tokens) const;  // (M,) → (M, d_model)
@@ -108,6 +117,7 @@ private:
     struct LayerRecord {
         Tensor input;
         MambaMixerSaved mixer;
+        BkMixerSaved bk;
         Tensor ffn_input;  // with ffn_dim > 0
         FeedForwardSaved ffn;
     };

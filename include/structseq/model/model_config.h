@@ -3,13 +3,14 @@
 //   vocab_size 50000, hidden_dim 768, state_dim 128, ffn_dim 2048, num_layers 12,
 //   max_seq_len 1024, dropout 0.1, activation gelu, selective_param_class sparse,
 //   sparsity_level 0.9, use_parallel_scan true
-// and structseq's own: mixer ("ssm", or one name per layer), expand 2, d_conv 4, dt_rank
+// and structseq's own: mixer ("ssm" or "bk", or one name per layer), bk_channels (0: hidden_dim),
+// expand 2, d_conv 4, dt_rank
 // (0: ⌈hidden_dim/16⌉), low_rank_dim (0: ⌈hidden_dim/4⌉), discretization zoh, a_init s4d_real,
 // norm_eps 1e-5. `language_model_config` turns a loaded section into a MambaConfig and the
 // per-layer mixers; `init_language_model` draws its initial weights.
 //
 // Not applied yet, and said so: dropout (no dropout layers; a nonzero value is logged as
-// ignored), the `bk` mixer inside the language model (an error naming the layer). The model's
+// ignored). The model's
 // scan is parallel over channel blocks; use_parallel_scan selects the time-parallel mode of the
 // selective_scan API, not of the model.
 
@@ -26,8 +27,7 @@ namespace structseq {
 io::ConfigField model_config_section();
 
 struct LanguageModelConfig {
-    MambaConfig mamba;
-    std::vector<std::string> mixers;  // one per layer
+    MambaConfig mamba;  // mamba.mixers: one name per layer
     std::int64_t max_seq_len = 1024;
     double dropout = 0.1;
     bool use_parallel_scan = true;

@@ -190,6 +190,41 @@ TEST(MambaInit, SparseAndLowRankProjections) {
     EXPECT_ERROR_CONTAINS(init_mamba_weights(bad), "selective_param_class");
 }
 
+// Mamba and BK mixers mixed: the recurrent step (conv window and scan state for "ssm" layers,
+// the last pivots for "bk" ones) gives the sequence form's logits.
+TEST(MambaInit, HybridModelStepsLikeItsSequenceForm) {
+    MambaConfig c = config();
+    c.mixers = {"ssm", "bk", "ssm", "bk"};
+    c.bk_channels = 24;
+    const MambaModel model(c, init_mamba_weights(c));
+    EXPECT_TRUE(model.is_bk_layer(1));
+    EXPECT_FALSE(model.is_bk_layer(2));
+    EXPECT_EQ(model.weights().layers[3].bk.in_proj.shape(), (Shape{24, 64}));
+    Tensor tokens({2, 8}, DType::I64);
+    for (std::int64_t k = 0; k < 16; ++k)
+        tokens.data<std::int64_t>()[k] = (31 * k + 2) % c.vocab_size;
+    const std::vector<double> full = values(model.logits(tokens));
+    MambaState state = model.initial_state(2);
+    double worst = 0, largest = 0;
+    for (std::int64_t t = 0; t < 8; ++t) {
+        Tensor token({2}, DType::I64);
+        for (std::int64_t b = 0; b < 2; ++b)
+            token.data<std::int64_t>()[b] = tokens.data<std::int64_t>()[b * 8 + t];
+        const std::vector<double> step = values(model.step(token, state));
+        for (std::int64_t b = 0; b < 2; ++b) {
+            for (std::int64_t v = 0; v < c.vocab_size; ++v) {
+                const double expected = full[(b * 8 + t) * c.vocab_size + v];
+                worst = std::max(worst, std::abs(step[b * c.vocab_size + v] - expected));
+                largest = std::max(largest, std::abs(expected));
+            }
+        }
+    }
+    EXPECT_LT(worst, 1e-4 * largest);
+    MambaConfig wrong = c;
+    wrong.mixers = {"ssm", "ssm", "ssm", "bk"};  // layer 1 holds BK weights
+    EXPECT_ERROR_CONTAINS(MambaModel(wrong, init_mamba_weights(c)), "layers.1");
+}
+
 TEST(MambaInit, RejectsBadOptions) {
     MambaInitOptions o;
     o.dt_min = 0.2;

@@ -14,7 +14,8 @@ Tensor normals(Shape shape, std::uint64_t seed, double scale, double mean = 0.0)
     return Rng(seed).normal(std::move(shape), DType::F64, mean, scale);
 }
 
-MambaModel tiny_model(std::uint64_t seed, std::int64_t ffn_dim = 0) {
+// With `bk`, the second layer is a BK mixer (3 channels) instead of Mamba's.
+MambaModel tiny_model(std::uint64_t seed, std::int64_t ffn_dim = 0, bool bk = false) {
     MambaConfig c;
     c.d_model = 4;
     c.n_layer = 2;
@@ -24,6 +25,10 @@ MambaModel tiny_model(std::uint64_t seed, std::int64_t ffn_dim = 0) {
     c.d_inner = 6;
     c.dt_rank = 2;
     c.ffn_dim = ffn_dim;
+    if (bk) {
+        c.mixers = {"ssm", "bk"};
+        c.bk_channels = 3;
+    }
     MambaWeights w;
     w.embedding = normals({c.vocab_size, c.d_model}, seed, 1.0);
     w.norm_f = normals({c.d_model}, seed + 1, 0.1, 1.0);
@@ -31,6 +36,12 @@ MambaModel tiny_model(std::uint64_t seed, std::int64_t ffn_dim = 0) {
         const std::uint64_t s = seed + 10 * (l + 1);
         MambaLayerWeights layer;
         layer.norm = normals({c.d_model}, s, 0.1, 1.0);
+        if (bk && l == 1) {
+            layer.bk = {normals({3, c.d_model}, s + 1, 0.5), normals({3}, s + 2, 0.3),
+                        normals({c.d_model, 6}, s + 3, 0.5), normals({c.d_model}, s + 4, 0.1)};
+            w.layers.push_back(std::move(layer));
+            continue;
+        }
         MambaMixerWeights& m = layer.mixer;
         m.in_proj = normals({2 * c.d_inner, c.d_model}, s + 1, 0.5);
         m.conv_weight = normals({c.d_inner, c.d_conv}, s + 2, 0.5);
@@ -53,33 +64,6 @@ MambaModel tiny_model(std::uint64_t seed, std::int64_t ffn_dim = 0) {
     return MambaModel(c, std::move(w));
 }
 
-std::vector<std::pair<std::string, Tensor*>> all_weights(MambaWeights& w) {
-    std::vector<std::pair<std::string, Tensor*>> out = {{"embedding", &w.embedding},
-                                                        {"norm_f", &w.norm_f}};
-    for (std::size_t l = 0; l < w.layers.size(); ++l) {
-        const std::string p = "layers." + std::to_string(l) + ".";
-        MambaMixerWeights& m = w.layers[l].mixer;
-        out.insert(out.end(), {{p + "norm", &w.layers[l].norm},
-                               {p + "in_proj", &m.in_proj.weight},
-                               {p + "conv_weight", &m.conv_weight},
-                               {p + "conv_bias", &m.conv_bias},
-                               {p + "x_proj", &m.x_proj.weight},
-                               {p + "dt_proj", &m.dt_proj},
-                               {p + "dt_proj_bias", &m.dt_proj_bias},
-                               {p + "A_log", &m.A_log},
-                               {p + "D", &m.D},
-                               {p + "out_proj", &m.out_proj.weight}});
-        if (!w.layers[l].ffn.defined()) continue;
-        FeedForwardWeights& f = w.layers[l].ffn;
-        out.insert(out.end(), {{p + "ffn_norm", &w.layers[l].ffn_norm},
-                               {p + "ffn.fc1", &f.fc1},
-                               {p + "ffn.fc1_bias", &f.fc1_bias},
-                               {p + "ffn.fc2", &f.fc2},
-                               {p + "ffn.fc2_bias", &f.fc2_bias}});
-    }
-    return out;
-}
-
 Tensor ids(Shape shape, std::vector<std::int64_t> values) {
     Tensor t(std::move(shape), DType::I64);
     for (std::size_t k = 0; k < values.size(); ++k) t.data<std::int64_t>()[k] = values[k];
@@ -87,11 +71,12 @@ Tensor ids(Shape shape, std::vector<std::int64_t> values) {
 }
 
 // The loss equals the mean cross-entropy of logits(); its gradient for every weight of a
-// 2-layer float64 model, without and with feed-forward blocks, matches central differences
-// (one target ignored).
+// 2-layer float64 model — Mamba mixers, with feed-forward blocks, and with a BK mixer in the
+// second layer — matches central differences (one target ignored).
 TEST(MambaModelLoss, ValueAndGradientOfEveryWeight) {
-    for (const std::int64_t ffn_dim : {0, 5}) {
-        const MambaModel model = tiny_model(1, ffn_dim);
+    for (const auto& [ffn_dim, bk] :
+         {std::pair{0, false}, std::pair{5, false}, std::pair{0, true}}) {
+        const MambaModel model = tiny_model(1, ffn_dim, bk);
         const Tensor tokens = ids({2, 5}, {1, 4, 2, 6, 0, 3, 3, 5, 1, 2});
         const Tensor targets = ids({2, 5}, {4, 2, 6, 0, -1, 3, 5, 1, 2, 6});
         const Tensor logits = model.logits(tokens);
@@ -112,8 +97,8 @@ TEST(MambaModelLoss, ValueAndGradientOfEveryWeight) {
         EXPECT_NEAR(model.loss(tokens, targets), expected, 1e-12);
 
         MambaWeights perturbed = model.weights();
-        auto named_grads = all_weights(grads);
-        auto named = all_weights(perturbed);
+        auto named_grads = grads.named_tensors();
+        auto named = perturbed.named_tensors();
         const double step = 1e-6;
         for (std::size_t i = 0; i < named.size(); ++i) {
             Tensor& x = *named[i].second;
@@ -130,7 +115,7 @@ TEST(MambaModelLoss, ValueAndGradientOfEveryWeight) {
                 worst =
                     std::max(worst, std::abs((up - down) / (2 * step) - grad.data<double>()[k]));
             }
-            EXPECT_LT(worst, 1e-8) << named[i].first << " ffn_dim " << ffn_dim;
+            EXPECT_LT(worst, 1e-8) << named[i].first << " ffn_dim " << ffn_dim << " bk " << bk;
         }
     }
 }

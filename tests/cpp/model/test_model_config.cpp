@@ -27,21 +27,25 @@ TEST(ModelConfig, SeedDefaultsAndKeys) {
     EXPECT_EQ(c.max_seq_len, 1024);
     EXPECT_EQ(c.dropout, 0.1);
     EXPECT_TRUE(c.use_parallel_scan);
-    EXPECT_EQ(c.mixers, std::vector<std::string>(12, "ssm"));
+    EXPECT_EQ(c.mamba.mixers, std::vector<std::string>(12, "ssm"));
 }
 
-// A small model from YAML: shapes follow the keys, the loss starts near log(vocab).
+// A small model from YAML, a BK mixer in the middle: shapes follow the keys, the loss starts
+// near log(vocab).
 TEST(ModelConfig, BuildsTheModelItDescribes) {
     const LanguageModelConfig c = language_model_config(parse(
         "model:\n  vocab_size: 97\n  hidden_dim: 32\n  state_dim: 8\n  ffn_dim: 48\n"
         "  num_layers: 3\n  dropout: 0\n  selective_param_class: low_rank\n  low_rank_dim: 4\n"
-        "  discretization: bilinear\n  a_init: legt\n  mixer: [ssm, ssm, ssm]\n"));
+        "  discretization: bilinear\n  a_init: legt\n  mixer: [ssm, bk, ssm]\n"
+        "  bk_channels: 5\n"));
     const MambaModel model = init_language_model(c, 7);
     const MambaWeights& w = model.weights();
     EXPECT_EQ(w.embedding.shape(), (Shape{97, 32}));
     EXPECT_EQ(w.layers.size(), 3u);
     EXPECT_EQ(w.layers[2].mixer.A_log.shape(), (Shape{64, 8}));
-    EXPECT_EQ(w.layers[1].mixer.in_proj.U.shape(), (Shape{128, 4}));
+    EXPECT_EQ(w.layers[2].mixer.in_proj.U.shape(), (Shape{128, 4}));
+    EXPECT_EQ(w.layers[1].bk.out_proj.shape(), (Shape{32, 10}));  // 2 · bk_channels features
+    EXPECT_FALSE(w.layers[1].mixer.in_proj.defined());
     EXPECT_EQ(w.layers[0].ffn.fc1.shape(), (Shape{48, 32}));
     EXPECT_NEAR(w.layers[0].mixer.A_log.data<float>()[1], std::log(1.5), 1e-6);  // LegT: n + ½
     EXPECT_EQ(model.config().discretization, "bilinear");
@@ -60,8 +64,6 @@ TEST(ModelConfig, BadSectionsAreNamed) {
         "model.mixer");
     EXPECT_ERROR_CONTAINS(language_model_config(parse("model:\n  mixer: attention\n")),
                           "model.mixer[0]");
-    EXPECT_ERROR_CONTAINS(language_model_config(parse("model:\n  mixer: bk\n")),
-                          "not available yet");
     EXPECT_ERROR_CONTAINS(parse("model:\n  selective_param_class: banded\n"),
                           "selective_param_class");
 }
