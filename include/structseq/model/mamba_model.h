@@ -3,7 +3,9 @@
 //   x₀ = E[tokens];  x_{l+1} = x_l + Mixer_l(RMSNorm_l(x_l));  logits = RMSNorm_f(x_L) Eᵀ
 // (the head is tied to the embedding E unless a separate head is given). With ffn_dim > 0 each
 // layer adds a feed-forward block after its mixer (seed 002's `ffn_dim`, `activation`):
-//   x ← x + FFN_l(RMSNorm'_l(x)). One mixer, over a
+//   x ← x + FFN_l(RMSNorm'_l(x)).
+// A layer's mixer is Mamba's (below) or, where config.mixers says "bk", the causal BK mixer
+// (nn/bk_mixer.h). One mixer, over a
 // sequence of length L with d_inner = expand · d_model channels and state size N:
 //   [x, z] = h W_inᵀ (+ b_in)                                  (L, 2 d_inner)
 //   x ← silu(causal depthwise conv(x) + b_conv)                 kernel d_conv per channel
