@@ -5,8 +5,6 @@
 #include "structseq/core/error.h"
 #include "structseq/core/threads.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <initializer_list>
 #include <string>
@@ -191,153 +189,188 @@ void forward_task_f64(const Operands<double>& op, std::int64_t task, double* out
     forward_task(op, task, out, checkpoints);
 }
 
-// Where the backward writes. dB and dC are per-thread, lane by lane ((M, N, lanes)); dA, dD
-// and dbias per sequence ((batch, dim, N), (batch, dim)); the rest (M, dim).
+// Where the backward writes: du, ddelta, dz (M, dim); dA, dD and dbias per sequence
+// ((batch, dim, N), (batch, dim)); dB and dC summed over each group of blocks
+// ((batch, groups, L, N)), to be summed over the groups in order.
 template <class Real>
 struct Gradients {
     Real *du, *ddelta, *dz;
     Real *dA, *dD, *dbias;
+    Real *dB_groups, *dC_groups;
+    std::int64_t groups;
 };
 
-// Per-thread scratch of the backward, in vectors.
+// A block's constants and the adjoint state it carries from chunk to chunk.
+template <class Real>
+struct BlockAdjoint {
+    BlockConstants<Real> k;
+    LaneArray<Vec<Real>> adjoint, dA;  // N each
+    Vec<Real> dD = {}, dbias = {};
+    BlockAdjoint(const Operands<Real>& op, std::int64_t c0, int count)
+        : k(op, c0, count),
+          adjoint(static_cast<std::size_t>(op.N), Vec<Real>{}),
+          dA(static_cast<std::size_t>(op.N), Vec<Real>{}) {}
+};
+
+// Per-thread scratch: one block's chunk (its entering state, states, Ā, steps, slopes, C·x) and
+// the chunk's dB, dC contributions lane by lane, (64, N, lanes), shared by a group's blocks.
 template <class Real>
 struct BackwardScratch {
-    LaneArray<Vec<Real>> x, adjoint, dA, checkpoints, states, a_bar, steps, slopes, y;
+    LaneArray<Vec<Real>> entering, x, states, a_bar, steps, slopes, y;
+    std::vector<Real> dB_lanes, dC_lanes;
 };
 
-// Sequence b, channels [c0, c0 + count): the states every 64 steps (from the forward pass when
-// `saved_checkpoints` is not null, else recomputed), then chunk by chunk the states again and the
-// adjoint recursion of selective_scan.h backwards in time.
+// Chunk c of sequence b, block at c0: the states again from the chunk's checkpoint, then the
+// adjoint recursion of selective_scan.h backwards over the chunk; dB and dC lanes added at the
+// chunk's rows.
 template <class Real, bool Bilinear>
-STRUCTSEQ_ALWAYS_INLINE void backward_block(const Operands<Real>& op, std::int64_t b,
-                                            std::int64_t c0, const Real* dout,
-                                            const Real* saved_checkpoints,
-                                            const Gradients<Real>& out, Real* dB_lanes,
-                                            Real* dC_lanes, BackwardScratch<Real>& s) {
+STRUCTSEQ_ALWAYS_INLINE void backward_chunk(const Operands<Real>& op, std::int64_t b,
+                                            std::int64_t c0, std::int64_t c, const Real* dout,
+                                            const Real* checkpoints, const Gradients<Real>& out,
+                                            BlockAdjoint<Real>& st, BackwardScratch<Real>& s) {
     using V = Vec<Real>;
     constexpr int W = kLanes<Real>;
     const std::int64_t N = op.N, L = op.L, dim = op.dim;
     const int count = static_cast<int>(std::min<std::int64_t>(W, dim - c0));
-    const BlockConstants<Real> k(op, c0, count);
-    const std::int64_t chunks = op.chunks();
-    const auto fill = [](LaneArray<V>& v, std::int64_t size) {
-        v.assign(static_cast<std::size_t>(size), V{});
+    const V* A = st.k.A.data();
+    const std::int64_t t0 = c * kCheckpointEvery, t1 = std::min(L, t0 + kCheckpointEvery);
+    const Real* entering = checkpoints + ((b * op.chunks() + c) * N) * dim + c0;
+    for (std::int64_t n = 0; n < N; ++n) {
+        s.entering[n] = s.x[n] = load_block(entering + n * dim, count);
+    }
+    for (std::int64_t t = t0; t < t1; ++t) {
+        const std::int64_t row = b * L + t, i = t - t0;
+        prefetch_step<Real>(op, b, t, 1, c0, {});
+        s.steps[i] = step_of(op, row, c0, count, st.k.bias, &s.slopes[i]);
+        s.y[i] = advance<Real, Bilinear>(N, A, s.steps[i], load_block(op.u.row(row) + c0, count),
+                                         op.B.row(row), op.C.row(row), s.x.data(),
+                                         s.a_bar.data() + i * N);
+        std::copy_n(s.x.begin(), N, s.states.begin() + i * N);
+    }
+    for (std::int64_t t = t1 - 1; t >= t0; --t) {
+        const std::int64_t row = b * L + t, i = t - t0, at = row * dim + c0;
+        prefetch_step(op, b, t, -1, c0, {dout, out.du, out.ddelta, out.dz});
+        const V u = load_block(op.u.row(row) + c0, count), dt = s.steps[i];
+        V dy = load_block(dout + at, count);
+        if (op.z.data != nullptr) {
+            const V z = load_block(op.z.row(row) + c0, count), sg = sigmoid_lanes(z);
+            store_block(out.dz + at, dy * (s.y[i] + st.k.D * u) * sg * (1 + z * (1 - sg)), count);
+            dy *= z * sg;
+        }
+        st.dD += dy * u;
+        V du = dy * st.k.D, ddt = {};
+        const V* xt = s.states.data() + i * N;
+        const V* xp = i > 0 ? s.states.data() + (i - 1) * N : s.entering.data();
+        const V* a_bar = s.a_bar.data() + i * N;
+        const Real* Bt = op.B.row(row);
+        const Real* Ct = op.C.row(row);
+        Real* dBt = s.dB_lanes.data() + i * N * W;
+        Real* dCt = s.dC_lanes.data() + i * N * W;
+        for (std::int64_t n = 0; n < N; ++n) {
+            store_lanes(dCt + n * W, load_lanes<V>(dCt + n * W) + dy * xt[n]);
+            const V g = st.adjoint[n] + dy * Ct[n];
+            V gain = dt;  // ∂B̄u/∂(B u)
+            if constexpr (Bilinear) {
+                const V inv = 1 / (1 - dt * A[n] * Real(0.5)), inv2 = inv * inv;
+                gain *= inv;
+                ddt += g * inv2 * (A[n] * xp[n] + Bt[n] * u);
+                st.dA[n] += g * dt * inv2 * (xp[n] + dt * Bt[n] * u * Real(0.5));
+            } else {
+                ddt += g * (A[n] * a_bar[n] * xp[n] + Bt[n] * u);
+                st.dA[n] += g * dt * a_bar[n] * xp[n];
+            }
+            store_lanes(dBt + n * W, load_lanes<V>(dBt + n * W) + g * gain * u);
+            du += g * gain * Bt[n];
+            st.adjoint[n] = g * a_bar[n];
+        }
+        const V ddelta = ddt * s.slopes[i];
+        st.dbias += ddelta;
+        store_block(out.du + at, du, count);
+        store_block(out.ddelta + at, ddelta, count);
+    }
+}
+
+// Task (sequence b, group of blocks): chunk by chunk from the last, every block of the group
+// over the chunk, so the chunk's dB and dC lanes (64 × N × lanes) stay in cache and are summed
+// over the lanes once per chunk.
+template <class Real, bool Bilinear>
+STRUCTSEQ_ALWAYS_INLINE void backward_group(const Operands<Real>& op, std::int64_t task,
+                                            const Real* dout, const Real* checkpoints,
+                                            const Gradients<Real>& out, BackwardScratch<Real>& s) {
+    constexpr int W = kLanes<Real>;
+    const std::int64_t N = op.N, L = op.L, dim = op.dim, groups = out.groups;
+    const std::int64_t b = task / groups, g = task % groups;
+    const std::int64_t per_group = (op.blocks() + groups - 1) / groups;
+    const std::int64_t first = g * per_group, last = std::min(op.blocks(), first + per_group);
+    const auto size = [](LaneArray<Vec<Real>>& v, std::int64_t n) {
+        v.assign(static_cast<std::size_t>(n), Vec<Real>{});
     };
-    fill(s.x, N);
-    fill(s.adjoint, N);
-    fill(s.dA, N);
-    fill(s.checkpoints, chunks * N);
-    fill(s.states, kCheckpointEvery * N);
-    fill(s.a_bar, kCheckpointEvery * N);
-    fill(s.steps, kCheckpointEvery);
-    fill(s.slopes, kCheckpointEvery);
-    fill(s.y, kCheckpointEvery);
-    const V* A = k.A.data();
-    if (saved_checkpoints != nullptr) {  // from the forward pass
-        for (std::int64_t c = 0; c < chunks; ++c) {
-            const Real* at = saved_checkpoints + ((b * chunks + c) * N) * dim + c0;
-            for (std::int64_t n = 0; n < N; ++n)
-                s.checkpoints[c * N + n] = load_block(at + n * dim, count);
+    size(s.entering, N);
+    size(s.x, N);
+    size(s.states, kCheckpointEvery * N);
+    size(s.a_bar, kCheckpointEvery * N);
+    size(s.steps, kCheckpointEvery);
+    size(s.slopes, kCheckpointEvery);
+    size(s.y, kCheckpointEvery);
+    std::vector<BlockAdjoint<Real>, LaneAllocator<BlockAdjoint<Real>>> blocks;  // holds vectors
+    for (std::int64_t k = first; k < last; ++k) {
+        const std::int64_t c0 = k * W;
+        blocks.emplace_back(op, c0, static_cast<int>(std::min<std::int64_t>(W, dim - c0)));
+    }
+    Real* dB_rows = out.dB_groups + (b * groups + g) * L * N;
+    Real* dC_rows = out.dC_groups + (b * groups + g) * L * N;
+    for (std::int64_t c = op.chunks() - 1; c >= 0; --c) {
+        const std::int64_t t0 = c * kCheckpointEvery,
+                           rows = std::min(L, t0 + kCheckpointEvery) - t0;
+        s.dB_lanes.assign(static_cast<std::size_t>(rows * N * W), Real(0));
+        s.dC_lanes.assign(s.dB_lanes.size(), Real(0));
+        for (std::int64_t k = first; k < last; ++k) {
+            backward_chunk<Real, Bilinear>(op, b, k * W, c, dout, checkpoints, out,
+                                           blocks[static_cast<std::size_t>(k - first)], s);
         }
-    } else {
-        for (std::int64_t t = 0; t < L; ++t) {
-            const std::int64_t row = b * L + t;
-            prefetch_step<Real>(op, b, t, 1, c0, {});
-            if (t % kCheckpointEvery == 0) {
-                std::copy_n(s.x.begin(), N, s.checkpoints.begin() + (t / kCheckpointEvery) * N);
+        for (std::int64_t i = 0; i < rows * N; ++i) {
+            Real sum_b = 0, sum_c = 0;
+            for (int l = 0; l < W; ++l) {
+                sum_b += s.dB_lanes[static_cast<std::size_t>(i * W + l)];
+                sum_c += s.dC_lanes[static_cast<std::size_t>(i * W + l)];
             }
-            advance<Real, Bilinear>(N, A, step_of(op, row, c0, count, k.bias, nullptr),
-                                    load_block(op.u.row(row) + c0, count), op.B.row(row),
-                                    op.C.row(row), s.x.data(), nullptr);
+            dB_rows[t0 * N + i] = sum_b;
+            dC_rows[t0 * N + i] = sum_c;
         }
     }
-    V dD = {}, dbias = {};
-    for (std::int64_t c = chunks - 1; c >= 0; --c) {
-        const std::int64_t t0 = c * kCheckpointEvery, t1 = std::min(L, t0 + kCheckpointEvery);
-        std::copy_n(s.checkpoints.begin() + c * N, N, s.x.begin());
-        for (std::int64_t t = t0; t < t1; ++t) {
-            const std::int64_t row = b * L + t, i = t - t0;
-            prefetch_step<Real>(op, b, t, 1, c0, {});
-            s.steps[i] = step_of(op, row, c0, count, k.bias, &s.slopes[i]);
-            s.y[i] = advance<Real, Bilinear>(N, A, s.steps[i],
-                                             load_block(op.u.row(row) + c0, count), op.B.row(row),
-                                             op.C.row(row), s.x.data(), s.a_bar.data() + i * N);
-            std::copy_n(s.x.begin(), N, s.states.begin() + i * N);
+    for (std::int64_t k = first; k < last; ++k) {
+        const BlockAdjoint<Real>& st = blocks[static_cast<std::size_t>(k - first)];
+        for (int l = 0; l < std::min<std::int64_t>(W, dim - k * W); ++l) {
+            const std::int64_t d = k * W + l;
+            for (std::int64_t n = 0; n < N; ++n) out.dA[(b * dim + d) * N + n] = st.dA[n][l];
+            out.dD[b * dim + d] = st.dD[l];
+            out.dbias[b * dim + d] = st.dbias[l];
         }
-        for (std::int64_t t = t1 - 1; t >= t0; --t) {
-            const std::int64_t row = b * L + t, i = t - t0, at = row * dim + c0;
-            prefetch_step(op, b, t, -1, c0, {dout, out.du, out.ddelta, out.dz});
-            const V u = load_block(op.u.row(row) + c0, count), dt = s.steps[i];
-            V dy = load_block(dout + at, count);
-            if (op.z.data != nullptr) {
-                const V z = load_block(op.z.row(row) + c0, count), sg = sigmoid_lanes(z);
-                store_block(out.dz + at, dy * (s.y[i] + k.D * u) * sg * (1 + z * (1 - sg)), count);
-                dy *= z * sg;
-            }
-            dD += dy * u;
-            V du = dy * k.D, ddt = {};
-            const V* xt = s.states.data() + i * N;
-            const V* xp = i > 0 ? s.states.data() + (i - 1) * N : s.checkpoints.data() + c * N;
-            const V* a_bar = s.a_bar.data() + i * N;
-            const Real* Bt = op.B.row(row);
-            const Real* Ct = op.C.row(row);
-            Real* dBt = dB_lanes + row * N * W;
-            Real* dCt = dC_lanes + row * N * W;
-            for (std::int64_t n = 0; n < N; ++n) {
-                store_lanes(dCt + n * W, load_lanes<V>(dCt + n * W) + dy * xt[n]);
-                const V g = s.adjoint[n] + dy * Ct[n];
-                V gain = dt;  // ∂B̄u/∂(B u)
-                if constexpr (Bilinear) {
-                    const V inv = 1 / (1 - dt * A[n] * Real(0.5)), inv2 = inv * inv;
-                    gain *= inv;
-                    ddt += g * inv2 * (A[n] * xp[n] + Bt[n] * u);
-                    s.dA[n] += g * dt * inv2 * (xp[n] + dt * Bt[n] * u * Real(0.5));
-                } else {
-                    ddt += g * (A[n] * a_bar[n] * xp[n] + Bt[n] * u);
-                    s.dA[n] += g * dt * a_bar[n] * xp[n];
-                }
-                store_lanes(dBt + n * W, load_lanes<V>(dBt + n * W) + g * gain * u);
-                du += g * gain * Bt[n];
-                s.adjoint[n] = g * a_bar[n];
-            }
-            const V ddelta = ddt * s.slopes[i];
-            dbias += ddelta;
-            store_block(out.du + at, du, count);
-            store_block(out.ddelta + at, ddelta, count);
-        }
-    }
-    for (int l = 0; l < count; ++l) {
-        const std::int64_t d = c0 + l;
-        for (std::int64_t n = 0; n < N; ++n) out.dA[(b * dim + d) * N + n] = s.dA[n][l];
-        out.dD[b * dim + d] = dD[l];
-        out.dbias[b * dim + d] = dbias[l];
     }
 }
 
 template <class Real>
 STRUCTSEQ_ALWAYS_INLINE void backward_task(const Operands<Real>& op, std::int64_t task,
                                            const Real* dout, const Real* checkpoints,
-                                           const Gradients<Real>& out, Real* dB_lanes,
-                                           Real* dC_lanes, BackwardScratch<Real>& s) {
-    const std::int64_t b = task / op.blocks(), c0 = (task % op.blocks()) * kLanes<Real>;
+                                           const Gradients<Real>& out, BackwardScratch<Real>& s) {
     if (op.bilinear) {
-        backward_block<Real, true>(op, b, c0, dout, checkpoints, out, dB_lanes, dC_lanes, s);
+        backward_group<Real, true>(op, task, dout, checkpoints, out, s);
     } else {
-        backward_block<Real, false>(op, b, c0, dout, checkpoints, out, dB_lanes, dC_lanes, s);
+        backward_group<Real, false>(op, task, dout, checkpoints, out, s);
     }
 }
 
 STRUCTSEQ_CPU_CLONES
 void backward_task_f32(const Operands<float>& op, std::int64_t task, const float* dout,
-                       const float* checkpoints, const Gradients<float>& out, float* dB_lanes,
-                       float* dC_lanes, BackwardScratch<float>& s) {
-    backward_task(op, task, dout, checkpoints, out, dB_lanes, dC_lanes, s);
+                       const float* checkpoints, const Gradients<float>& out,
+                       BackwardScratch<float>& s) {
+    backward_task(op, task, dout, checkpoints, out, s);
 }
 STRUCTSEQ_CPU_CLONES
 void backward_task_f64(const Operands<double>& op, std::int64_t task, const double* dout,
-                       const double* checkpoints, const Gradients<double>& out, double* dB_lanes,
-                       double* dC_lanes, BackwardScratch<double>& s) {
-    backward_task(op, task, dout, checkpoints, out, dB_lanes, dC_lanes, s);
+                       const double* checkpoints, const Gradients<double>& out,
+                       BackwardScratch<double>& s) {
+    backward_task(op, task, dout, checkpoints, out, s);
 }
 
 void forward_task_any(const Operands<float>& op, std::int64_t task, float* out,
@@ -349,14 +382,14 @@ void forward_task_any(const Operands<double>& op, std::int64_t task, double* out
     forward_task_f64(op, task, out, checkpoints);
 }
 void backward_task_any(const Operands<float>& op, std::int64_t task, const float* dout,
-                       const float* checkpoints, const Gradients<float>& out, float* dB, float* dC,
+                       const float* checkpoints, const Gradients<float>& out,
                        BackwardScratch<float>& s) {
-    backward_task_f32(op, task, dout, checkpoints, out, dB, dC, s);
+    backward_task_f32(op, task, dout, checkpoints, out, s);
 }
 void backward_task_any(const Operands<double>& op, std::int64_t task, const double* dout,
-                       const double* checkpoints, const Gradients<double>& out, double* dB,
-                       double* dC, BackwardScratch<double>& s) {
-    backward_task_f64(op, task, dout, checkpoints, out, dB, dC, s);
+                       const double* checkpoints, const Gradients<double>& out,
+                       BackwardScratch<double>& s) {
+    backward_task_f64(op, task, dout, checkpoints, out, s);
 }
 
 template <class Real>
@@ -449,7 +482,6 @@ template <class Real>
 SelectiveScanGradients backward(const TimeMajorScanInputs& in, const Tensor& dout_in,
                                 const Tensor& checkpoints_in) {
     constexpr std::string_view where = "selective_scan_time_major_backward";
-    constexpr int W = kLanes<Real>;
     std::vector<Tensor> keep;
     const Operands<Real> op = operands_of<Real>(where, in, keep);
     const Tensor& u = in.u;
@@ -463,51 +495,51 @@ SelectiveScanGradients backward(const TimeMajorScanInputs& in, const Tensor& dou
     if (checkpoints_in.defined()) {
         check_shape(where, "checkpoints", checkpoints_in, {batch, op.chunks(), N, dim});
         checkpoints = checkpoints_in.to(dtype).contiguous();
+    } else {  // the states every 64 steps, from a forward pass
+        checkpoints = forward<Real>(in, true).checkpoints;
     }
     Tensor dz = in.z.defined() ? Tensor::empty({M, dim}, dtype) : Tensor();
     std::vector<Real> dA_seq(static_cast<std::size_t>(batch * dim * N));
     std::vector<Real> dD_seq(static_cast<std::size_t>(batch * dim)), dbias_seq(dD_seq.size());
+    // Threads split the sequences, and a sequence's blocks into groups when there are fewer
+    // sequences than threads.
+    const bool parallel = M * dim * N > 20000;
+    const std::int64_t threads = parallel ? num_threads() : 1;
+    const std::int64_t groups = std::clamp<std::int64_t>(threads / batch, 1, op.blocks());
+    std::vector<Real> dB_groups(static_cast<std::size_t>(batch * groups * op.L * N));
+    std::vector<Real> dC_groups(dB_groups.size());
     const Gradients<Real> grads{
-        du.data<Real>(), ddelta.data<Real>(), in.z.defined() ? dz.data<Real>() : nullptr,
-        dA_seq.data(),   dD_seq.data(),       dbias_seq.data()};
-    const std::int64_t tasks = op.batch * op.blocks();
-    const bool parallel = tasks > 1 && M * dim * N > 20000;
-    const int threads = parallel ? num_threads() : 1;
-    // dB, dC lane by lane per thread: (threads, M, N, W).
-    const std::size_t lane_size = static_cast<std::size_t>(M * N * W);
-    std::vector<Real> dB_lanes(lane_size * static_cast<std::size_t>(threads), Real(0));
-    std::vector<Real> dC_lanes(dB_lanes.size(), Real(0));
-#pragma omp parallel num_threads(threads) if (parallel)
+        du.data<Real>(),  ddelta.data<Real>(), in.z.defined() ? dz.data<Real>() : nullptr,
+        dA_seq.data(),    dD_seq.data(),       dbias_seq.data(),
+        dB_groups.data(), dC_groups.data(),    groups};
+    const std::int64_t tasks = batch * groups;
+#pragma omp parallel num_threads(static_cast <int>(threads)) if (parallel && tasks > 1)
     {
         BackwardScratch<Real> scratch;
-        const std::size_t offset = lane_size * static_cast<std::size_t>(omp_get_thread_num());
 #pragma omp for schedule(static)
         for (std::int64_t task = 0; task < tasks; ++task) {
-            backward_task_any(op, task, dout.data<Real>(),
-                              checkpoints.defined() ? checkpoints.data<Real>() : nullptr, grads,
-                              dB_lanes.data() + offset, dC_lanes.data() + offset, scratch);
+            backward_task_any(op, task, dout.data<Real>(), checkpoints.data<Real>(), grads,
+                              scratch);
         }
     }
     SelectiveScanGradients g;
     g.du = du;
     g.ddelta = ddelta;
     g.dz = dz;
-    // Sums in a fixed order: threads, then lanes; sequences in order.
-    const auto lanes_sum = [&](const std::vector<Real>& lanes) {
+    // dB, dC: the groups' sums added in group order.
+    const auto over_groups = [&](const std::vector<Real>& partial) {
         Tensor sum({M, N}, dtype);
         Real* p = sum.data<Real>();
-        for (int thread = 0; thread < threads; ++thread) {
-            const Real* q = lanes.data() + lane_size * static_cast<std::size_t>(thread);
-            for (std::int64_t i = 0; i < M * N; ++i) {
-                Real acc = 0;
-                for (int l = 0; l < W; ++l) acc += q[i * W + l];
-                p[i] += acc;
+        for (std::int64_t b = 0; b < batch; ++b) {
+            for (std::int64_t group = 0; group < groups; ++group) {
+                const Real* q = partial.data() + (b * groups + group) * op.L * N;
+                for (std::int64_t i = 0; i < op.L * N; ++i) p[b * op.L * N + i] += q[i];
             }
         }
         return sum;
     };
-    g.dB = lanes_sum(dB_lanes);
-    g.dC = lanes_sum(dC_lanes);
+    g.dB = over_groups(dB_groups);
+    g.dC = over_groups(dC_groups);
     const auto over_sequences = [&](const std::vector<Real>& per_seq, Shape shape) {
         Tensor sum(std::move(shape), dtype);
         const std::int64_t width = sum.numel();
