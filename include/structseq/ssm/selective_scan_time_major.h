@@ -13,9 +13,10 @@
 // lane in registers, so a step is N vector exps and FMAs with B_t, C_t broadcast; nothing is
 // transposed and nothing of size (M, dim, N) is formed. Computed in the inputs' precision
 // (float32 or float64, all operands alike); threads over (sequence, block of channels). The
-// backward recomputes the states from checkpoints every 64 steps and runs the adjoint recursion
-// of selective_scan.h backwards in time; dB and dC sum over the channels in lane order, fixed
-// for a given thread count.
+// backward recomputes each 64-step chunk's states from the checkpoint before it and runs the
+// adjoint recursion of selective_scan.h backwards in time, chunk-major over a group of channel
+// blocks so that a chunk's dB and dC lanes stay in cache; dB and dC sum over the channels in a
+// fixed order for a given thread count.
 
 #include "structseq/core/tensor.h"
 #include "structseq/ssm/selective_scan.h"
