@@ -1,6 +1,8 @@
 // MambaModel's recurrent form: one token per call, per layer the convolution window and the
 // scan state carried in MambaState (see mamba_model.h).
 
+#include "ssm/lane_exp.h"
+#include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/error.h"
 #include "structseq/core/threads.h"
 #include "structseq/model/mamba_model.h"
@@ -22,6 +24,48 @@ float silu(float x) {
 // softplus as PyTorch computes it (linear above 20).
 float softplus(float x) {
     return x > 20.0f ? x : std::log1p(std::exp(x));
+}
+
+// One token of one sequence, channels [c0, c1): the pointers of mixer_step's scan (A (d_inner,
+// N), the step's δ, u, z (d_inner), B_t and C_t (N), D, the state (d_inner, N), y (d_inner)).
+struct StepOperands {
+    std::int64_t n = 0;
+    const float *A, *delta, *u, *z, *Bt, *Ct, *D;
+    float *state, *y;
+};
+
+// ZOH with N a multiple of 16: Δ = softplus(δ) and silu(z) sixteen channels at a time, then each
+// channel's N states as 16-lane vectors: s ← exp(Δ A_c) ⊙ s + Δ u B_t, y = (C_t · s + D u) silu(z).
+STRUCTSEQ_CPU_CLONES
+void zoh_step(const StepOperands& op, std::int64_t c0, std::int64_t c1) {
+    using ssm_detail::lane_exp;
+    using ssm_detail::lane_softplus;
+    using ssm_detail::Lanes16f;
+    for (std::int64_t base = c0; base < c1; base += 16) {
+        const std::int64_t count = std::min<std::int64_t>(16, c1 - base);
+        alignas(64) float dt[16] = {}, gate[16] = {};
+        std::copy_n(op.delta + base, count, dt);
+        std::copy_n(op.z + base, count, gate);
+        Lanes16f zv = load_lanes<Lanes16f>(gate);
+        store_lanes(dt, lane_softplus(load_lanes<Lanes16f>(dt)));
+        store_lanes(gate, zv / (1.0f + lane_exp(-zv)));
+        for (std::int64_t k = 0; k < count; ++k) {
+            const std::int64_t c = base + k;
+            const float step = dt[k], gain = step * op.u[c];
+            float* st = op.state + c * op.n;
+            Lanes16f acc = {};
+            for (std::int64_t j = 0; j < op.n; j += 16) {
+                const Lanes16f decay = lane_exp(step * load_lanes<Lanes16f>(op.A + c * op.n + j));
+                const Lanes16f x =
+                    decay * load_lanes<Lanes16f>(st + j) + gain * load_lanes<Lanes16f>(op.Bt + j);
+                store_lanes(st + j, x);
+                acc += load_lanes<Lanes16f>(op.Ct + j) * x;
+            }
+            float sum = 0.0f;
+            for (int l = 0; l < 16; ++l) sum += acc[l];
+            op.y[c] = (sum + op.D[c] * op.u[c]) * gate[k];
+        }
+    }
 }
 
 }  // namespace
@@ -119,6 +163,21 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
     const float* pD = D.data<float>();
     const float* pdbl = x_dbl.data<float>();
     float* py = y.data<float>();
+    if (!bilinear && n % 16 == 0) {  // Mamba's case: the vectorized step
+        constexpr std::int64_t kChannels = 128;
+        const std::int64_t parts = (di + kChannels - 1) / kChannels;
+#pragma omp parallel for num_threads(num_threads()) schedule(static) if (parallel)
+        for (std::int64_t task = 0; task < batch * parts; ++task) {
+            const std::int64_t b = task / parts, c0 = (task % parts) * kChannels;
+            const float* Bt = pdbl + b * (r + 2 * n) + r;
+            const StepOperands op{
+                n,      A,  pdelta + b * di,  pxc + b * di, pxz + b * 2 * di + di, Bt,
+                Bt + n, pD, ssm + b * di * n, py + b * di};
+            zoh_step(op, c0, std::min(di, c0 + kChannels));
+        }
+        return projection_forward(w.out_proj, y,
+                                  w.out_proj_bias.defined() ? &w.out_proj_bias : nullptr);
+    }
 #pragma omp parallel for collapse(2) num_threads(num_threads()) schedule(static) if (parallel)
     for (std::int64_t b = 0; b < batch; ++b) {
         for (std::int64_t c = 0; c < di; ++c) {

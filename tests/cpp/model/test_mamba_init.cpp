@@ -191,11 +191,13 @@ TEST(MambaInit, SparseAndLowRankProjections) {
 }
 
 // Mamba and BK mixers mixed: the recurrent step (conv window and scan state for "ssm" layers,
-// the last pivots for "bk" ones) gives the sequence form's logits.
+// vectorized over the states; the last pivots for "bk" ones) gives the sequence form's logits.
 TEST(MambaInit, HybridModelStepsLikeItsSequenceForm) {
     MambaConfig c = config();
     c.mixers = {"ssm", "bk", "ssm", "bk"};
     c.bk_channels = 24;
+    c.d_state = 32;   // the step's vector path: N a multiple of 16 …
+    c.d_inner = 120;  // … and a last block of 8 channels
     const MambaModel model(c, init_mamba_weights(c));
     EXPECT_TRUE(model.is_bk_layer(1));
     EXPECT_FALSE(model.is_bk_layer(2));
