@@ -1,6 +1,6 @@
 #pragma once
-// Freed large tensor buffers (2 MiB-aligned, ≥ 4 MiB) kept for reuse by an allocation of the
-// same size, up to kBufferCacheBytes in all. A training step or a forward pass allocates the
+// Freed tensor buffers of 256 KiB or more kept for reuse by an allocation of the same (rounded)
+// size, up to kBufferCacheBytes in all. A training step or a forward pass allocates the
 // same shapes again and again; a fresh buffer costs a page fault and the kernel's zeroing per
 // page on first touch, a cached one nothing. Thread-safe.
 

@@ -155,14 +155,16 @@ std::int64_t shape_numel(const Shape& shape) {
 
 std::shared_ptr<Storage> Storage::allocate(std::size_t bytes, bool zeroed) {
     // Large buffers go on 2 MiB boundaries and ask for transparent huge pages: first touch then
-    // faults once per 2 MiB instead of once per 4 KiB (numpy does the same). Freed, they wait in
-    // the buffer cache for the next allocation of their size.
+    // faults once per 2 MiB instead of once per 4 KiB (numpy does the same). Freed, buffers of
+    // 256 KiB or more wait in the buffer cache for the next allocation of their size (glibc
+    // returns those to the kernel, and takes them back zero-filled page by page).
     constexpr std::size_t kHugePage = std::size_t{2} << 20;
-    const bool huge = bytes >= 2 * kHugePage;
+    constexpr std::size_t kCached = std::size_t{256} << 10;
+    const bool huge = bytes >= 2 * kHugePage, cached = bytes >= kCached;
     const std::size_t alignment = huge ? kHugePage : kTensorAlignment;
     const std::size_t rounded =
         (std::max<std::size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
-    void* data = huge ? detail::take_cached_buffer(rounded) : nullptr;
+    void* data = cached ? detail::take_cached_buffer(rounded) : nullptr;
     if (data == nullptr) {
         data = std::aligned_alloc(alignment, rounded);
         if (data == nullptr) fail("Tensor: cannot allocate {} bytes", bytes);
@@ -171,9 +173,9 @@ std::shared_ptr<Storage> Storage::allocate(std::size_t bytes, bool zeroed) {
     if (zeroed) std::memset(data, 0, rounded);
     const auto counted = static_cast<std::int64_t>(rounded);
     detail::record_tensor_allocation(counted);
-    std::shared_ptr<const void> owner(data, [counted, huge](const void* p) {
+    std::shared_ptr<const void> owner(data, [counted, cached](const void* p) {
         detail::record_tensor_allocation(-counted);
-        if (huge) {
+        if (cached) {
             detail::release_buffer(const_cast<void*>(p), static_cast<std::size_t>(counted));
         } else {
             std::free(const_cast<void*>(p));
