@@ -1,6 +1,6 @@
 // Mamba language model: a training step's forward + backward (loss and every gradient) with its
-// model-FLOP utilization, generation at mamba-130m's shape, and the machine's streaming read
-// bandwidth that bounds generation.
+// model-FLOP utilization, prompt processing and generation at mamba-130m's shape, and the
+// machine's streaming read bandwidth that bounds generation.
 
 #include "structseq/core/rng.h"
 #include "structseq/model/mamba_model.h"
@@ -102,13 +102,39 @@ BENCHMARK(BM_MambaTrainingStep)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
-// Generation at mamba-130m's shape (d_model 768, 24 layers, vocabulary 50280, random float32
-// weights): one token per iteration on the recurrent state. Every token reads every weight once,
-// so weights_GB_per_second (parameters · 4 bytes · tokens/s) set against memory_read_bandwidth
-// below, in the same run, says how close generation is to its bound. args: threads.
+// mamba-130m's shape (d_model 768, 24 layers, vocabulary 50280) with random float32 weights,
+// built once for the benchmarks that use it.
+const MambaModel& model_130m() {
+    static const MambaModel model = random_model(768, 24, 50280);
+    return model;
+}
+
+// Prompt processing at mamba-130m's shape: one forward over 128 tokens, logits of the last
+// position only (what generation needs). args: threads.
+void BM_MambaPrompt(benchmark::State& state) {
+    const ThreadScope scope(state.range(0));
+    const MambaModel& model = model_130m();
+    const Tensor prompt = random_tokens(1, 128, 50280, 3);
+    for (auto _ : state) benchmark::DoNotOptimize(model.logits(prompt, true).raw_data());
+    state.counters["tokens_per_second"] =
+        benchmark::Counter(128.0, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+BENCHMARK(BM_MambaPrompt)
+    ->Name("mamba_prompt_130m")
+    ->Arg(1)
+    ->Arg(2)
+    ->ArgName("threads")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// Generation at mamba-130m's shape: one token per iteration on the recurrent state. Every token
+// reads every weight once, so weights_GB_per_second (parameters · 4 bytes · tokens/s) set against
+// memory_read_bandwidth below, in the same run, says how close generation is to its bound. args:
+// threads.
 void BM_MambaGeneration(benchmark::State& state) {
     const ThreadScope scope(state.range(0));
-    static const MambaModel model = random_model(768, 24, 50280);
+    const MambaModel& model = model_130m();
     MambaState recurrent = model.initial_state(1);
     Tensor token({1}, DType::I64);
     std::int64_t k = 0;
