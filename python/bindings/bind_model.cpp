@@ -1,10 +1,12 @@
-// Language models: structseq.load_model(directory) → MambaLM.
+// Language models: structseq.load_model(directory) and structseq.init_model(yaml) → MambaLM.
 
 #include "bindings.h"
 #include "numpy_tensor.h"
 
 #include "structseq/core/error.h"
+#include "structseq/io/config.h"
 #include "structseq/model/mamba_checkpoint.h"
+#include "structseq/model/model_config.h"
 
 #include <pybind11/stl.h>
 
@@ -33,6 +35,13 @@ py::dict config_dict(const MambaConfig& c) {
     d["d_inner"] = c.d_inner;
     d["dt_rank"] = c.dt_rank;
     d["norm_eps"] = c.norm_eps;
+    d["discretization"] = c.discretization;
+    d["ffn_dim"] = c.ffn_dim;
+    d["activation"] = c.activation;
+    d["selective_param_class"] = c.selective_param_class;
+    d["mixers"] = c.mixers.empty()
+                      ? std::vector<std::string>(static_cast<std::size_t>(c.n_layer), "ssm")
+                      : c.mixers;
     return d;
 }
 
@@ -71,8 +80,39 @@ void bind_model(py::module_& m) {
             },
             py::arg("token"), "Feeds one token; returns the next-token logits (vocab,).")
         .def(
+            "loss",
+            [](const MambaLM& lm, const py::handle& tokens, const py::handle& targets) {
+                const auto ids = [](const py::handle& a, const char* name) {
+                    return tensor_from_numpy(
+                        py::array::ensure(py::module_::import("numpy").attr("asarray")(a, "int64")),
+                        "MambaLM.loss", name);
+                };
+                const Tensor t = ids(tokens, "tokens"), y = ids(targets, "targets");
+                py::gil_scoped_release release;
+                return lm.model.loss(t, y);
+            },
+            py::arg("tokens"), py::arg("targets"),
+            "Mean next-token cross-entropy (nats) of logits(tokens) against targets, both int\n"
+            "(batch, L); negative targets are ignored.")
+        .def(
             "reset", [](MambaLM& lm) { lm.state = lm.model.initial_state(1); },
             "Empties the recurrent state.");
+
+    m.def(
+        "init_model",
+        [](const std::string& yaml, std::uint64_t seed) {
+            py::gil_scoped_release release;
+            const io::Config config = io::parse_config(
+                yaml, io::ConfigField::section({{"model", model_config_section()}}), "config");
+            MambaModel model = init_language_model(language_model_config(config), seed);
+            MambaState state = model.initial_state(1);
+            return std::make_shared<MambaLM>(MambaLM{std::move(model), std::move(state)});
+        },
+        py::arg("config"), py::arg("seed") = 0,
+        "A freshly initialized model from YAML text with a `model:` section (seed 002's keys:\n"
+        "vocab_size, hidden_dim, state_dim, ffn_dim, num_layers, activation,\n"
+        "selective_param_class, sparsity_level, ...; mixer: ssm | bk, or one per layer).\n"
+        "Pass open(path).read() for a file.");
 
     m.def(
         "load_model",

@@ -200,3 +200,45 @@ def test_cli_eval_prints_statistics_and_top_tokens(tmp_path, run_cli):
     assert out_of_range.returncode == 1 and "token ids in [0, 40)" in out_of_range.stderr
     missing = run_cli("eval", "--model-dir", tmp_path)
     assert missing.returncode == 1 and "--tokens is required" in missing.stderr
+
+
+def test_init_model_from_yaml_with_every_option():
+    """A model from a YAML model: section: a BK layer between Mamba layers, low-rank
+    projections, feed-forward blocks, bilinear A; its recurrent steps give its logits and its
+    untrained loss is log(vocab)."""
+    lm = structseq.init_model("""
+model:
+  vocab_size: 50
+  hidden_dim: 16
+  state_dim: 16
+  ffn_dim: 24
+  num_layers: 3
+  dropout: 0
+  selective_param_class: low_rank
+  low_rank_dim: 4
+  mixer: [ssm, bk, ssm]
+  bk_channels: 6
+  a_init: legs
+""", seed=3)
+    assert lm.config["mixers"] == ["ssm", "bk", "ssm"]
+    assert lm.config["selective_param_class"] == "low_rank" and lm.config["ffn_dim"] == 24
+    tokens = np.random.default_rng(0).integers(0, 50, (1, 12))
+    logits = lm.logits(tokens)
+    assert logits.shape == (1, 12, 50) and logits.dtype == np.float32
+    steps = np.stack([lm.step(int(t)) for t in tokens[0]])
+    assert np.abs(steps - logits[0]).max() <= 1e-4 * np.abs(logits).max()
+    assert abs(lm.loss(tokens, np.roll(tokens, -1, axis=1)) - np.log(50)) < 0.1
+    same = structseq.init_model("model: {vocab_size: 50, hidden_dim: 16, num_layers: 1}", seed=3)
+    other = structseq.init_model("model: {vocab_size: 50, hidden_dim: 16, num_layers: 1}", seed=4)
+    np.testing.assert_array_equal(  # same seed, same weights; another seed, others
+        same.logits(tokens),
+        structseq.init_model("model: {vocab_size: 50, hidden_dim: 16, num_layers: 1}",
+                             seed=3).logits(tokens))
+    assert np.abs(other.logits(tokens) - same.logits(tokens)).max() > 0
+
+
+def test_init_model_errors_name_the_key():
+    with pytest.raises(ValueError, match="hidden_dim"):
+        structseq.init_model("model:\n  hidden_dims: 16\n")
+    with pytest.raises(ValueError, match="model.mixer"):
+        structseq.init_model("model:\n  num_layers: 2\n  mixer: [ssm, bk, ssm]\n")
