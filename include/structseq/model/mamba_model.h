@@ -11,12 +11,12 @@
 //   x ← silu(causal depthwise conv(x) + b_conv)                 kernel d_conv per channel
 //   [δ_low, B, C] = x W_xᵀ                                      (L, dt_rank + 2N)
 //   Δ = softplus(δ_low W_dtᵀ + b_dt),  A = −exp(A_log)
-//   y = selective_scan(x, Δ, A, B, C, D, z)                     (ssm/selective_scan.h)
+//   y = selective_scan(x, Δ, A, B, C, D, z)        (ssm/selective_scan_time_major.h, in place)
 //   out = y W_outᵀ (+ b_out)
 // The recurrent form (`step`) carries per layer the last d_conv inputs of the convolution and
 // the scan state (batch, d_inner, N): O(1) time and memory per token, the same logits as the
 // sequence form up to float32 rounding. Weights and activations are float32 (float64 works too,
-// except for `step`, which is float32 only); the scan runs in float64 inside.
+// except for `step`, which is float32 only); the scan runs in the weights' precision.
 
 #include "structseq/core/tensor.h"
 #include "structseq/nn/bk_mixer.h"

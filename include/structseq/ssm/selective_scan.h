@@ -18,7 +18,9 @@
 // input-dependent B and C take the float32 kernel (selective_scan_float32.h), faster even on one
 // thread. The backward is sequential in time (threads over channels).
 //
-// Computed in float64, fused: nothing of size (batch, dim, L, N) is formed. Threads over
+// float32 operands with input-dependent, ungrouped B and C run in float32 through the time-major
+// kernel (selective_scan_time_major.h); everything else is computed in float64. Fused: nothing
+// of size (batch, dim, L, N) is formed. Threads over
 // (batch, channel) pairs, the state dimension in vector lanes. The backward recomputes the states
 // from checkpoints every 64 steps (O(batch·dim·N·L/64) memory) and runs the adjoint recursion
 //   g_t = C_t dy_t + Ā_{t+1} ⊙ g_{t+1},  dΔ_t = Σ_n g_{t,n} (∂Ā/∂Δ x_{t−1,n} + ∂B̄u/∂Δ), …
