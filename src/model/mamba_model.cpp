@@ -156,6 +156,10 @@ MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
     check_argument(c.mixers.empty() || static_cast<std::int64_t>(c.mixers.size()) == c.n_layer,
                    "MambaModel", "mixers", std::to_string(c.mixers.size()) + " names",
                    "none, or one per layer (n_layer = " + std::to_string(c.n_layer) + ")");
+    for (std::size_t l = 0; l < c.mixers.size(); ++l) {
+        check_argument(c.mixers[l] == "ssm" || c.mixers[l] == "bk", "MambaModel",
+                       "mixers[" + std::to_string(l) + "]", c.mixers[l], "ssm or bk");
+    }
     check_argument(c.bk_channels >= 0, "MambaModel", "bk_channels", std::to_string(c.bk_channels),
                    ">= 0 (0: d_model)");
     const std::int64_t bk_channels = c.bk_channels > 0 ? c.bk_channels : c.d_model;

@@ -48,7 +48,7 @@ void zoh_step(const StepOperands& op, std::int64_t c0, std::int64_t c1) {
         std::copy_n(op.z + base, count, gate);
         Lanes16f zv = load_lanes<Lanes16f>(gate);
         store_lanes(dt, lane_softplus(load_lanes<Lanes16f>(dt)));
-        store_lanes(gate, zv / (1.0f + lane_exp(-zv)));
+        store_lanes(gate, zv * ssm_detail::lane_sigmoid(zv));
         for (std::int64_t k = 0; k < count; ++k) {
             const std::int64_t c = base + k;
             const float step = dt[k], gain = step * op.u[c];
@@ -126,8 +126,7 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
     const MambaMixerWeights& w = weights_.layers[static_cast<std::size_t>(layer)].mixer;
     const std::int64_t di = config_.d_inner, n = config_.d_state, r = config_.dt_rank;
     const std::int64_t kc = config_.d_conv, batch = state.batch;
-    const Tensor xz =
-        projection_forward(w.in_proj, h, w.in_proj_bias.defined() ? &w.in_proj_bias : nullptr);
+    const Tensor xz = projection_forward(w.in_proj, h, if_defined(w.in_proj_bias));
     const Tensor W = w.conv_weight.contiguous();
     const Tensor conv_bias = w.conv_bias.defined() ? w.conv_bias.contiguous() : Tensor();
     float* window = state.conv[static_cast<std::size_t>(layer)].data<float>();
@@ -175,8 +174,7 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
                 Bt + n, pD, ssm + b * di * n, py + b * di};
             zoh_step(op, c0, std::min(di, c0 + kChannels));
         }
-        return projection_forward(w.out_proj, y,
-                                  w.out_proj_bias.defined() ? &w.out_proj_bias : nullptr);
+        return projection_forward(w.out_proj, y, if_defined(w.out_proj_bias));
     }
 #pragma omp parallel for collapse(2) num_threads(num_threads()) schedule(static) if (parallel)
     for (std::int64_t b = 0; b < batch; ++b) {
@@ -196,8 +194,7 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
             py[b * di + c] = (acc + pD[c] * u) * silu(pxz[b * 2 * di + di + c]);
         }
     }
-    return projection_forward(w.out_proj, y,
-                              w.out_proj_bias.defined() ? &w.out_proj_bias : nullptr);
+    return projection_forward(w.out_proj, y, if_defined(w.out_proj_bias));
 }
 
 }  // namespace structseq

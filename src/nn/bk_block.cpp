@@ -29,7 +29,9 @@ BirmanSchwingerOptions core_options(const BkBlockOptions& o) {
 }
 
 // (B, X, Y, …) → (B, Y, X, …), copied contiguous.
-Tensor swap_middle(const Tensor& t) { return t.transpose(1, 2).contiguous(); }
+Tensor swap_middle(const Tensor& t) {
+    return t.transpose(1, 2).contiguous();
+}
 
 void add_into(Tensor& y, const Tensor& x) {
     const auto run = [&]<class Real>(Real) {
@@ -42,13 +44,12 @@ void add_into(Tensor& y, const Tensor& x) {
 
 }  // namespace
 
-BkBlock::BkBlock(BkBlockOptions options)
-    : options_(options), core_(core_options(options)) {
+BkBlock::BkBlock(BkBlockOptions options) : options_(options), core_(core_options(options)) {
     const std::int64_t d = options_.d_model, c = options_.channels;
     const DType t = options_.dtype;
     W_in_ = Rng(options_.seed, 0).normal({c, d}, t, 0.0, 1.0 / std::sqrt(static_cast<double>(d)));
-    W_out_ = Rng(options_.seed, 1).normal({d, 2 * c}, t, 0.0,
-                                          1.0 / std::sqrt(static_cast<double>(2 * c)));
+    W_out_ = Rng(options_.seed, 1)
+                 .normal({d, 2 * c}, t, 0.0, 1.0 / std::sqrt(static_cast<double>(2 * c)));
     b_in_ = Tensor({c}, t);
     b_out_ = Tensor({d}, t);
     grad_W_in_ = Tensor(W_in_.shape(), t);
@@ -68,10 +69,10 @@ Tensor BkBlock::forward(const Tensor& x_in) {
     }
     const std::int64_t b = x_in.dim(0);
     const Tensor x = x_in.contiguous().reshape({b * l, d});
-    const Tensor potential = linear_forward(x, W_in_, &b_in_);               // (B·L, C)
-    const Tensor v = swap_middle(potential.reshape({b, l, c}));             // (B, C, L)
+    const Tensor potential = linear_forward(x, W_in_, &b_in_);   // (B·L, C)
+    const Tensor v = swap_middle(potential.reshape({b, l, c}));  // (B, C, L)
     const Tensor features = swap_middle(core_.forward(v)).reshape({b * l, 2 * c});
-    Tensor y = linear_forward(features, W_out_, &b_out_);                   // (B·L, d)
+    Tensor y = linear_forward(features, W_out_, &b_out_);  // (B·L, d)
     add_into(y, x);
     saved_x_ = x;
     saved_features_ = features;

@@ -10,13 +10,6 @@ namespace structseq {
 
 namespace {
 
-const Tensor* bias_or_null(const Tensor& b) {
-    return b.defined() ? &b : nullptr;
-}
-Tensor* bias_or_null(Tensor& b) {
-    return b.defined() ? &b : nullptr;
-}
-
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
@@ -75,14 +68,14 @@ Tensor feed_forward_forward(const FeedForwardWeights& w, const Tensor& h,
     check_argument(h.dtype() == DType::F32 || h.dtype() == DType::F64, where, "h dtype",
                    std::string(dtype_name(h.dtype())), "float32 or float64");
     check_shape(where, "fc2", w.fc2, {-1, w.fc1.dim(0)});
-    const Tensor pre = linear_forward(h, w.fc1, bias_or_null(w.fc1_bias));
+    const Tensor pre = linear_forward(h, w.fc1, if_defined(w.fc1_bias));
     Tensor act = Tensor::empty(pre.shape(), pre.dtype());
     if (pre.dtype() == DType::F32) {
         activate(activation, pre.data<float>(), act.data<float>(), pre.numel());
     } else {
         activate(activation, pre.data<double>(), act.data<double>(), pre.numel());
     }
-    Tensor y = linear_forward(act, w.fc2, bias_or_null(w.fc2_bias));
+    Tensor y = linear_forward(act, w.fc2, if_defined(w.fc2_bias));
     if (saved != nullptr) *saved = {h.contiguous(), pre, act, std::string(activation)};
     return y;
 }
@@ -93,13 +86,13 @@ Tensor feed_forward_backward(const FeedForwardWeights& w, const FeedForwardSaved
     check_argument(s.h.defined(), where, "saved", "empty", "what feed_forward_forward filled in");
     check_shape(where, "dy", dy, {s.h.dim(0), w.fc2.dim(0)});
     Tensor da = linear_backward(dy.to(s.h.dtype()).contiguous(), s.act, w.fc2, g.fc2,
-                                bias_or_null(g.fc2_bias));
+                                if_defined(g.fc2_bias));
     if (da.dtype() == DType::F32) {
         activation_backward(s.activation, s.pre.data<float>(), da.data<float>(), da.numel());
     } else {
         activation_backward(s.activation, s.pre.data<double>(), da.data<double>(), da.numel());
     }
-    return linear_backward(da, s.h, w.fc1, g.fc1, bias_or_null(g.fc1_bias));
+    return linear_backward(da, s.h, w.fc1, g.fc1, if_defined(g.fc1_bias));
 }
 
 }  // namespace structseq

@@ -15,13 +15,6 @@ namespace structseq {
 
 namespace {
 
-const Tensor* bias_or_null(const Tensor& b) {
-    return b.defined() ? &b : nullptr;
-}
-Tensor* bias_or_null(Tensor& b) {
-    return b.defined() ? &b : nullptr;
-}
-
 // The depthwise kernel (d_inner, d_conv) as (d_conv, d_inner), so channels run contiguously.
 template <class Real>
 std::vector<Real> transposed_conv_weight(const Tensor& weight) {
@@ -61,7 +54,7 @@ Tensor forward(const MambaMixerWeights& w, const Tensor& h, std::int64_t batch, 
     const std::int64_t di = w.D.dim(0), n = w.A_log.dim(1), r = w.dt_proj.dim(1);
     const std::int64_t kc = w.conv_weight.dim(1), m = batch * length;
     const DType dtype = dtype_of<Real>();
-    const Tensor xz = projection_forward(w.in_proj, h, bias_or_null(w.in_proj_bias));
+    const Tensor xz = projection_forward(w.in_proj, h, if_defined(w.in_proj_bias));
     // p[b, t, c] = b_conv[c] + Σ_k W[c, k] · x[b, t − (d_conv − 1) + k, c]; xc = silu(p).
     const std::vector<Real> Wt = transposed_conv_weight<Real>(w.conv_weight);
     const Tensor conv_bias = w.conv_bias.defined() ? w.conv_bias.contiguous() : Tensor();
@@ -94,7 +87,7 @@ Tensor forward(const MambaMixerWeights& w, const Tensor& h, std::int64_t batch, 
     const TimeMajorScanResult scan = selective_scan_time_major(
         scan_inputs(w, batch, xc, delta, A, xz, x_dbl, discretization), saved != nullptr);
     const Tensor& y = scan.out;
-    Tensor out = projection_forward(w.out_proj, y, bias_or_null(w.out_proj_bias));
+    Tensor out = projection_forward(w.out_proj, y, if_defined(w.out_proj_bias));
     if (saved != nullptr) {
         *saved = {batch,
                   length,
@@ -120,7 +113,7 @@ Tensor backward(const MambaMixerWeights& w, const MambaMixerSaved& s, const Tens
     const std::int64_t kc = w.conv_weight.dim(1), length = s.length, m = s.batch * length;
     const DType dtype = dtype_of<Real>();
     const Tensor dy =
-        projection_backward(w.out_proj, dout, s.y, g.out_proj, bias_or_null(g.out_proj_bias));
+        projection_backward(w.out_proj, dout, s.y, g.out_proj, if_defined(g.out_proj_bias));
     const SelectiveScanGradients sg = selective_scan_time_major_backward(
         scan_inputs(w, s.batch, s.xc, s.delta, s.A, s.xz, s.x_dbl, s.discretization), dy,
         s.checkpoints);
@@ -188,7 +181,7 @@ Tensor backward(const MambaMixerWeights& w, const MambaMixerSaved& s, const Tens
         Real* pgb = g.conv_bias.data<Real>();
         for (std::int64_t c = 0; c < di; ++c) pgb[c] += db[c];
     }
-    return projection_backward(w.in_proj, dxz, s.h, g.in_proj, bias_or_null(g.in_proj_bias));
+    return projection_backward(w.in_proj, dxz, s.h, g.in_proj, if_defined(g.in_proj_bias));
 }
 
 void check_weights(std::string_view where, const MambaMixerWeights& w, const Tensor& h) {

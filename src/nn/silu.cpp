@@ -9,7 +9,7 @@ namespace structseq::nn_detail {
 
 namespace {
 
-using ssm_detail::lane_exp;
+using ssm_detail::lane_sigmoid;
 
 template <class Real>
 using Vec = LaneVector<Real, 64 / static_cast<int>(sizeof(Real))>;
@@ -25,7 +25,7 @@ STRUCTSEQ_ALWAYS_INLINE void forward(const Real* p, Real* out, std::int64_t n) {
     std::int64_t i = 0;
     for (; i + W <= n; i += W) {
         const Vec<Real> v = load_lanes<Vec<Real>>(p + i);
-        store_lanes(out + i, v / (1 + lane_exp(-v)));
+        store_lanes(out + i, v * lane_sigmoid(v));
     }
     for (; i < n; ++i) out[i] = p[i] * sigmoid(p[i]);
 }
@@ -35,7 +35,7 @@ STRUCTSEQ_ALWAYS_INLINE void backward(const Real* p, const Real* g, Real* dp, st
     constexpr std::int64_t W = 64 / sizeof(Real);
     std::int64_t i = 0;
     for (; i + W <= n; i += W) {
-        const Vec<Real> v = load_lanes<Vec<Real>>(p + i), s = 1 / (1 + lane_exp(-v));
+        const Vec<Real> v = load_lanes<Vec<Real>>(p + i), s = lane_sigmoid(v);
         store_lanes(dp + i, load_lanes<Vec<Real>>(g + i) * s * (1 + v * (1 - s)));
     }
     for (; i < n; ++i) {

@@ -78,6 +78,12 @@ STRUCTSEQ_ALWAYS_INLINE Lanes16f lane_exp(Lanes16f x) {
     return p * scale;
 }
 
+// σ(x) = 1 / (1 + e^−x), float32 or float64 lanes.
+template <class V>
+STRUCTSEQ_ALWAYS_INLINE V lane_sigmoid(V x) {
+    return 1 / (1 + lane_exp(-x));
+}
+
 // log of eight positive float64 lanes: x = m · 2^e with m ∈ [√½, √2) read from the bits, then
 // log m = 2 atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172, by its series to s²³ (truncation
 // < 1e-17). Positive normal inputs only.

@@ -61,11 +61,6 @@ STRUCTSEQ_ALWAYS_INLINE void store_block(Real* p, Vec<Real> v, int count) {
     }
 }
 
-template <class V>
-STRUCTSEQ_ALWAYS_INLINE V sigmoid_lanes(V x) {
-    return 1 / (1 + lane_exp(-x));
-}
-
 // Δ of a block at one row (bias, softplus); `slope` (when not null) gets dΔ/dδ.
 template <class Real>
 STRUCTSEQ_ALWAYS_INLINE Vec<Real> step_of(const Operands<Real>& op, std::int64_t row,
@@ -76,7 +71,7 @@ STRUCTSEQ_ALWAYS_INLINE Vec<Real> step_of(const Operands<Real>& op, std::int64_t
         if (slope != nullptr) *slope = Vec<Real>{} + 1;
         return raw;
     }
-    if (slope != nullptr) *slope = sigmoid_lanes(raw);
+    if (slope != nullptr) *slope = lane_sigmoid(raw);
     return lane_softplus(raw);
 }
 
@@ -161,7 +156,7 @@ STRUCTSEQ_ALWAYS_INLINE void forward_block(const Operands<Real>& op, std::int64_
         y += k.D * u;
         if (op.z.data != nullptr) {
             const Vec<Real> z = load_block(op.z.row(row) + c0, count);
-            y *= z * sigmoid_lanes(z);
+            y *= z * lane_sigmoid(z);
         }
         store_block(out + row * op.dim + c0, y, count);
     }
@@ -253,7 +248,7 @@ STRUCTSEQ_ALWAYS_INLINE void backward_chunk(const Operands<Real>& op, std::int64
         const V u = load_block(op.u.row(row) + c0, count), dt = s.steps[i];
         V dy = load_block(dout + at, count);
         if (op.z.data != nullptr) {
-            const V z = load_block(op.z.row(row) + c0, count), sg = sigmoid_lanes(z);
+            const V z = load_block(op.z.row(row) + c0, count), sg = lane_sigmoid(z);
             store_block(out.dz + at, dy * (s.y[i] + st.k.D * u) * sg * (1 + z * (1 - sg)), count);
             dy *= z * sg;
         }
