@@ -2,13 +2,18 @@
 // Helpers shared by the C++ tests.
 
 #include "structseq/core/error.h"
+#include "structseq/core/rng.h"
+#include "structseq/core/tensor.h"
 
 #include <gtest/gtest.h>
 
 #include <unistd.h>
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace structseq::testing {
 
@@ -39,6 +44,59 @@ private:
 
 inline void write_bytes(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// Tensors from plain vectors and back (float64), random normal tensors, relative errors.
+inline Tensor tensor_of(const std::vector<double>& values, Shape shape) {
+    Tensor t(std::move(shape), DType::F64);
+    std::copy(values.begin(), values.end(), t.data<double>());
+    return t;
+}
+
+inline std::vector<double> values_of(const Tensor& t) {
+    const Tensor d = t.contiguous().to(DType::F64);
+    return {d.data<double>(), d.data<double>() + d.numel()};
+}
+
+inline Tensor normal_tensor(Shape shape, std::uint64_t seed, double scale = 1.0) {
+    Tensor t(std::move(shape), DType::F64);
+    Rng(seed).normal(t, 0.0, scale);
+    return t;
+}
+
+// ‖x − y‖ / ‖y‖
+inline double relative_error(const std::vector<double>& x, const std::vector<double>& y) {
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        num += (x[i] - y[i]) * (x[i] - y[i]);
+        den += y[i] * y[i];
+    }
+    return std::sqrt(num / std::max(den, 1e-300));
+}
+
+// Σ_k a_k b_k, in float64.
+inline double dot(const Tensor& a, const Tensor& b) {
+    const std::vector<double> x = values_of(a), y = values_of(b);
+    double sum = 0;
+    for (std::size_t k = 0; k < x.size(); ++k) sum += x[k] * y[k];
+    return sum;
+}
+
+// max over the entries k of x of |(ℓ(x + h e_k) − ℓ(x − h e_k)) / 2h − grad_k|: a float64
+// gradient against central differences; x is changed in place and restored.
+template <class Loss>
+double worst_central_difference(Tensor& x, const Tensor& grad, Loss loss, double h = 1e-6) {
+    double worst = 0;
+    for (std::int64_t k = 0; k < x.numel(); ++k) {
+        const double keep = x.data<double>()[k];
+        x.data<double>()[k] = keep + h;
+        const double up = loss();
+        x.data<double>()[k] = keep - h;
+        const double down = loss();
+        x.data<double>()[k] = keep;
+        worst = std::max(worst, std::abs((up - down) / (2 * h) - grad.data<double>()[k]));
+    }
+    return worst;
 }
 
 // Asserts that `statement` throws structseq::Error whose message contains `fragment`.

@@ -9,14 +9,9 @@
 namespace structseq {
 namespace {
 
-std::vector<double> values(const Tensor& t) {
-    const Tensor d = t.contiguous().to(DType::F64);
-    return {d.data<double>(), d.data<double>() + d.numel()};
-}
-
 double max_abs(const Tensor& t) {
     double m = 0;
-    for (const double v : values(t)) m = std::max(m, std::abs(v));
+    for (const double v : testing::values_of(t)) m = std::max(m, std::abs(v));
     return m;
 }
 
@@ -34,7 +29,7 @@ MambaConfig config() {
 
 TEST(MambaInit, ALogFollowsTheChosenDiagonal) {
     const auto row = [](const char* name) {
-        const std::vector<double> a = values(mamba_a_log_init(name, 3, 5));
+        const std::vector<double> a = testing::values_of(mamba_a_log_init(name, 3, 5));
         EXPECT_EQ(a.size(), 15u);
         for (int n = 0; n < 5; ++n) EXPECT_EQ(a[10 + n], a[n]) << name;  // every row alike
         return std::vector<double>(a.begin(), a.begin() + 5);
@@ -71,7 +66,7 @@ TEST(MambaInit, MatchesMambasDistributions) {
     bounded(m.conv_weight, 0.5, "conv_weight");
     // softplus(bias) = Δ₀ ∈ [dt_min, dt_max], spread log-uniformly.
     std::vector<double> dt;
-    for (const double b : values(m.dt_proj_bias)) dt.push_back(std::log1p(std::exp(b)));
+    for (const double b : testing::values_of(m.dt_proj_bias)) dt.push_back(std::log1p(std::exp(b)));
     const auto [lo, hi] = std::minmax_element(dt.begin(), dt.end());
     EXPECT_GE(*lo, 0.001 * (1 - 1e-5));
     EXPECT_LE(*hi, 0.1 * (1 + 1e-5));
@@ -82,10 +77,10 @@ TEST(MambaInit, MatchesMambasDistributions) {
     EXPECT_NEAR(mean_log, (std::log(0.001) + std::log(0.1)) / 2, 0.4);
     // embedding N(0, 0.02²); D and norms 1.
     double sum2 = 0;
-    for (const double v : values(w.embedding)) sum2 += v * v;
+    for (const double v : testing::values_of(w.embedding)) sum2 += v * v;
     EXPECT_NEAR(std::sqrt(sum2 / static_cast<double>(w.embedding.numel())), 0.02, 0.001);
-    for (const double v : values(m.D)) ASSERT_EQ(v, 1.0);
-    for (const double v : values(w.layers[0].norm)) ASSERT_EQ(v, 1.0);
+    for (const double v : testing::values_of(m.D)) ASSERT_EQ(v, 1.0);
+    for (const double v : testing::values_of(w.layers[0].norm)) ASSERT_EQ(v, 1.0);
     EXPECT_FALSE(m.in_proj_bias.defined());
     EXPECT_FALSE(w.head.defined());
 }
@@ -95,10 +90,11 @@ TEST(MambaInit, SameSeedSameWeightsAndAnUntrainedLossNearLogVocab) {
     MambaInitOptions o;
     o.seed = 5;
     const MambaWeights a = init_mamba_weights(c, o), b = init_mamba_weights(c, o);
-    EXPECT_EQ(values(a.layers[2].mixer.x_proj.weight), values(b.layers[2].mixer.x_proj.weight));
+    EXPECT_EQ(testing::values_of(a.layers[2].mixer.x_proj.weight),
+              testing::values_of(b.layers[2].mixer.x_proj.weight));
     o.seed = 6;
-    EXPECT_NE(values(a.layers[2].mixer.x_proj.weight),
-              values(init_mamba_weights(c, o).layers[2].mixer.x_proj.weight));
+    EXPECT_NE(testing::values_of(a.layers[2].mixer.x_proj.weight),
+              testing::values_of(init_mamba_weights(c, o).layers[2].mixer.x_proj.weight));
     // Small embeddings → near-uniform predictions: cross-entropy ≈ log(vocab).
     const MambaModel model(c, a);
     Tensor tokens({2, 16}, DType::I64), targets({2, 16}, DType::I64);
@@ -123,13 +119,13 @@ TEST(MambaInit, BilinearModelWithFeedForwardStepsLikeItsSequenceForm) {
     Tensor tokens({1, 9}, DType::I64);
     for (std::int64_t t = 0; t < 9; ++t)
         tokens.data<std::int64_t>()[t] = (37 * t + 5) % c.vocab_size;
-    const std::vector<double> full = values(model.logits(tokens));
+    const std::vector<double> full = testing::values_of(model.logits(tokens));
     MambaState state = model.initial_state(1);
     double worst = 0, largest = 0;
     for (std::int64_t t = 0; t < 9; ++t) {
         Tensor token({1}, DType::I64);
         token.data<std::int64_t>()[0] = tokens.data<std::int64_t>()[t];
-        const std::vector<double> step = values(model.step(token, state));
+        const std::vector<double> step = testing::values_of(model.step(token, state));
         for (std::int64_t v = 0; v < c.vocab_size; ++v) {
             worst = std::max(worst, std::abs(step[v] - full[t * c.vocab_size + v]));
             largest = std::max(largest, std::abs(full[t * c.vocab_size + v]));
@@ -139,7 +135,7 @@ TEST(MambaInit, BilinearModelWithFeedForwardStepsLikeItsSequenceForm) {
     MambaConfig zoh = c;
     zoh.discretization = "zoh";
     const std::vector<double> other =
-        values(MambaModel(zoh, init_mamba_weights(c, o)).logits(tokens));
+        testing::values_of(MambaModel(zoh, init_mamba_weights(c, o)).logits(tokens));
     double differ = 0;
     for (std::size_t k = 0; k < full.size(); ++k)
         differ = std::max(differ, std::abs(other[k] - full[k]));
@@ -205,14 +201,14 @@ TEST(MambaInit, HybridModelStepsLikeItsSequenceForm) {
     Tensor tokens({2, 8}, DType::I64);
     for (std::int64_t k = 0; k < 16; ++k)
         tokens.data<std::int64_t>()[k] = (31 * k + 2) % c.vocab_size;
-    const std::vector<double> full = values(model.logits(tokens));
+    const std::vector<double> full = testing::values_of(model.logits(tokens));
     MambaState state = model.initial_state(2);
     double worst = 0, largest = 0;
     for (std::int64_t t = 0; t < 8; ++t) {
         Tensor token({2}, DType::I64);
         for (std::int64_t b = 0; b < 2; ++b)
             token.data<std::int64_t>()[b] = tokens.data<std::int64_t>()[b * 8 + t];
-        const std::vector<double> step = values(model.step(token, state));
+        const std::vector<double> step = testing::values_of(model.step(token, state));
         for (std::int64_t b = 0; b < 2; ++b) {
             for (std::int64_t v = 0; v < c.vocab_size; ++v) {
                 const double expected = full[(b * 8 + t) * c.vocab_size + v];

@@ -12,21 +12,19 @@
 namespace structseq {
 namespace {
 
-Tensor normals(Shape shape, std::uint64_t seed, double scale) {
-    return Rng(seed).normal(std::move(shape), DType::F64, 0.0, scale);
-}
-
 BkMixerWeights weights(DType dtype = DType::F64) {
     const std::int64_t d = 4, c = 3;
-    return {normals({c, d}, 1, 0.5).to(dtype), normals({c}, 2, 0.3).to(dtype),
-            normals({d, 2 * c}, 3, 0.5).to(dtype), normals({d}, 4, 0.1).to(dtype)};
+    return {testing::normal_tensor({c, d}, 1, 0.5).to(dtype),
+            testing::normal_tensor({c}, 2, 0.3).to(dtype),
+            testing::normal_tensor({d, 2 * c}, 3, 0.5).to(dtype),
+            testing::normal_tensor({d}, 4, 0.1).to(dtype)};
 }
 
 // The recursion in plain loops: v = h W_inᵀ + b, d_t = 2 + v_t − i − 1/d_{t−1}, f = 1/d.
 TEST(BkMixer, ForwardMatchesTheLoop) {
     const BkMixerWeights w = weights();
     const std::int64_t batch = 2, length = 5, d = 4, c = 3;
-    const Tensor h = normals({batch * length, d}, 5, 1.0);
+    const Tensor h = testing::normal_tensor({batch * length, d}, 5, 1.0);
     const Tensor out = bk_mixer_forward(w, h, batch, length);
     const auto at = [](const Tensor& t, std::int64_t i) { return t.data<double>()[i]; };
     double worst = 0;
@@ -60,36 +58,20 @@ TEST(BkMixer, ForwardMatchesTheLoop) {
 TEST(BkMixer, BackwardMatchesFiniteDifferences) {
     BkMixerWeights w = weights();
     const std::int64_t batch = 2, length = 6;
-    Tensor h = normals({batch * length, 4}, 6, 1.0);
-    const Tensor dout = normals({batch * length, 4}, 7, 1.0);
+    Tensor h = testing::normal_tensor({batch * length, 4}, 6, 1.0);
+    const Tensor dout = testing::normal_tensor({batch * length, 4}, 7, 1.0);
     BkMixerSaved saved;
     bk_mixer_forward(w, h, batch, length, &saved);
     BkMixerWeights g = w.zeros_like();
     const Tensor dh = bk_mixer_backward(w, saved, dout, g);
-    const auto loss = [&] {
-        const Tensor out = bk_mixer_forward(w, h, batch, length);
-        double s = 0;
-        for (std::int64_t k = 0; k < out.numel(); ++k)
-            s += out.data<double>()[k] * dout.data<double>()[k];
-        return s;
-    };
+    const auto loss = [&] { return testing::dot(bk_mixer_forward(w, h, batch, length), dout); };
     using Entry = std::tuple<const char*, Tensor*, const Tensor*>;
     for (const auto& [name, x, grad] :
          {Entry{"h", &h, &dh}, Entry{"in_proj", &w.in_proj, &g.in_proj},
           Entry{"in_proj_bias", &w.in_proj_bias, &g.in_proj_bias},
           Entry{"out_proj", &w.out_proj, &g.out_proj},
           Entry{"out_proj_bias", &w.out_proj_bias, &g.out_proj_bias}}) {
-        double worst = 0;
-        for (std::int64_t k = 0; k < x->numel(); ++k) {
-            const double keep = x->data<double>()[k];
-            x->data<double>()[k] = keep + 1e-6;
-            const double up = loss();
-            x->data<double>()[k] = keep - 1e-6;
-            const double down = loss();
-            x->data<double>()[k] = keep;
-            worst = std::max(worst, std::abs((up - down) / 2e-6 - grad->data<double>()[k]));
-        }
-        EXPECT_LT(worst, 1e-7) << name;
+        EXPECT_LT(testing::worst_central_difference(*x, *grad, loss), 1e-7) << name;
     }
 }
 
@@ -98,7 +80,7 @@ TEST(BkMixer, StepEqualsTheSequenceForm) {
     for (const DType dtype : {DType::F64, DType::F32}) {
         const BkMixerWeights w = weights(dtype);
         const std::int64_t batch = 2, length = 7;
-        const Tensor h = normals({batch, length, 4}, 8, 1.0).to(dtype);
+        const Tensor h = testing::normal_tensor({batch, length, 4}, 8, 1.0).to(dtype);
         const Tensor full =
             bk_mixer_forward(w, h.reshape({batch * length, 4}), batch, length).to(DType::F64);
         Tensor pivots({batch, 3, 2}, dtype);
@@ -119,11 +101,13 @@ TEST(BkMixer, StepEqualsTheSequenceForm) {
 
 TEST(BkMixer, BadArgumentsAreNamed) {
     const BkMixerWeights w = weights();
-    EXPECT_ERROR_CONTAINS(bk_mixer_forward(w, normals({6, 4}, 1, 1.0), 2, 4), "h");
-    EXPECT_ERROR_CONTAINS(bk_mixer_forward(w, normals({8, 5}, 1, 1.0), 2, 4), "in_proj");
+    EXPECT_ERROR_CONTAINS(bk_mixer_forward(w, testing::normal_tensor({6, 4}, 1, 1.0), 2, 4), "h");
+    EXPECT_ERROR_CONTAINS(bk_mixer_forward(w, testing::normal_tensor({8, 5}, 1, 1.0), 2, 4),
+                          "in_proj");
     BkMixerSaved empty;
     BkMixerWeights g = w.zeros_like();
-    EXPECT_ERROR_CONTAINS(bk_mixer_backward(w, empty, normals({8, 4}, 1, 1.0), g), "saved");
+    EXPECT_ERROR_CONTAINS(bk_mixer_backward(w, empty, testing::normal_tensor({8, 4}, 1, 1.0), g),
+                          "saved");
 }
 
 }  // namespace

@@ -12,17 +12,13 @@
 namespace structseq {
 namespace {
 
-Tensor normals(Shape shape, std::uint64_t seed, double scale) {
-    return Rng(seed).normal(std::move(shape), DType::F64, 0.0, scale);
-}
-
 FeedForwardWeights weights(bool biases) {
     FeedForwardWeights w;
-    w.fc1 = normals({6, 4}, 1, 0.7);
-    w.fc2 = normals({4, 6}, 2, 0.7);
+    w.fc1 = testing::normal_tensor({6, 4}, 1, 0.7);
+    w.fc2 = testing::normal_tensor({4, 6}, 2, 0.7);
     if (biases) {
-        w.fc1_bias = normals({6}, 3, 0.3);
-        w.fc2_bias = normals({4}, 4, 0.3);
+        w.fc1_bias = testing::normal_tensor({6}, 3, 0.3);
+        w.fc2_bias = testing::normal_tensor({4}, 4, 0.3);
     }
     return w;
 }
@@ -36,7 +32,7 @@ double act(const std::string& name, double x) {
 
 TEST(FeedForward, ForwardMatchesTheLoop) {
     const FeedForwardWeights w = weights(true);
-    const Tensor h = normals({3, 4}, 5, 1.0);
+    const Tensor h = testing::normal_tensor({3, 4}, 5, 1.0);
     for (const std::string name : {"gelu", "silu", "relu"}) {
         const Tensor y = feed_forward_forward(w, h, name);
         for (std::int64_t r = 0; r < 3; ++r) {
@@ -59,43 +55,30 @@ TEST(FeedForward, ForwardMatchesTheLoop) {
 TEST(FeedForward, BackwardMatchesFiniteDifferences) {
     for (const std::string name : {"gelu", "silu", "relu"}) {
         FeedForwardWeights w = weights(true);
-        Tensor h = normals({5, 4}, 6, 1.0);
-        const Tensor dy = normals({5, 4}, 7, 1.0);
+        Tensor h = testing::normal_tensor({5, 4}, 6, 1.0);
+        const Tensor dy = testing::normal_tensor({5, 4}, 7, 1.0);
         FeedForwardSaved saved;
         feed_forward_forward(w, h, name, &saved);
         FeedForwardWeights g = w.zeros_like();
         const Tensor dh = feed_forward_backward(w, saved, dy, g);
-        const auto loss = [&] {
-            const Tensor y = feed_forward_forward(w, h, name);
-            double s = 0;
-            for (std::int64_t k = 0; k < y.numel(); ++k)
-                s += y.data<double>()[k] * dy.data<double>()[k];
-            return s;
-        };
+        const auto loss = [&] { return testing::dot(feed_forward_forward(w, h, name), dy); };
         using Entry = std::tuple<const char*, Tensor*, const Tensor*>;
         for (const auto& [label, x, grad] :
              {Entry{"h", &h, &dh}, Entry{"fc1", &w.fc1, &g.fc1},
               Entry{"fc1_bias", &w.fc1_bias, &g.fc1_bias}, Entry{"fc2", &w.fc2, &g.fc2},
               Entry{"fc2_bias", &w.fc2_bias, &g.fc2_bias}}) {
-            double worst = 0;
-            for (std::int64_t k = 0; k < x->numel(); ++k) {
-                const double keep = x->data<double>()[k];
-                x->data<double>()[k] = keep + 1e-6;
-                const double up = loss();
-                x->data<double>()[k] = keep - 1e-6;
-                const double down = loss();
-                x->data<double>()[k] = keep;
-                worst = std::max(worst, std::abs((up - down) / 2e-6 - grad->data<double>()[k]));
-            }
-            EXPECT_LT(worst, 1e-7) << name << " " << label;
+            EXPECT_LT(testing::worst_central_difference(*x, *grad, loss), 1e-7)
+                << name << " " << label;
         }
     }
 }
 
 TEST(FeedForward, BadArgumentsAreNamed) {
     const FeedForwardWeights w = weights(false);
-    EXPECT_ERROR_CONTAINS(feed_forward_forward(w, normals({2, 4}, 1, 1.0), "swish"), "activation");
-    EXPECT_ERROR_CONTAINS(feed_forward_forward(w, normals({2, 5}, 1, 1.0), "gelu"), "in");
+    EXPECT_ERROR_CONTAINS(feed_forward_forward(w, testing::normal_tensor({2, 4}, 1, 1.0), "swish"),
+                          "activation");
+    EXPECT_ERROR_CONTAINS(feed_forward_forward(w, testing::normal_tensor({2, 5}, 1, 1.0), "gelu"),
+                          "in");
 }
 
 }  // namespace

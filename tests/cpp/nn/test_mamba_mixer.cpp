@@ -11,25 +11,21 @@
 namespace structseq {
 namespace {
 
-Tensor normals(Shape shape, std::uint64_t seed, double scale) {
-    return Rng(seed).normal(std::move(shape), DType::F64, 0.0, scale);
-}
-
 MambaMixerWeights small_weights(bool biases) {
     const std::int64_t d = 4, di = 6, n = 3, r = 2, kc = 4;
     MambaMixerWeights w;
-    w.in_proj = normals({2 * di, d}, 1, 0.5);
-    w.conv_weight = normals({di, kc}, 2, 0.5);
-    w.conv_bias = normals({di}, 3, 0.1);
-    w.x_proj = normals({r + 2 * n, di}, 4, 0.5);
-    w.dt_proj = normals({di, r}, 5, 0.5);
-    w.dt_proj_bias = normals({di}, 6, 0.5);
-    w.A_log = normals({di, n}, 7, 0.3);
-    w.D = normals({di}, 8, 1.0);
-    w.out_proj = normals({d, di}, 9, 0.5);
+    w.in_proj = testing::normal_tensor({2 * di, d}, 1, 0.5);
+    w.conv_weight = testing::normal_tensor({di, kc}, 2, 0.5);
+    w.conv_bias = testing::normal_tensor({di}, 3, 0.1);
+    w.x_proj = testing::normal_tensor({r + 2 * n, di}, 4, 0.5);
+    w.dt_proj = testing::normal_tensor({di, r}, 5, 0.5);
+    w.dt_proj_bias = testing::normal_tensor({di}, 6, 0.5);
+    w.A_log = testing::normal_tensor({di, n}, 7, 0.3);
+    w.D = testing::normal_tensor({di}, 8, 1.0);
+    w.out_proj = testing::normal_tensor({d, di}, 9, 0.5);
     if (biases) {
-        w.in_proj_bias = normals({2 * di}, 10, 0.1);
-        w.out_proj_bias = normals({d}, 11, 0.1);
+        w.in_proj_bias = testing::normal_tensor({2 * di}, 10, 0.1);
+        w.out_proj_bias = testing::normal_tensor({d}, 11, 0.1);
     }
     return w;
 }
@@ -82,8 +78,8 @@ TEST(MambaMixer, BackwardMatchesFiniteDifferences) {
         {
             const std::int64_t batch = 2, d = 4;
             MambaMixerWeights w = structured ? structured_weights() : small_weights(biases);
-            const Tensor h = normals({batch * length, d}, 20, 1.0);
-            const Tensor dout = normals({batch * length, d}, 21, 1.0);
+            const Tensor h = testing::normal_tensor({batch * length, d}, 20, 1.0);
+            const Tensor dout = testing::normal_tensor({batch * length, d}, 21, 1.0);
             MambaMixerSaved saved;
             mamba_mixer_forward(w, h, batch, length, &saved, discretization);
             MambaMixerWeights grads = w.zeros_like();
@@ -135,10 +131,13 @@ TEST(MambaMixer, BackwardMatchesFiniteDifferences) {
 
 TEST(MambaMixer, BadArgumentsNameTheArgument) {
     const MambaMixerWeights w = small_weights(false);
-    EXPECT_ERROR_CONTAINS(mamba_mixer_forward(w, normals({6, 4}, 1, 1.0), 2, 4), "h");
-    EXPECT_ERROR_CONTAINS(mamba_mixer_forward(w, normals({8, 5}, 1, 1.0), 2, 4), "in_proj");
-    EXPECT_ERROR_CONTAINS(mamba_mixer_forward(w, normals({8, 4}, 1, 1.0).to(DType::F32), 2, 4),
-                          "dtype");
+    EXPECT_ERROR_CONTAINS(mamba_mixer_forward(w, testing::normal_tensor({6, 4}, 1, 1.0), 2, 4),
+                          "h");
+    EXPECT_ERROR_CONTAINS(mamba_mixer_forward(w, testing::normal_tensor({8, 5}, 1, 1.0), 2, 4),
+                          "in_proj");
+    EXPECT_ERROR_CONTAINS(
+        mamba_mixer_forward(w, testing::normal_tensor({8, 4}, 1, 1.0).to(DType::F32), 2, 4),
+        "dtype");
 }
 
 }  // namespace

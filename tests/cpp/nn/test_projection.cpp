@@ -10,11 +10,6 @@
 namespace structseq {
 namespace {
 
-std::vector<double> values(const Tensor& t) {
-    const Tensor d = t.contiguous().to(DType::F64);
-    return {d.data<double>(), d.data<double>() + d.numel()};
-}
-
 Projection filled(Projection p, std::uint64_t seed) {
     Rng rng(seed);
     p.fill_uniform(rng, 0.5);
@@ -38,8 +33,9 @@ TEST(Projection, ForwardEqualsTheDenseMatrix) {
         const std::int64_t out = p.out_features(), in = p.in_features();
         const Tensor x = Rng(10).normal({5, in}, DType::F64);
         const Tensor b = Rng(11).normal({out}, DType::F64);
-        const std::vector<double> W = values(p.to_dense()), xv = values(x), bv = values(b);
-        const std::vector<double> y = values(projection_forward(p, x, &b));
+        const std::vector<double> W = testing::values_of(p.to_dense()), xv = testing::values_of(x),
+                                  bv = testing::values_of(b);
+        const std::vector<double> y = testing::values_of(projection_forward(p, x, &b));
         double worst = 0;
         for (std::int64_t r = 0; r < 5; ++r) {
             for (std::int64_t o = 0; o < out; ++o) {
@@ -66,7 +62,7 @@ TEST(Projection, BlockSparsePatternKeepsTheRequestedDensity) {
     const std::int64_t k = r.block_cols.dim(1), bs = r.block_size();
     EXPECT_EQ(k, 3);  // round(0.1 · 32)
     EXPECT_EQ(r.parameter_count(), 512 * k * bs);
-    const std::vector<double> W = values(r.to_dense());
+    const std::vector<double> W = testing::values_of(r.to_dense());
     std::vector<int> uses(32, 0);
     for (std::int64_t i = 0; i < 16; ++i) {
         int nonzero_blocks = 0;
@@ -94,12 +90,7 @@ TEST(Projection, BackwardMatchesFiniteDifferences) {
         Projection g = p.zeros_like();
         Tensor db({p.out_features()}, DType::F64);
         const Tensor dx = projection_backward(p, dy, x, g, &db);
-        const auto loss = [&] {
-            const std::vector<double> y = values(projection_forward(p, x, &b)), w = values(dy);
-            double s = 0;
-            for (std::size_t k = 0; k < y.size(); ++k) s += y[k] * w[k];
-            return s;
-        };
+        const auto loss = [&] { return testing::dot(projection_forward(p, x, &b), dy); };
         std::vector<std::pair<Tensor*, const Tensor*>> pairs = {{&x, &dx}, {&b, &db}};
         for (const auto& [value, grad] :
              {std::pair{&p.weight, &g.weight}, std::pair{&p.blocks, &g.blocks},
@@ -107,17 +98,7 @@ TEST(Projection, BackwardMatchesFiniteDifferences) {
             if (value->defined()) pairs.emplace_back(value, grad);
         }
         for (const auto& [value, grad] : pairs) {
-            double worst = 0;
-            for (std::int64_t k = 0; k < value->numel(); ++k) {
-                const double keep = value->data<double>()[k];
-                value->data<double>()[k] = keep + 1e-6;
-                const double up = loss();
-                value->data<double>()[k] = keep - 1e-6;
-                const double down = loss();
-                value->data<double>()[k] = keep;
-                worst = std::max(worst, std::abs((up - down) / 2e-6 - grad->data<double>()[k]));
-            }
-            EXPECT_LT(worst, 1e-7) << name;
+            EXPECT_LT(testing::worst_central_difference(*value, *grad, loss), 1e-7) << name;
         }
     }
 }
@@ -127,7 +108,7 @@ TEST(Projection, LowRankInitialScaleMatchesDense) {
     Projection p = Projection::low_rank(256, 256, 16, DType::F64);
     Rng rng(15);
     p.fill_uniform(rng, 0.1);
-    const std::vector<double> W = values(p.to_dense());
+    const std::vector<double> W = testing::values_of(p.to_dense());
     double sum2 = 0;
     for (const double v : W) sum2 += v * v;
     EXPECT_NEAR(std::sqrt(sum2 / static_cast<double>(W.size())), 0.1 / std::sqrt(3.0), 0.006);

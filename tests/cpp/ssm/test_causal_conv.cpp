@@ -1,6 +1,5 @@
 #include "structseq/ssm/causal_conv.h"
 
-#include "ssm_test_util.h"
 #include "test_util.h"
 
 namespace structseq {

@@ -1,6 +1,5 @@
 #include "structseq/ssm/discretize.h"
 
-#include "ssm_test_util.h"
 #include "test_util.h"
 
 #include <cmath>

@@ -1,6 +1,5 @@
 #include "structseq/ssm/linear_scan.h"
 
-#include "ssm_test_util.h"
 #include "structseq/core/threads.h"
 #include "test_util.h"
 

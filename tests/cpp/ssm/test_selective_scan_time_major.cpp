@@ -1,6 +1,5 @@
 #include "structseq/ssm/selective_scan_time_major.h"
 
-#include "ssm_test_util.h"
 #include "test_util.h"
 
 #include <cmath>

@@ -1,6 +1,5 @@
 #include "structseq/ssm/ssm_apply.h"
 
-#include "ssm_test_util.h"
 #include "structseq/ssm/discretize.h"
 #include "test_util.h"
 
