@@ -3,6 +3,7 @@
 // machine's streaming read bandwidth that bounds generation.
 
 #include "structseq/core/rng.h"
+#include "structseq/model/mamba_init.h"
 #include "structseq/model/mamba_model.h"
 #include "structseq/nn/linear.h"
 #include "thread_scope.h"
@@ -15,37 +16,10 @@
 namespace structseq {
 namespace {
 
-// Random float32 weights of the given shape (Mamba's usual d_state 16, d_conv 4, expand 2).
+// Mamba's initial weights (mamba_init.h) for the given shape, float32.
 MambaModel random_model(std::int64_t d_model, std::int64_t layers, std::int64_t vocab) {
-    MambaConfig c;
-    c.d_model = d_model;
-    c.n_layer = layers;
-    c.vocab_size = vocab;
-    c.d_inner = 2 * d_model;
-    c.dt_rank = (d_model + 15) / 16;
-    const auto normal = [](Shape shape, std::uint64_t seed, double scale, double mean = 0.0) {
-        return Rng(seed).normal(std::move(shape), DType::F32, mean, scale);
-    };
-    MambaWeights w;
-    w.embedding = normal({vocab, d_model}, 1, 0.02);
-    w.norm_f = normal({d_model}, 2, 0.0, 1.0);
-    for (std::int64_t l = 0; l < layers; ++l) {
-        const std::uint64_t s = 100 * (l + 1);
-        MambaLayerWeights layer;
-        layer.norm = normal({d_model}, s, 0.0, 1.0);
-        MambaMixerWeights& m = layer.mixer;
-        m.in_proj = normal({2 * c.d_inner, d_model}, s + 1, 0.02);
-        m.conv_weight = normal({c.d_inner, c.d_conv}, s + 2, 0.3);
-        m.conv_bias = normal({c.d_inner}, s + 3, 0.02);
-        m.x_proj = normal({c.dt_rank + 2 * c.d_state, c.d_inner}, s + 4, 0.02);
-        m.dt_proj = normal({c.d_inner, c.dt_rank}, s + 5, 0.1);
-        m.dt_proj_bias = normal({c.d_inner}, s + 6, 1.0, -4.0);
-        m.A_log = normal({c.d_inner, c.d_state}, s + 7, 0.1, 1.0);
-        m.D = normal({c.d_inner}, s + 8, 0.0, 1.0);
-        m.out_proj = normal({d_model, c.d_inner}, s + 9, 0.02);
-        w.layers.push_back(std::move(layer));
-    }
-    return MambaModel(c, std::move(w));
+    const MambaConfig c = mamba_config(d_model, layers, vocab);
+    return MambaModel(c, init_mamba_weights(c));
 }
 
 Tensor random_tokens(std::int64_t batch, std::int64_t length, std::int64_t vocab,

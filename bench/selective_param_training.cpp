@@ -167,12 +167,7 @@ int run(int argc, char** argv) {
     }
     set_num_threads(threads);
     const Chain chain;
-    MambaConfig c;
-    c.d_model = d_model;
-    c.n_layer = layers;
-    c.vocab_size = kVocab;
-    c.d_inner = 2 * d_model;
-    c.dt_rank = (d_model + 15) / 16;
+    const MambaConfig c = mamba_config(d_model, layers, kVocab);
     std::printf(
         "Mamba d_model %lld, %lld layers, vocab %lld, batch %lld x %lld, %d AdamW steps "
         "(lr 3e-3, 30 warm-up), %d thread(s); entropy rate of the data %.3f nats\n\n",

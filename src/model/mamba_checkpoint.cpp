@@ -57,9 +57,9 @@ bool boolean_key(const json& config, const std::string& key, bool fallback, cons
 std::int64_t dt_rank_key(const json& config, const std::string& key, std::int64_t d_model,
                          const fs::path& file) {
     if (config.contains(key) && config[key].is_string() && config[key] == "auto") {
-        return (d_model + 15) / 16;
+        return default_dt_rank(d_model);
     }
-    return integer_key(config, key, (d_model + 15) / 16, file);
+    return integer_key(config, key, default_dt_rank(d_model), file);
 }
 
 // The tensors of a directory: one model.safetensors, the shards of an index, or

@@ -46,7 +46,7 @@ LanguageModelConfig language_model_config(const io::Config& config) {
     m.d_inner = config.integer("model.expand") * m.d_model;
     m.d_conv = config.integer("model.d_conv");
     m.dt_rank = config.integer("model.dt_rank") > 0 ? config.integer("model.dt_rank")
-                                                    : (m.d_model + 15) / 16;
+                                                    : default_dt_rank(m.d_model);
     m.low_rank_dim = config.integer("model.low_rank_dim");
     m.discretization = config.string("model.discretization");
     m.norm_eps = config.number("model.norm_eps");

@@ -56,6 +56,24 @@ struct MambaConfig {
     std::string activation = "gelu";  // of the feed-forward blocks (nn/feed_forward.h)
 };
 
+// Mamba's dt_rank for a width: ⌈d_model / 16⌉.
+inline std::int64_t default_dt_rank(std::int64_t d_model) {
+    return (d_model + 15) / 16;
+}
+
+// Mamba's shape for a width: d_inner = 2 d_model (expand 2), d_state 16, d_conv 4, the default
+// dt_rank; every other field at its default.
+inline MambaConfig mamba_config(std::int64_t d_model, std::int64_t n_layer,
+                                std::int64_t vocab_size) {
+    MambaConfig c;
+    c.d_model = d_model;
+    c.n_layer = n_layer;
+    c.vocab_size = vocab_size;
+    c.d_inner = 2 * d_model;
+    c.dt_rank = default_dt_rank(d_model);
+    return c;
+}
+
 struct MambaLayerWeights {
     Tensor norm;              // (d_model)
     MambaMixerWeights mixer;  // the selective-SSM mixer ("ssm" layers)
