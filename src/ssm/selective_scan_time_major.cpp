@@ -6,6 +6,7 @@
 #include "structseq/core/threads.h"
 
 #include <algorithm>
+#include <cmath>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -61,43 +62,102 @@ STRUCTSEQ_ALWAYS_INLINE void store_block(Real* p, Vec<Real> v, int count) {
     }
 }
 
-// Δ of a block at one row (bias, softplus); `slope` (when not null) gets dΔ/dδ.
+// A block's per-lane constants: A and A·log₂e (N vectors each, zero in missing lanes), the
+// largest |A·log₂e| over n, D, bias.
 template <class Real>
-STRUCTSEQ_ALWAYS_INLINE Vec<Real> step_of(const Operands<Real>& op, std::int64_t row,
-                                          std::int64_t c0, int count, Vec<Real> bias,
-                                          Vec<Real>* slope) {
-    const Vec<Real> raw = load_block(op.delta.row(row) + c0, count) + bias;
-    if (!op.softplus) {
-        if (slope != nullptr) *slope = Vec<Real>{} + 1;
-        return raw;
+struct BlockConstants {
+    LaneArray<Vec<Real>> A, A_log2e;
+    Vec<Real> A_log2e_max = {}, D = {}, bias = {};
+    BlockConstants(const Operands<Real>& op, std::int64_t c0, int count)
+        : A(static_cast<std::size_t>(op.N), Vec<Real>{}),
+          A_log2e(static_cast<std::size_t>(op.N), Vec<Real>{}) {
+        for (int l = 0; l < count; ++l) {
+            for (std::int64_t n = 0; n < op.N; ++n) {
+                const Real a = op.A[(c0 + l) * op.N + n];
+                A[n][l] = a;
+                A_log2e[n][l] = static_cast<Real>(a * 1.4426950408889634);
+                A_log2e_max[l] = std::max(A_log2e_max[l], std::abs(A_log2e[n][l]));
+            }
+            if (op.D != nullptr) D[l] = op.D[c0 + l];
+            if (op.bias != nullptr) bias[l] = op.bias[c0 + l];
+        }
     }
-    if (slope != nullptr) *slope = lane_sigmoid(raw);
-    return lane_softplus(raw);
+};
+
+// The state size the kernels are compiled for as a constant (Mamba's d_state), so that a block's
+// states live in registers; other sizes run the same code with N read at run time (kN = 0).
+constexpr int kFixedN = 16;
+
+// Whether |Δ · A log₂e| ≤ 125 in every lane for steps of magnitude at most `step_max` (false
+// for NaN), so that ZOH's exps need no clamp.
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE bool exps_in_range(const BlockConstants<Real>& k, Vec<Real> step_max) {
+    const auto within = step_max * k.A_log2e_max <= Real(125);
+    for (int l = 0; l < kLanes<Real>; ++l) {
+        if (!within[l]) return false;
+    }
+    return true;
+}
+
+// |Δ| accumulated into `step_max` (NaN sticks).
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE void track_step_max(Vec<Real>& step_max, Vec<Real> dt) {
+    const Vec<Real> magnitude = dt < 0 ? -dt : dt;
+    step_max = magnitude <= step_max ? step_max : magnitude;
+}
+
+// Rows b·L + [t0, t1) of a block that do not depend on the states: Δ (bias, softplus) into
+// `steps`, dΔ/dδ into `slopes` when not null, σ(z) into `sigmoids` when z is given; returns the
+// largest |Δ|. A loop of its own, apart from the recursion, so that the long chains of exps and
+// divisions of consecutive rows overlap. `prefetch` (when not null) is an (M, dim) output whose
+// rows to bring into the cache as well.
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE Vec<Real> prepare_rows(const Operands<Real>& op,
+                                               const BlockConstants<Real>& k, std::int64_t b,
+                                               std::int64_t c0, std::int64_t t0, std::int64_t t1,
+                                               Vec<Real>* steps, Vec<Real>* slopes,
+                                               Vec<Real>* sigmoids, const Real* prefetch) {
+    const int count = static_cast<int>(std::min<std::int64_t>(kLanes<Real>, op.dim - c0));
+    Vec<Real> step_max = {};
+    for (std::int64_t t = t0; t < t1; ++t) {
+        const std::int64_t row = b * op.L + t, i = t - t0;
+        prefetch_step(op, b, t, 1, c0, {prefetch});
+        const Vec<Real> raw = load_block(op.delta.row(row) + c0, count) + k.bias;
+        steps[i] = op.softplus ? lane_softplus(raw) : raw;
+        if (slopes != nullptr) slopes[i] = op.softplus ? lane_sigmoid(raw) : Vec<Real>{} + 1;
+        if (op.z.data != nullptr) sigmoids[i] = lane_sigmoid(load_block(op.z.row(row) + c0, count));
+        track_step_max<Real>(step_max, steps[i]);
+    }
+    return step_max;
 }
 
 // One step of a block's states, x_n ← Ā_n ⊙ x_n + B̄u_n B_t[n] for n < N (Ā into a_bar when not
-// null), returning Σ_n C_t[n] x_n.
-template <class Real, bool Bilinear>
-STRUCTSEQ_ALWAYS_INLINE Vec<Real> advance(std::int64_t N, const Vec<Real>* A, Vec<Real> dt,
-                                          Vec<Real> u, const Real* Bt, const Real* Ct, Vec<Real>* x,
-                                          Vec<Real>* a_bar) {
-    Vec<Real> y = {};
+// null), returning Σ_n C_t[n] x_n. ZOH's Ā = exp(Δ A) is formed as 2^(Δ · A log₂e), unclamped
+// when the caller knows it InRange (exps_in_range).
+template <class Real, bool Bilinear, int kN, bool InRange = false>
+STRUCTSEQ_ALWAYS_INLINE Vec<Real> advance(std::int64_t N, const BlockConstants<Real>& k,
+                                          Vec<Real> dt, Vec<Real> u, const Real* Bt, const Real* Ct,
+                                          Vec<Real>* x, Vec<Real>* a_bar) {
+    const std::int64_t states = kN > 0 ? kN : N;
     const Vec<Real> dtu = dt * u;
-    for (std::int64_t n = 0; n < N; ++n) {
+    Vec<Real> y_even = {}, y_odd = {};  // two chains of FMAs, not one
+#pragma GCC unroll 16
+    for (std::int64_t n = 0; n < states; ++n) {
         Vec<Real> decay, gain;
         if constexpr (Bilinear) {
-            const Vec<Real> half = dt * A[n] * Real(0.5), inv = 1 / (1 - half);
+            const Vec<Real> half = dt * k.A[n] * Real(0.5), inv = 1 / (1 - half);
             decay = (1 + half) * inv;
             gain = dtu * inv;
         } else {
-            decay = lane_exp(dt * A[n]);
+            const Vec<Real> t = dt * k.A_log2e[n];
+            decay = InRange ? lane_exp2_in_range(t) : lane_exp2(t);
             gain = dtu;
         }
         x[n] = decay * x[n] + gain * Bt[n];
-        y += Ct[n] * x[n];
+        (n % 2 == 0 ? y_even : y_odd) += Ct[n] * x[n];
         if (a_bar != nullptr) a_bar[n] = decay;
     }
-    return y;
+    return y_even + y_odd;
 }
 
 // Rows `ahead` steps away (`step` = ±1) into the cache: consecutive steps of one block sit a
@@ -118,47 +178,64 @@ STRUCTSEQ_ALWAYS_INLINE void prefetch_step(const Operands<Real>& op, std::int64_
     }
 }
 
-// A block's per-lane constants: A (N vectors, zero in missing lanes), D, bias.
-template <class Real>
-struct BlockConstants {
-    LaneArray<Vec<Real>> A;
-    Vec<Real> D = {}, bias = {};
-    BlockConstants(const Operands<Real>& op, std::int64_t c0, int count)
-        : A(static_cast<std::size_t>(op.N), Vec<Real>{}) {
-        for (int l = 0; l < count; ++l) {
-            for (std::int64_t n = 0; n < op.N; ++n) A[n][l] = op.A[(c0 + l) * op.N + n];
-            if (op.D != nullptr) D[l] = op.D[c0 + l];
-            if (op.bias != nullptr) bias[l] = op.bias[c0 + l];
-        }
+// Steps [t0, t1) of sequence b for the block at c0, from states x, given their Δ and σ(z).
+template <class Real, bool Bilinear, int kN, bool InRange>
+STRUCTSEQ_ALWAYS_INLINE void forward_chunk(const Operands<Real>& op, const BlockConstants<Real>& k,
+                                           std::int64_t b, std::int64_t c0, std::int64_t t0,
+                                           std::int64_t t1, const Vec<Real>* steps,
+                                           const Vec<Real>* sigmoids, Vec<Real>* x, Real* out) {
+    const int count = static_cast<int>(std::min<std::int64_t>(kLanes<Real>, op.dim - c0));
+    for (std::int64_t t = t0; t < t1; ++t) {
+        const std::int64_t row = b * op.L + t;
+        const Vec<Real> u = load_block(op.u.row(row) + c0, count);
+        Vec<Real> y = advance<Real, Bilinear, kN, InRange>(op.N, k, steps[t - t0], u, op.B.row(row),
+                                                           op.C.row(row), x, nullptr);
+        y += k.D * u;
+        if (op.z.data != nullptr) y *= load_block(op.z.row(row) + c0, count) * sigmoids[t - t0];
+        store_block(out + row * op.dim + c0, y, count);
     }
-};
+}
 
 // Sequence b, channels [c0, c0 + count): out rows (M, dim); the states before steps 0, 64, …
-// into `checkpoints` (batch, chunks, N, dim) when not null.
-template <class Real, bool Bilinear>
+// into `checkpoints` (batch, chunks, N, dim) when not null. The states sit in registers when N
+// is the compile-time kN (and on the heap when kN = 0). Each
+// 64-step chunk first forms its steps Δ and σ(z) (prepare_rows), which do not depend on the
+// states, and learns whether its exps may skip the clamp.
+template <class Real, bool Bilinear, int kN>
 STRUCTSEQ_ALWAYS_INLINE void forward_block(const Operands<Real>& op, std::int64_t b,
                                            std::int64_t c0, Real* out, Real* checkpoints) {
     const int count = static_cast<int>(std::min<std::int64_t>(kLanes<Real>, op.dim - c0));
+    const std::int64_t N = kN > 0 ? kN : op.N;
     const BlockConstants<Real> k(op, c0, count);
-    LaneArray<Vec<Real>> x(static_cast<std::size_t>(op.N), Vec<Real>{});
-    for (std::int64_t t = 0; t < op.L; ++t) {
-        const std::int64_t row = b * op.L + t;
-        prefetch_step(op, b, t, 1, c0, {out});
-        if (checkpoints != nullptr && t % kCheckpointEvery == 0) {
+    Vec<Real> x_fixed[kN > 0 ? kN : 1] = {};
+    LaneArray<Vec<Real>> x_dynamic(static_cast<std::size_t>(kN > 0 ? 0 : N), Vec<Real>{});
+    Vec<Real>* x = kN > 0 ? x_fixed : x_dynamic.data();  // the states, zero
+    Vec<Real> steps[kCheckpointEvery], sigmoids[kCheckpointEvery];
+    for (std::int64_t t0 = 0; t0 < op.L; t0 += kCheckpointEvery) {
+        const std::int64_t t1 = std::min(op.L, t0 + kCheckpointEvery);
+        if (checkpoints != nullptr) {
             Real* at =
-                checkpoints + ((b * op.chunks() + t / kCheckpointEvery) * op.N) * op.dim + c0;
-            for (std::int64_t n = 0; n < op.N; ++n) store_block(at + n * op.dim, x[n], count);
+                checkpoints + ((b * op.chunks() + t0 / kCheckpointEvery) * op.N) * op.dim + c0;
+#pragma GCC unroll 16
+            for (std::int64_t n = 0; n < N; ++n) store_block(at + n * op.dim, x[n], count);
         }
-        const Vec<Real> u = load_block(op.u.row(row) + c0, count);
-        const Vec<Real> dt = step_of(op, row, c0, count, k.bias, nullptr);
-        Vec<Real> y = advance<Real, Bilinear>(op.N, k.A.data(), dt, u, op.B.row(row), op.C.row(row),
-                                              x.data(), nullptr);
-        y += k.D * u;
-        if (op.z.data != nullptr) {
-            const Vec<Real> z = load_block(op.z.row(row) + c0, count);
-            y *= z * lane_sigmoid(z);
+        const Vec<Real> step_max =
+            prepare_rows(op, k, b, c0, t0, t1, steps, nullptr, sigmoids, out);
+        if (!Bilinear && exps_in_range(k, step_max)) {
+            forward_chunk<Real, Bilinear, kN, true>(op, k, b, c0, t0, t1, steps, sigmoids, x, out);
+        } else {
+            forward_chunk<Real, Bilinear, kN, false>(op, k, b, c0, t0, t1, steps, sigmoids, x, out);
         }
-        store_block(out + row * op.dim + c0, y, count);
+    }
+}
+
+template <class Real, bool Bilinear>
+STRUCTSEQ_ALWAYS_INLINE void forward_block_any_n(const Operands<Real>& op, std::int64_t b,
+                                                 std::int64_t c0, Real* out, Real* checkpoints) {
+    if (op.N == kFixedN) {
+        forward_block<Real, Bilinear, kFixedN>(op, b, c0, out, checkpoints);
+    } else {
+        forward_block<Real, Bilinear, 0>(op, b, c0, out, checkpoints);
     }
 }
 
@@ -167,9 +244,9 @@ STRUCTSEQ_ALWAYS_INLINE void forward_task(const Operands<Real>& op, std::int64_t
                                           Real* checkpoints) {
     const std::int64_t b = task / op.blocks(), c0 = (task % op.blocks()) * kLanes<Real>;
     if (op.bilinear) {
-        forward_block<Real, true>(op, b, c0, out, checkpoints);
+        forward_block_any_n<Real, true>(op, b, c0, out, checkpoints);
     } else {
-        forward_block<Real, false>(op, b, c0, out, checkpoints);
+        forward_block_any_n<Real, false>(op, b, c0, out, checkpoints);
     }
 }
 
@@ -207,48 +284,67 @@ struct BlockAdjoint {
           dA(static_cast<std::size_t>(op.N), Vec<Real>{}) {}
 };
 
-// Per-thread scratch: one block's chunk (its entering state, states, Ā, steps, slopes, C·x) and
-// the chunk's dB, dC contributions lane by lane, (64, N, lanes), shared by a group's blocks.
+// Per-thread scratch: one block's chunk (its entering state, states, Ā, steps, slopes, σ(z),
+// C·x) and the chunk's dB, dC contributions lane by lane, (64, N, lanes), shared by a group's
+// blocks.
 template <class Real>
 struct BackwardScratch {
-    LaneArray<Vec<Real>> entering, x, states, a_bar, steps, slopes, y;
+    LaneArray<Vec<Real>> entering, x, states, a_bar, steps, slopes, sigmoids, y;
     std::vector<Real> dB_lanes, dC_lanes;
 };
 
-// Chunk c of sequence b, block at c0: the states again from the chunk's checkpoint, then the
-// adjoint recursion of selective_scan.h backwards over the chunk; dB and dC lanes added at the
-// chunk's rows.
-template <class Real, bool Bilinear>
-STRUCTSEQ_ALWAYS_INLINE void backward_chunk(const Operands<Real>& op, std::int64_t b,
-                                            std::int64_t c0, std::int64_t c, const Real* dout,
-                                            const Real* checkpoints, const Gradients<Real>& out,
-                                            BlockAdjoint<Real>& st, BackwardScratch<Real>& s) {
+// The chunk's states again from its entering state, with Ā and C·x per step.
+template <class Real, bool Bilinear, int kN, bool InRange>
+STRUCTSEQ_ALWAYS_INLINE void recompute_chunk(const Operands<Real>& op, std::int64_t b,
+                                             std::int64_t c0, std::int64_t t0, std::int64_t t1,
+                                             const BlockConstants<Real>& k,
+                                             BackwardScratch<Real>& s) {
+    const std::int64_t N = kN > 0 ? kN : op.N;
+    const int count = static_cast<int>(std::min<std::int64_t>(kLanes<Real>, op.dim - c0));
+    Vec<Real> x_fixed[kN > 0 ? kN : 1];
+    Vec<Real>* x = kN > 0 ? x_fixed : s.x.data();
+#pragma GCC unroll 16
+    for (std::int64_t n = 0; n < N; ++n) x[n] = s.entering[n];
+    for (std::int64_t t = t0; t < t1; ++t) {
+        const std::int64_t row = b * op.L + t, i = t - t0;
+        s.y[i] = advance<Real, Bilinear, kN, InRange>(
+            N, k, s.steps[i], load_block(op.u.row(row) + c0, count), op.B.row(row), op.C.row(row),
+            x, s.a_bar.data() + i * N);
+#pragma GCC unroll 16
+        for (std::int64_t n = 0; n < N; ++n) s.states[i * N + n] = x[n];
+    }
+}
+
+// The adjoint recursion of selective_scan.h backwards over the chunk, from the block's adjoint
+// state and into its dA (kept in registers for the chunk when N is the compile-time kN); du,
+// ddelta, dz at the chunk's rows, dB and dC lanes into the scratch.
+template <class Real, bool Bilinear, int kN>
+STRUCTSEQ_ALWAYS_INLINE void adjoint_chunk(const Operands<Real>& op, std::int64_t b,
+                                           std::int64_t c0, std::int64_t t0, std::int64_t t1,
+                                           const Real* dout, const Gradients<Real>& out,
+                                           BlockAdjoint<Real>& st, BackwardScratch<Real>& s) {
     using V = Vec<Real>;
     constexpr int W = kLanes<Real>;
-    const std::int64_t N = op.N, L = op.L, dim = op.dim;
+    const std::int64_t N = kN > 0 ? kN : op.N, dim = op.dim;
     const int count = static_cast<int>(std::min<std::int64_t>(W, dim - c0));
     const V* A = st.k.A.data();
-    const std::int64_t t0 = c * kCheckpointEvery, t1 = std::min(L, t0 + kCheckpointEvery);
-    const Real* entering = checkpoints + ((b * op.chunks() + c) * N) * dim + c0;
-    for (std::int64_t n = 0; n < N; ++n) {
-        s.entering[n] = s.x[n] = load_block(entering + n * dim, count);
-    }
-    for (std::int64_t t = t0; t < t1; ++t) {
-        const std::int64_t row = b * L + t, i = t - t0;
-        prefetch_step<Real>(op, b, t, 1, c0, {});
-        s.steps[i] = step_of(op, row, c0, count, st.k.bias, &s.slopes[i]);
-        s.y[i] = advance<Real, Bilinear>(N, A, s.steps[i], load_block(op.u.row(row) + c0, count),
-                                         op.B.row(row), op.C.row(row), s.x.data(),
-                                         s.a_bar.data() + i * N);
-        std::copy_n(s.x.begin(), N, s.states.begin() + i * N);
+    V adjoint_fixed[kN > 0 ? kN : 1], dA_fixed[kN > 0 ? kN : 1];
+    V* adjoint = kN > 0 ? adjoint_fixed : st.adjoint.data();
+    V* dA = kN > 0 ? dA_fixed : st.dA.data();
+    if constexpr (kN > 0) {
+#pragma GCC unroll 16
+        for (std::int64_t n = 0; n < N; ++n) {
+            adjoint[n] = st.adjoint[n];
+            dA[n] = st.dA[n];
+        }
     }
     for (std::int64_t t = t1 - 1; t >= t0; --t) {
-        const std::int64_t row = b * L + t, i = t - t0, at = row * dim + c0;
+        const std::int64_t row = b * op.L + t, i = t - t0, at = row * dim + c0;
         prefetch_step(op, b, t, -1, c0, {dout, out.du, out.ddelta, out.dz});
         const V u = load_block(op.u.row(row) + c0, count), dt = s.steps[i];
         V dy = load_block(dout + at, count);
         if (op.z.data != nullptr) {
-            const V z = load_block(op.z.row(row) + c0, count), sg = lane_sigmoid(z);
+            const V z = load_block(op.z.row(row) + c0, count), sg = s.sigmoids[i];
             store_block(out.dz + at, dy * (s.y[i] + st.k.D * u) * sg * (1 + z * (1 - sg)), count);
             dy *= z * sg;
         }
@@ -261,28 +357,61 @@ STRUCTSEQ_ALWAYS_INLINE void backward_chunk(const Operands<Real>& op, std::int64
         const Real* Ct = op.C.row(row);
         Real* dBt = s.dB_lanes.data() + i * N * W;
         Real* dCt = s.dC_lanes.data() + i * N * W;
+#pragma GCC unroll 16
         for (std::int64_t n = 0; n < N; ++n) {
             store_lanes(dCt + n * W, load_lanes<V>(dCt + n * W) + dy * xt[n]);
-            const V g = st.adjoint[n] + dy * Ct[n];
+            const V g = adjoint[n] + dy * Ct[n];
             V gain = dt;  // ∂B̄u/∂(B u)
             if constexpr (Bilinear) {
                 const V inv = 1 / (1 - dt * A[n] * Real(0.5)), inv2 = inv * inv;
                 gain *= inv;
                 ddt += g * inv2 * (A[n] * xp[n] + Bt[n] * u);
-                st.dA[n] += g * dt * inv2 * (xp[n] + dt * Bt[n] * u * Real(0.5));
+                dA[n] += g * dt * inv2 * (xp[n] + dt * Bt[n] * u * Real(0.5));
             } else {
-                ddt += g * (A[n] * a_bar[n] * xp[n] + Bt[n] * u);
-                st.dA[n] += g * dt * a_bar[n] * xp[n];
+                const V decayed = a_bar[n] * xp[n];
+                ddt += g * (A[n] * decayed + Bt[n] * u);
+                dA[n] += g * dt * decayed;
             }
-            store_lanes(dBt + n * W, load_lanes<V>(dBt + n * W) + g * gain * u);
-            du += g * gain * Bt[n];
-            st.adjoint[n] = g * a_bar[n];
+            const V g_gain = g * gain;
+            store_lanes(dBt + n * W, load_lanes<V>(dBt + n * W) + g_gain * u);
+            du += g_gain * Bt[n];
+            adjoint[n] = g * a_bar[n];
         }
         const V ddelta = ddt * s.slopes[i];
         st.dbias += ddelta;
         store_block(out.du + at, du, count);
         store_block(out.ddelta + at, ddelta, count);
     }
+    if constexpr (kN > 0) {
+#pragma GCC unroll 16
+        for (std::int64_t n = 0; n < N; ++n) {
+            st.adjoint[n] = adjoint[n];
+            st.dA[n] = dA[n];
+        }
+    }
+}
+
+// Chunk c of sequence b, block at c0: the steps, slopes and gates of its rows (which do not
+// depend on the states, so they run at throughput), its states again from the chunk's
+// checkpoint, then the adjoint recursion backwards over it.
+template <class Real, bool Bilinear, int kN>
+STRUCTSEQ_ALWAYS_INLINE void backward_chunk(const Operands<Real>& op, std::int64_t b,
+                                            std::int64_t c0, std::int64_t c, const Real* dout,
+                                            const Real* checkpoints, const Gradients<Real>& out,
+                                            BlockAdjoint<Real>& st, BackwardScratch<Real>& s) {
+    const std::int64_t N = kN > 0 ? kN : op.N, dim = op.dim;
+    const int count = static_cast<int>(std::min<std::int64_t>(kLanes<Real>, dim - c0));
+    const std::int64_t t0 = c * kCheckpointEvery, t1 = std::min(op.L, t0 + kCheckpointEvery);
+    const Real* entering = checkpoints + ((b * op.chunks() + c) * N) * dim + c0;
+    for (std::int64_t n = 0; n < N; ++n) s.entering[n] = load_block(entering + n * dim, count);
+    const Vec<Real> step_max = prepare_rows<Real>(op, st.k, b, c0, t0, t1, s.steps.data(),
+                                                  s.slopes.data(), s.sigmoids.data(), nullptr);
+    if (!Bilinear && exps_in_range(st.k, step_max)) {
+        recompute_chunk<Real, Bilinear, kN, true>(op, b, c0, t0, t1, st.k, s);
+    } else {
+        recompute_chunk<Real, Bilinear, kN, false>(op, b, c0, t0, t1, st.k, s);
+    }
+    adjoint_chunk<Real, Bilinear, kN>(op, b, c0, t0, t1, dout, out, st, s);
 }
 
 // Task (sequence b, group of blocks): chunk by chunk from the last, every block of the group
@@ -306,6 +435,7 @@ STRUCTSEQ_ALWAYS_INLINE void backward_group(const Operands<Real>& op, std::int64
     size(s.a_bar, kCheckpointEvery * N);
     size(s.steps, kCheckpointEvery);
     size(s.slopes, kCheckpointEvery);
+    size(s.sigmoids, kCheckpointEvery);
     size(s.y, kCheckpointEvery);
     std::vector<BlockAdjoint<Real>, LaneAllocator<BlockAdjoint<Real>>> blocks;  // holds vectors
     for (std::int64_t k = first; k < last; ++k) {
@@ -320,8 +450,14 @@ STRUCTSEQ_ALWAYS_INLINE void backward_group(const Operands<Real>& op, std::int64
         s.dB_lanes.assign(static_cast<std::size_t>(rows * N * W), Real(0));
         s.dC_lanes.assign(s.dB_lanes.size(), Real(0));
         for (std::int64_t k = first; k < last; ++k) {
-            backward_chunk<Real, Bilinear>(op, b, k * W, c, dout, checkpoints, out,
-                                           blocks[static_cast<std::size_t>(k - first)], s);
+            BlockAdjoint<Real>& block = blocks[static_cast<std::size_t>(k - first)];
+            if (N == kFixedN) {
+                backward_chunk<Real, Bilinear, kFixedN>(op, b, k * W, c, dout, checkpoints, out,
+                                                        block, s);
+            } else {
+                backward_chunk<Real, Bilinear, 0>(op, b, k * W, c, dout, checkpoints, out, block,
+                                                  s);
+            }
         }
         for (std::int64_t i = 0; i < rows * N; ++i) {
             Real sum_b = 0, sum_c = 0;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 namespace structseq::ssm_detail {
 namespace {
@@ -101,6 +102,38 @@ TEST(LaneSoftplus, Float32MatchesLog1pOfExp) {
         }
     }
     EXPECT_LT(worst, 4 * 1.1920928955078125e-07);
+}
+
+}  // namespace
+}  // namespace structseq::ssm_detail
+
+namespace structseq::ssm_detail {
+namespace {
+
+// float32 2^t: within 2 ulp of std::exp2 over the range it does not clamp, exact at integers,
+// normal and finite beyond it.
+TEST(LaneExp2, Float32MatchesStdExp2) {
+    double worst = 0;
+    for (int i = 0; i < 20000; ++i) {
+        Lanes16f t;
+        for (int k = 0; k < 16; ++k)
+            t[k] = -125.0f + 252.0f * static_cast<float>(i * 16 + k) / 320000.0f;
+        const Lanes16f y = lane_exp2(t);
+        for (int k = 0; k < 16; ++k) {
+            const double expected = std::exp2(static_cast<double>(t[k]));
+            const double ulp = std::nextafter(static_cast<float>(expected), INFINITY) -
+                               static_cast<float>(expected);
+            worst = std::max(worst, std::abs(y[k] - expected) / ulp);
+        }
+    }
+    EXPECT_LT(worst, 2.0);
+    for (int k = -125; k <= 127; k += 9) {
+        EXPECT_EQ(lane_exp2(Lanes16f{} + static_cast<float>(k))[7], std::ldexp(1.0f, k)) << k;
+    }
+    const Lanes16f big = lane_exp2(Lanes16f{} + 1000.0f), tiny = lane_exp2(Lanes16f{} - 1000.0f);
+    EXPECT_TRUE(std::isfinite(big[0]));
+    EXPECT_GE(tiny[0], std::numeric_limits<float>::min());
+    EXPECT_LT(tiny[0], 1e-37f);
 }
 
 }  // namespace

@@ -13,18 +13,21 @@ using testing::tensor_of;
 using testing::values_of;
 
 // batch 2, dim 19 (two float64 blocks and a partial one; one float32 block and a partial one),
-// N 5, L 70 (crosses the 64-step checkpoints). B and C are column views of one wider
-// projection, as in Mamba's mixer.
+// N 5 (N 16 runs the kernels compiled for that size), L 70 (crosses the 64-step checkpoints). B
+// and C are column views of one wider projection, as in Mamba's mixer. With `huge_decay`,
+// channel 3 has A = −300, so that exp(Δ·A) underflows and its chunks take the clamped exps.
 struct Problem {
     std::int64_t batch = 2, L = 70, dim = 19, N = 5;
     Tensor u, delta, A, x_dbl, B, C, D, z, bias;
 
-    explicit Problem(DType dtype = DType::F64) {
+    explicit Problem(DType dtype = DType::F64, std::int64_t state_size = 5, bool huge_decay = false)
+        : N(state_size) {
         const std::int64_t M = batch * L;
         u = normal_tensor({M, dim}, 1).to(dtype);
         delta = normal_tensor({M, dim}, 2, 0.5).to(dtype);  // softplus'd with bias −1
         std::vector<double> a = values_of(normal_tensor({dim, N}, 3));
         for (double& v : a) v = -0.1 - std::abs(v);
+        if (huge_decay) a[3 * N + 1] = -300;
         A = tensor_of(a, {dim, N}).to(dtype);
         x_dbl = normal_tensor({M, 3 + 2 * N}, 4).to(dtype);
         B = x_dbl.narrow(1, 3, N);
@@ -81,22 +84,30 @@ std::vector<double> loop_reference(const Problem& p, bool bilinear) {
     return out;
 }
 
+// N 5 and 16, with and without underflowing decays.
+const std::pair<std::int64_t, bool> kVariants[] = {{5, false}, {16, false}, {16, true}};
+
 TEST(SelectiveScanTimeMajor, MatchesTheLoopReference) {
-    const Problem p;
-    for (const char* method : {"zoh", "bilinear"}) {
-        const Tensor out = p.out(method);
-        EXPECT_EQ(out.shape(), (Shape{p.batch * p.L, p.dim}));
-        EXPECT_LT(relative_error(values_of(out), loop_reference(p, method[0] == 'b')), 1e-13)
-            << method;
+    for (const auto& [N, huge_decay] : kVariants) {
+        const Problem p(DType::F64, N, huge_decay);
+        for (const char* method : {"zoh", "bilinear"}) {
+            const Tensor out = p.out(method);
+            EXPECT_EQ(out.shape(), (Shape{p.batch * p.L, p.dim}));
+            EXPECT_LT(relative_error(values_of(out), loop_reference(p, method[0] == 'b')), 1e-13)
+                << method << " N " << N << " huge_decay " << huge_decay;
+        }
     }
 }
 
 TEST(SelectiveScanTimeMajor, Float32AgreesWithFloat64) {
-    const Problem p64, p32(DType::F32);
-    for (const char* method : {"zoh", "bilinear"}) {
-        const Tensor out = p32.out(method);
-        EXPECT_EQ(out.dtype(), DType::F32);
-        EXPECT_LT(relative_error(values_of(out), values_of(p64.out(method))), 2e-6) << method;
+    for (const auto& [N, huge_decay] : kVariants) {
+        const Problem p64(DType::F64, N, huge_decay), p32(DType::F32, N, huge_decay);
+        for (const char* method : {"zoh", "bilinear"}) {
+            const Tensor out = p32.out(method);
+            EXPECT_EQ(out.dtype(), DType::F32);
+            EXPECT_LT(relative_error(values_of(out), values_of(p64.out(method))), 2e-6)
+                << method << " N " << N << " huge_decay " << huge_decay;
+        }
     }
 }
 
