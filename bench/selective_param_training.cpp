@@ -109,13 +109,7 @@ Result train(const MambaConfig& config, const Chain& chain, int steps) {
     MambaInitOptions init;
     init.seed = 1;
     MambaWeights weights = init_mamba_weights(config, init);
-    std::vector<AdamWParameter> parameters;
-    for (const auto& [name, tensor] : weights.named_tensors()) {
-        const bool decay = name.find("norm") == std::string::npos &&
-                           name.find("bias") == std::string::npos && name != "embedding";
-        parameters.push_back({name, tensor, decay, 1.0});
-    }
-    AdamW optimizer(parameters);
+    AdamW optimizer(adamw_parameters(weights.named_tensors()));
     std::vector<double> times;
     for (int step = 0; step < steps; ++step) {
         const auto [tokens, targets] = split(chain.sample(1000 + step));

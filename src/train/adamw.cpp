@@ -6,6 +6,17 @@
 
 namespace structseq {
 
+std::vector<AdamWParameter> adamw_parameters(
+    const std::vector<std::pair<std::string, Tensor*>>& named_tensors) {
+    std::vector<AdamWParameter> parameters;
+    for (const auto& [name, tensor] : named_tensors) {
+        const bool decay = name.find("norm") == std::string::npos &&
+                           name.find("bias") == std::string::npos && name != "embedding";
+        parameters.push_back({name, tensor, decay, 1.0});
+    }
+    return parameters;
+}
+
 AdamW::AdamW(std::vector<AdamWParameter> parameters, AdamWOptions options)
     : parameters_(std::move(parameters)), options_(options) {
     constexpr std::string_view where = "AdamW";

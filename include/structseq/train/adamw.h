@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace structseq {
@@ -26,6 +27,11 @@ struct AdamWParameter {
     bool decay = true;        // false: no weight decay (norms, biases, embeddings)
     double lr_scale = 1.0;
 };
+
+// One AdamWParameter per named tensor, weight decay off for norms, biases and embeddings (names
+// containing "norm", "bias" or equal to "embedding"), learning-rate multiplier 1.
+std::vector<AdamWParameter> adamw_parameters(
+    const std::vector<std::pair<std::string, Tensor*>>& named_tensors);
 
 class AdamW {
 public:
