@@ -184,15 +184,35 @@ STRUCTSEQ_ALWAYS_INLINE V lane_softplus(V x) {
 // relative); x above 20 returned as is (torch's threshold). Within 4 ulp of log1p(exp(x)) down
 // to x = −80 (tested).
 template <Float32Lanes V>
-STRUCTSEQ_ALWAYS_INLINE V lane_softplus(V x) {
-    const V magnitude = bit_cast_lanes<V>(bit_cast_lanes<LaneBits<V>>(x) & 0x7fffffff);
-    const V y = lane_exp(-magnitude);
+STRUCTSEQ_ALWAYS_INLINE V softplus_given(V x, V y) {  // y = e^−|x|
     const V s = y / (2.0f + y), s2 = s * s;
     V series = V{} + 1.0f / 13;
     for (int k = 11; k >= 1; k -= 2) series = series * s2 + 1.0f / static_cast<float>(k);
     const V positive = x > 0.0f ? x : V{};
     const V value = positive + 2.0f * s * series;
     return x > 20.0f ? x : value;
+}
+template <Float32Lanes V>
+STRUCTSEQ_ALWAYS_INLINE V exp_of_minus_magnitude(V x) {
+    return lane_exp(-bit_cast_lanes<V>(bit_cast_lanes<LaneBits<V>>(x) & 0x7fffffff));
+}
+template <Float32Lanes V>
+STRUCTSEQ_ALWAYS_INLINE V lane_softplus(V x) {
+    return softplus_given(x, exp_of_minus_magnitude(x));
+}
+
+// softplus(x), and its derivative σ(x) into `slope`. float32 shares softplus's y = e^−|x|:
+// σ(x) = 1/(1 + y) for x ≥ 0 and y/(1 + y) below.
+template <Float32Lanes V>
+STRUCTSEQ_ALWAYS_INLINE V lane_softplus(V x, V& slope) {
+    const V y = exp_of_minus_magnitude(x);
+    slope = (x >= 0.0f ? V{} + 1.0f : y) / (1.0f + y);
+    return softplus_given(x, y);
+}
+template <Float64Lanes V>
+STRUCTSEQ_ALWAYS_INLINE V lane_softplus(V x, V& slope) {
+    slope = lane_sigmoid(x);
+    return lane_softplus(x);
 }
 
 }  // namespace structseq::ssm_detail

@@ -68,9 +68,13 @@ template <class Real>
 struct BlockConstants {
     LaneArray<Vec<Real>> A, A_log2e;
     Vec<Real> A_log2e_max = {}, D = {}, bias = {};
-    BlockConstants(const Operands<Real>& op, std::int64_t c0, int count)
-        : A(static_cast<std::size_t>(op.N), Vec<Real>{}),
-          A_log2e(static_cast<std::size_t>(op.N), Vec<Real>{}) {
+    BlockConstants() = default;
+    BlockConstants(const Operands<Real>& op, std::int64_t c0, int count) { load(op, c0, count); }
+    // Those of the `count` channels from c0 (reuses the arrays' memory).
+    void load(const Operands<Real>& op, std::int64_t c0, int count) {
+        A.assign(static_cast<std::size_t>(op.N), Vec<Real>{});
+        A_log2e.assign(static_cast<std::size_t>(op.N), Vec<Real>{});
+        A_log2e_max = D = bias = Vec<Real>{};
         for (int l = 0; l < count; ++l) {
             for (std::int64_t n = 0; n < op.N; ++n) {
                 const Real a = op.A[(c0 + l) * op.N + n];
@@ -123,39 +127,64 @@ STRUCTSEQ_ALWAYS_INLINE Vec<Real> prepare_rows(const Operands<Real>& op,
         const std::int64_t row = b * op.L + t, i = t - t0;
         prefetch_step(op, b, t, 1, c0, {prefetch});
         const Vec<Real> raw = load_block(op.delta.row(row) + c0, count) + k.bias;
-        steps[i] = op.softplus ? lane_softplus(raw) : raw;
-        if (slopes != nullptr) slopes[i] = op.softplus ? lane_sigmoid(raw) : Vec<Real>{} + 1;
+        if (!op.softplus) {
+            steps[i] = raw;
+            if (slopes != nullptr) slopes[i] = Vec<Real>{} + 1;
+        } else if (slopes != nullptr) {
+            steps[i] = lane_softplus(raw, slopes[i]);
+        } else {
+            steps[i] = lane_softplus(raw);
+        }
         if (op.z.data != nullptr) sigmoids[i] = lane_sigmoid(load_block(op.z.row(row) + c0, count));
         track_step_max<Real>(step_max, steps[i]);
     }
     return step_max;
 }
 
-// One step of a block's states, x_n ← Ā_n ⊙ x_n + B̄u_n B_t[n] for n < N (Ā into a_bar when not
-// null), returning Σ_n C_t[n] x_n. ZOH's Ā = exp(Δ A) is formed as 2^(Δ · A log₂e), unclamped
-// when the caller knows it InRange (exps_in_range).
-template <class Real, bool Bilinear, int kN, bool InRange = false>
+// What the backward keeps of a step (all null in the forward): per state n, Ā_n into a_bar[n],
+// the term its adjoint needs into carried[n] (ZOH: Ā_n ⊙ x_n before the step, so that the
+// adjoint skips a product; bilinear: x_n before the step), and dy ⊙ x_n after the step added
+// into the chunk's dC lanes at dC + n · lanes.
+template <class Real>
+struct StepRecord {
+    Vec<Real>* a_bar = nullptr;
+    Vec<Real>* carried = nullptr;
+    Real* dC = nullptr;
+    Vec<Real> dy = {};
+};
+
+// One step of a block's states, x_n ← Ā_n ⊙ x_n + B̄u_n B_t[n] for n < N, returning
+// Σ_n C_t[n] x_n; with Record, also what `record` asks for. ZOH's Ā = exp(Δ A) is formed as
+// 2^(Δ · A log₂e), unclamped when the caller knows it InRange (exps_in_range).
+template <class Real, bool Bilinear, int kN, bool InRange, bool Record>
 STRUCTSEQ_ALWAYS_INLINE Vec<Real> advance(std::int64_t N, const BlockConstants<Real>& k,
                                           Vec<Real> dt, Vec<Real> u, const Real* Bt, const Real* Ct,
-                                          Vec<Real>* x, Vec<Real>* a_bar) {
+                                          Vec<Real>* x, const StepRecord<Real>& record) {
     const std::int64_t states = kN > 0 ? kN : N;
     const Vec<Real> dtu = dt * u;
     Vec<Real> y_even = {}, y_odd = {};  // two chains of FMAs, not one
 #pragma GCC unroll 16
     for (std::int64_t n = 0; n < states; ++n) {
-        Vec<Real> decay, gain;
+        Vec<Real> decay;
         if constexpr (Bilinear) {
             const Vec<Real> half = dt * k.A[n] * Real(0.5), inv = 1 / (1 - half);
             decay = (1 + half) * inv;
-            gain = dtu * inv;
+            if constexpr (Record) record.carried[n] = x[n];
+            x[n] = decay * x[n] + (dtu * inv) * Bt[n];
         } else {
             const Vec<Real> t = dt * k.A_log2e[n];
             decay = InRange ? lane_exp2_in_range(t) : lane_exp2(t);
-            gain = dtu;
+            const Vec<Real> decayed = decay * x[n];
+            if constexpr (Record) record.carried[n] = decayed;
+            x[n] = decayed + dtu * Bt[n];
         }
-        x[n] = decay * x[n] + gain * Bt[n];
         (n % 2 == 0 ? y_even : y_odd) += Ct[n] * x[n];
-        if (a_bar != nullptr) a_bar[n] = decay;
+        if constexpr (Record) {
+            constexpr int W = kLanes<Real>;
+            record.a_bar[n] = decay;
+            store_lanes(record.dC + n * W,
+                        load_lanes<Vec<Real>>(record.dC + n * W) + record.dy * x[n]);
+        }
     }
     return y_even + y_odd;
 }
@@ -188,8 +217,8 @@ STRUCTSEQ_ALWAYS_INLINE void forward_chunk(const Operands<Real>& op, const Block
     for (std::int64_t t = t0; t < t1; ++t) {
         const std::int64_t row = b * op.L + t;
         const Vec<Real> u = load_block(op.u.row(row) + c0, count);
-        Vec<Real> y = advance<Real, Bilinear, kN, InRange>(op.N, k, steps[t - t0], u, op.B.row(row),
-                                                           op.C.row(row), x, nullptr);
+        Vec<Real> y = advance<Real, Bilinear, kN, InRange, false>(
+            op.N, k, steps[t - t0], u, op.B.row(row), op.C.row(row), x, {});
         y += k.D * u;
         if (op.z.data != nullptr) y *= load_block(op.z.row(row) + c0, count) * sigmoids[t - t0];
         store_block(out + row * op.dim + c0, y, count);
@@ -278,51 +307,75 @@ struct BlockAdjoint {
     BlockConstants<Real> k;
     LaneArray<Vec<Real>> adjoint, dA;  // N each
     Vec<Real> dD = {}, dbias = {};
-    BlockAdjoint(const Operands<Real>& op, std::int64_t c0, int count)
-        : k(op, c0, count),
-          adjoint(static_cast<std::size_t>(op.N), Vec<Real>{}),
-          dA(static_cast<std::size_t>(op.N), Vec<Real>{}) {}
+    // The block at c0 of `count` channels, before its last chunk (reuses the arrays' memory).
+    void start(const Operands<Real>& op, std::int64_t c0, int count) {
+        k.load(op, c0, count);
+        adjoint.assign(static_cast<std::size_t>(op.N), Vec<Real>{});
+        dA.assign(static_cast<std::size_t>(op.N), Vec<Real>{});
+        dD = dbias = Vec<Real>{};
+    }
 };
 
-// Per-thread scratch: one block's chunk (its entering state, states, Ā, steps, slopes, σ(z),
-// C·x) and the chunk's dB, dC contributions lane by lane, (64, N, lanes), shared by a group's
-// blocks.
+// Per-thread scratch: one block's chunk (its entering state; per step and state Ā and the
+// carried term of StepRecord; per step Δ, dΔ/dδ, σ(z) and the gated output gradient dy) and the
+// chunk's dB, dC contributions lane by lane, (64, N, lanes), shared by a group's blocks.
 template <class Real>
 struct BackwardScratch {
-    LaneArray<Vec<Real>> entering, x, states, a_bar, steps, slopes, sigmoids, y;
+    LaneArray<Vec<Real>> entering, x, a_bar, carried, steps, slopes, sigmoids, dy;
     std::vector<Real> dB_lanes, dC_lanes;
+    std::vector<BlockAdjoint<Real>, LaneAllocator<BlockAdjoint<Real>>> blocks;  // a task's
 };
 
-// The chunk's states again from its entering state, with Ā and C·x per step.
+// The chunk's states again from its entering state, keeping each step's StepRecord, with the
+// gradient terms that need no adjoint: dy = dout · z σ(z) (dout without z), dC, dD and
+// dz = dout · (C·x + D u) · σ(z) (1 + z (1 − σ(z))).
 template <class Real, bool Bilinear, int kN, bool InRange>
 STRUCTSEQ_ALWAYS_INLINE void recompute_chunk(const Operands<Real>& op, std::int64_t b,
                                              std::int64_t c0, std::int64_t t0, std::int64_t t1,
-                                             const BlockConstants<Real>& k,
-                                             BackwardScratch<Real>& s) {
+                                             const Real* dout, const Gradients<Real>& out,
+                                             BlockAdjoint<Real>& st, BackwardScratch<Real>& s) {
+    constexpr int W = kLanes<Real>;
     const std::int64_t N = kN > 0 ? kN : op.N;
-    const int count = static_cast<int>(std::min<std::int64_t>(kLanes<Real>, op.dim - c0));
+    const int count = static_cast<int>(std::min<std::int64_t>(W, op.dim - c0));
+    const BlockConstants<Real>& k = st.k;
     Vec<Real> x_fixed[kN > 0 ? kN : 1];
     Vec<Real>* x = kN > 0 ? x_fixed : s.x.data();
 #pragma GCC unroll 16
     for (std::int64_t n = 0; n < N; ++n) x[n] = s.entering[n];
     for (std::int64_t t = t0; t < t1; ++t) {
-        const std::int64_t row = b * op.L + t, i = t - t0;
-        s.y[i] = advance<Real, Bilinear, kN, InRange>(
-            N, k, s.steps[i], load_block(op.u.row(row) + c0, count), op.B.row(row), op.C.row(row),
-            x, s.a_bar.data() + i * N);
-#pragma GCC unroll 16
-        for (std::int64_t n = 0; n < N; ++n) s.states[i * N + n] = x[n];
+        const std::int64_t row = b * op.L + t, i = t - t0, at = row * op.dim + c0;
+        prefetch_step(op, b, t, 1, c0, {dout, out.dz});
+        const Vec<Real> u = load_block(op.u.row(row) + c0, count);
+        const Vec<Real> dout_t = load_block(dout + at, count);
+        Vec<Real> z = {}, dy = dout_t;
+        if (op.z.data != nullptr) {
+            z = load_block(op.z.row(row) + c0, count);
+            dy *= z * s.sigmoids[i];
+        }
+        const StepRecord<Real> record{s.a_bar.data() + i * N, s.carried.data() + i * N,
+                                      s.dC_lanes.data() + i * N * W, dy};
+        const Vec<Real> y = advance<Real, Bilinear, kN, InRange, true>(
+            N, k, s.steps[i], u, op.B.row(row), op.C.row(row), x, record);
+        if (op.z.data != nullptr) {
+            const Vec<Real> sg = s.sigmoids[i];
+            store_block(out.dz + at, dout_t * (y + k.D * u) * sg * (1 + z * (1 - sg)), count);
+        }
+        st.dD += dy * u;
+        s.dy[i] = dy;
     }
 }
 
 // The adjoint recursion of selective_scan.h backwards over the chunk, from the block's adjoint
-// state and into its dA (kept in registers for the chunk when N is the compile-time kN); du,
-// ddelta, dz at the chunk's rows, dB and dC lanes into the scratch.
+// state g (∂loss/∂x) and into its dA (both kept in registers for the chunk when N is the
+// compile-time kN); du and ddelta at the chunk's rows, dB lanes into the scratch. ZOH, with
+// h_n = g_n Ā_n x_n (the carried term):
+//   dA_n += Δ h_n,   dΔ = Σ_n A_n h_n + u Σ_n g_n B_n,   du = D dy + Δ Σ_n g_n B_n,
+//   dB_n += g_n Δ u,   g_n ← Ā_n g_n (after g_n += dy C_n).
 template <class Real, bool Bilinear, int kN>
 STRUCTSEQ_ALWAYS_INLINE void adjoint_chunk(const Operands<Real>& op, std::int64_t b,
                                            std::int64_t c0, std::int64_t t0, std::int64_t t1,
-                                           const Real* dout, const Gradients<Real>& out,
-                                           BlockAdjoint<Real>& st, BackwardScratch<Real>& s) {
+                                           const Gradients<Real>& out, BlockAdjoint<Real>& st,
+                                           BackwardScratch<Real>& s) {
     using V = Vec<Real>;
     constexpr int W = kLanes<Real>;
     const std::int64_t N = kN > 0 ? kN : op.N, dim = op.dim;
@@ -340,42 +393,38 @@ STRUCTSEQ_ALWAYS_INLINE void adjoint_chunk(const Operands<Real>& op, std::int64_
     }
     for (std::int64_t t = t1 - 1; t >= t0; --t) {
         const std::int64_t row = b * op.L + t, i = t - t0, at = row * dim + c0;
-        prefetch_step(op, b, t, -1, c0, {dout, out.du, out.ddelta, out.dz});
-        const V u = load_block(op.u.row(row) + c0, count), dt = s.steps[i];
-        V dy = load_block(dout + at, count);
-        if (op.z.data != nullptr) {
-            const V z = load_block(op.z.row(row) + c0, count), sg = s.sigmoids[i];
-            store_block(out.dz + at, dy * (s.y[i] + st.k.D * u) * sg * (1 + z * (1 - sg)), count);
-            dy *= z * sg;
-        }
-        st.dD += dy * u;
-        V du = dy * st.k.D, ddt = {};
-        const V* xt = s.states.data() + i * N;
-        const V* xp = i > 0 ? s.states.data() + (i - 1) * N : s.entering.data();
+        prefetch_step(op, b, t, -1, c0, {out.du, out.ddelta});
+        const V u = load_block(op.u.row(row) + c0, count), dt = s.steps[i], dy = s.dy[i];
+        const V dtu = dt * u;
+        V du = dy * st.k.D, ddt = {}, gB = {};
+        const V* carried = s.carried.data() + i * N;
         const V* a_bar = s.a_bar.data() + i * N;
         const Real* Bt = op.B.row(row);
         const Real* Ct = op.C.row(row);
         Real* dBt = s.dB_lanes.data() + i * N * W;
-        Real* dCt = s.dC_lanes.data() + i * N * W;
 #pragma GCC unroll 16
         for (std::int64_t n = 0; n < N; ++n) {
-            store_lanes(dCt + n * W, load_lanes<V>(dCt + n * W) + dy * xt[n]);
             const V g = adjoint[n] + dy * Ct[n];
-            V gain = dt;  // ∂B̄u/∂(B u)
             if constexpr (Bilinear) {
+                const V xp = carried[n];
                 const V inv = 1 / (1 - dt * A[n] * Real(0.5)), inv2 = inv * inv;
-                gain *= inv;
-                ddt += g * inv2 * (A[n] * xp[n] + Bt[n] * u);
-                dA[n] += g * dt * inv2 * (xp[n] + dt * Bt[n] * u * Real(0.5));
+                ddt += g * inv2 * (A[n] * xp + Bt[n] * u);
+                dA[n] += g * dt * inv2 * (xp + dt * Bt[n] * u * Real(0.5));
+                const V g_gain = g * dt * inv;  // ∂B̄u/∂(B u) = Δ / (1 − Δ A / 2)
+                store_lanes(dBt + n * W, load_lanes<V>(dBt + n * W) + g_gain * u);
+                du += g_gain * Bt[n];
             } else {
-                const V decayed = a_bar[n] * xp[n];
-                ddt += g * (A[n] * decayed + Bt[n] * u);
-                dA[n] += g * dt * decayed;
+                const V h = g * carried[n];
+                dA[n] += dt * h;
+                ddt += A[n] * h;
+                gB += g * Bt[n];
+                store_lanes(dBt + n * W, load_lanes<V>(dBt + n * W) + g * dtu);
             }
-            const V g_gain = g * gain;
-            store_lanes(dBt + n * W, load_lanes<V>(dBt + n * W) + g_gain * u);
-            du += g_gain * Bt[n];
             adjoint[n] = g * a_bar[n];
+        }
+        if constexpr (!Bilinear) {
+            ddt += u * gB;
+            du += dt * gB;
         }
         const V ddelta = ddt * s.slopes[i];
         st.dbias += ddelta;
@@ -407,11 +456,11 @@ STRUCTSEQ_ALWAYS_INLINE void backward_chunk(const Operands<Real>& op, std::int64
     const Vec<Real> step_max = prepare_rows<Real>(op, st.k, b, c0, t0, t1, s.steps.data(),
                                                   s.slopes.data(), s.sigmoids.data(), nullptr);
     if (!Bilinear && exps_in_range(st.k, step_max)) {
-        recompute_chunk<Real, Bilinear, kN, true>(op, b, c0, t0, t1, st.k, s);
+        recompute_chunk<Real, Bilinear, kN, true>(op, b, c0, t0, t1, dout, out, st, s);
     } else {
-        recompute_chunk<Real, Bilinear, kN, false>(op, b, c0, t0, t1, st.k, s);
+        recompute_chunk<Real, Bilinear, kN, false>(op, b, c0, t0, t1, dout, out, st, s);
     }
-    adjoint_chunk<Real, Bilinear, kN>(op, b, c0, t0, t1, dout, out, st, s);
+    adjoint_chunk<Real, Bilinear, kN>(op, b, c0, t0, t1, out, st, s);
 }
 
 // Task (sequence b, group of blocks): chunk by chunk from the last, every block of the group
@@ -431,16 +480,19 @@ STRUCTSEQ_ALWAYS_INLINE void backward_group(const Operands<Real>& op, std::int64
     };
     size(s.entering, N);
     size(s.x, N);
-    size(s.states, kCheckpointEvery * N);
     size(s.a_bar, kCheckpointEvery * N);
+    size(s.carried, kCheckpointEvery * N);
     size(s.steps, kCheckpointEvery);
     size(s.slopes, kCheckpointEvery);
     size(s.sigmoids, kCheckpointEvery);
-    size(s.y, kCheckpointEvery);
-    std::vector<BlockAdjoint<Real>, LaneAllocator<BlockAdjoint<Real>>> blocks;  // holds vectors
+    size(s.dy, kCheckpointEvery);
+    if (s.blocks.size() < static_cast<std::size_t>(last - first)) {
+        s.blocks.resize(static_cast<std::size_t>(last - first));
+    }
     for (std::int64_t k = first; k < last; ++k) {
         const std::int64_t c0 = k * W;
-        blocks.emplace_back(op, c0, static_cast<int>(std::min<std::int64_t>(W, dim - c0)));
+        s.blocks[static_cast<std::size_t>(k - first)].start(
+            op, c0, static_cast<int>(std::min<std::int64_t>(W, dim - c0)));
     }
     Real* dB_rows = out.dB_groups + (b * groups + g) * L * N;
     Real* dC_rows = out.dC_groups + (b * groups + g) * L * N;
@@ -450,7 +502,7 @@ STRUCTSEQ_ALWAYS_INLINE void backward_group(const Operands<Real>& op, std::int64
         s.dB_lanes.assign(static_cast<std::size_t>(rows * N * W), Real(0));
         s.dC_lanes.assign(s.dB_lanes.size(), Real(0));
         for (std::int64_t k = first; k < last; ++k) {
-            BlockAdjoint<Real>& block = blocks[static_cast<std::size_t>(k - first)];
+            BlockAdjoint<Real>& block = s.blocks[static_cast<std::size_t>(k - first)];
             if (N == kFixedN) {
                 backward_chunk<Real, Bilinear, kFixedN>(op, b, k * W, c, dout, checkpoints, out,
                                                         block, s);
@@ -470,7 +522,7 @@ STRUCTSEQ_ALWAYS_INLINE void backward_group(const Operands<Real>& op, std::int64
         }
     }
     for (std::int64_t k = first; k < last; ++k) {
-        const BlockAdjoint<Real>& st = blocks[static_cast<std::size_t>(k - first)];
+        const BlockAdjoint<Real>& st = s.blocks[static_cast<std::size_t>(k - first)];
         for (int l = 0; l < std::min<std::int64_t>(W, dim - k * W); ++l) {
             const std::int64_t d = k * W + l;
             for (std::int64_t n = 0; n < N; ++n) out.dA[(b * dim + d) * N + n] = st.dA[n][l];
@@ -630,23 +682,25 @@ SelectiveScanGradients backward(const TimeMajorScanInputs& in, const Tensor& dou
         checkpoints = forward<Real>(in, true).checkpoints;
     }
     Tensor dz = in.z.defined() ? Tensor::empty({M, dim}, dtype) : Tensor();
-    std::vector<Real> dA_seq(static_cast<std::size_t>(batch * dim * N));
-    std::vector<Real> dD_seq(static_cast<std::size_t>(batch * dim)), dbias_seq(dD_seq.size());
+    Tensor dA_seq = Tensor::empty({batch, dim, N}, dtype);
+    Tensor dD_seq = Tensor::empty({batch, dim}, dtype),
+           dbias_seq = Tensor::empty({batch, dim}, dtype);
     // Threads split the sequences, and a sequence's blocks into groups when there are fewer
     // sequences than threads.
     const bool parallel = M * dim * N > 20000;
     const std::int64_t threads = parallel ? num_threads() : 1;
     const std::int64_t groups = std::clamp<std::int64_t>(threads / batch, 1, op.blocks());
-    std::vector<Real> dB_groups(static_cast<std::size_t>(batch * groups * op.L * N));
-    std::vector<Real> dC_groups(dB_groups.size());
+    const Tensor dB_groups = Tensor::empty({batch, groups, op.L, N}, dtype);
+    const Tensor dC_groups = Tensor::empty({batch, groups, op.L, N}, dtype);
     const Gradients<Real> grads{
-        du.data<Real>(),  ddelta.data<Real>(), in.z.defined() ? dz.data<Real>() : nullptr,
-        dA_seq.data(),    dD_seq.data(),       dbias_seq.data(),
-        dB_groups.data(), dC_groups.data(),    groups};
+        du.data<Real>(),        ddelta.data<Real>(),    in.z.defined() ? dz.data<Real>() : nullptr,
+        dA_seq.data<Real>(),    dD_seq.data<Real>(),    dbias_seq.data<Real>(),
+        dB_groups.data<Real>(), dC_groups.data<Real>(), groups};
     const std::int64_t tasks = batch * groups;
 #pragma omp parallel num_threads(static_cast <int>(threads)) if (parallel && tasks > 1)
     {
-        BackwardScratch<Real> scratch;
+        // Kept by each thread from call to call: fresh scratch costs page faults every call.
+        static thread_local BackwardScratch<Real> scratch;
 #pragma omp for schedule(static)
         for (std::int64_t task = 0; task < tasks; ++task) {
             backward_task_any(op, task, dout.data<Real>(), checkpoints.data<Real>(), grads,
@@ -658,12 +712,12 @@ SelectiveScanGradients backward(const TimeMajorScanInputs& in, const Tensor& dou
     g.ddelta = ddelta;
     g.dz = dz;
     // dB, dC: the groups' sums added in group order.
-    const auto over_groups = [&](const std::vector<Real>& partial) {
+    const auto over_groups = [&](const Tensor& partial) {
         Tensor sum({M, N}, dtype);
         Real* p = sum.data<Real>();
         for (std::int64_t b = 0; b < batch; ++b) {
             for (std::int64_t group = 0; group < groups; ++group) {
-                const Real* q = partial.data() + (b * groups + group) * op.L * N;
+                const Real* q = partial.data<Real>() + (b * groups + group) * op.L * N;
                 for (std::int64_t i = 0; i < op.L * N; ++i) p[b * op.L * N + i] += q[i];
             }
         }
@@ -671,11 +725,13 @@ SelectiveScanGradients backward(const TimeMajorScanInputs& in, const Tensor& dou
     };
     g.dB = over_groups(dB_groups);
     g.dC = over_groups(dC_groups);
-    const auto over_sequences = [&](const std::vector<Real>& per_seq, Shape shape) {
+    const auto over_sequences = [&](const Tensor& per_seq, Shape shape) {
         Tensor sum(std::move(shape), dtype);
         const std::int64_t width = sum.numel();
+        Real* p = sum.data<Real>();
+        const Real* q = per_seq.data<Real>();
         for (std::int64_t b = 0; b < batch; ++b) {
-            for (std::int64_t i = 0; i < width; ++i) sum.data<Real>()[i] += per_seq[b * width + i];
+            for (std::int64_t i = 0; i < width; ++i) p[i] += q[b * width + i];
         }
         return sum;
     };

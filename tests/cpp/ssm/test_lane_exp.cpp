@@ -86,6 +86,31 @@ TEST(LaneSoftplus, Float32MatchesLog1pOfExp) {
     EXPECT_LT(worst, 4 * 1.1920928955078125e-07);
 }
 
+// The two-output softplus: the same softplus bits, and σ(x) within 4 ulp (float32) and 8 ulp
+// (float64) of 1 / (1 + e^−x).
+TEST(LaneSoftplus, WithSlopeGivesTheSameValueAndTheSigmoid) {
+    const auto sigmoid = [](double x) { return 1 / (1 + std::exp(-x)); };
+    const double worst32 = worst_error<Lanes16f>(
+        -80.0, 40.0,
+        [](Lanes16f x) {
+            Lanes16f slope;
+            const Lanes16f value = lane_softplus(x, slope);
+            for (int k = 0; k < 16; ++k) EXPECT_EQ(value[k], lane_softplus(x)[k]) << x[k];
+            return slope;
+        },
+        sigmoid, relative);
+    EXPECT_LT(worst32, 4 * 1.1920928955078125e-07);
+    const double worst64 = worst_error<Lanes8>(
+        -80.0, 40.0,
+        [](Lanes8 x) {
+            Lanes8 slope;
+            lane_softplus(x, slope);
+            return slope;
+        },
+        sigmoid, relative);
+    EXPECT_LT(worst64, 8 * 2.220446049250313e-16);
+}
+
 // float32 2^t: within 2 ulp of std::exp2 over the range it does not clamp, exact at integers,
 // normal and finite beyond it.
 TEST(LaneExp2, Float32MatchesStdExp2) {
