@@ -7,6 +7,7 @@ find_package(nlohmann_json 3.11 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
+find_package(ZLIB REQUIRED)
 
 # OpenBLAS, OpenMP flavour: the default pthread flavour would start its own threads beside
 # ours and oversubscribe the cores. Debian ships the OpenMP build without a linker symlink,

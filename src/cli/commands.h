@@ -17,6 +17,8 @@ Command add_demo_command(CLI::App& parent);
 Command add_info_command(CLI::App& parent);
 Command add_inspect_command(CLI::App& parent);
 Command add_eval_command(CLI::App& parent);
+Command add_train_command(CLI::App& parent);
+Command add_generate_command(CLI::App& parent);
 
 // What `structseq inspect PATH` prints: the tensors of a .safetensors or .npy file
 // (name, dtype, shape, bytes) and its metadata.

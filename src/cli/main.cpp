@@ -39,6 +39,8 @@ int run(int argc, char** argv) {
         structseq::cli::add_info_command(app),
         structseq::cli::add_inspect_command(app),
         structseq::cli::add_eval_command(app),
+        structseq::cli::add_train_command(app),
+        structseq::cli::add_generate_command(app),
     };
 
     try {

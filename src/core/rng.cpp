@@ -2,7 +2,9 @@
 
 #include "structseq/core/threads.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <numbers>
 
 namespace structseq {
@@ -134,6 +136,23 @@ void Rng::uniform(Tensor& out, double low, double high) {
             return values;
         });
     }
+}
+
+double Rng::uniform() {
+    Tensor one = Tensor::empty({1}, DType::F64);
+    uniform(one);
+    return one.data<double>()[0];
+}
+
+std::vector<std::int64_t> Rng::permutation(std::int64_t n) {
+    check_argument(n >= 0, "Rng::permutation", "n", std::to_string(n), "n >= 0");
+    std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+    for (std::int64_t i = n - 1; i > 0; --i) {
+        const auto j = std::min(i, static_cast<std::int64_t>(uniform() * static_cast<double>(i + 1)));
+        std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
+    }
+    return order;
 }
 
 Tensor Rng::normal(const Shape& shape, DType dtype, double mean, double stddev) {

@@ -2,6 +2,7 @@
 
 #include "structseq/core/error.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace structseq {
@@ -66,6 +67,39 @@ void AdamW::step(const std::vector<const Tensor*>& grads, double lr) {
             update(p.value->data<double>());
         }
     }
+}
+
+std::vector<std::pair<std::string, Tensor>> AdamW::moments() const {
+    std::vector<std::pair<std::string, Tensor>> out;
+    for (std::size_t i = 0; i < parameters_.size(); ++i) {
+        for (const auto& [prefix, values] : {std::pair{"m.", &m_[i]}, std::pair{"v.", &v_[i]}}) {
+            Tensor t = Tensor::empty({static_cast<std::int64_t>(values->size())}, DType::F64);
+            std::copy(values->begin(), values->end(), t.data<double>());
+            out.emplace_back(prefix + parameters_[i].name, std::move(t));
+        }
+    }
+    return out;
+}
+
+void AdamW::restore(std::int64_t steps,
+                    const std::vector<std::pair<std::string, Tensor>>& moments) {
+    constexpr std::string_view where = "AdamW.restore";
+    check_argument(steps >= 0, where, "steps", std::to_string(steps), ">= 0");
+    const auto find = [&](const std::string& name) -> const Tensor& {
+        for (const auto& [key, tensor] : moments) {
+            if (key == name) return tensor;
+        }
+        fail("{}: the optimizer state has no moment '{}'", where, name);
+    };
+    for (std::size_t i = 0; i < parameters_.size(); ++i) {
+        for (auto& [prefix, values] : {std::pair{"m.", &m_[i]}, std::pair{"v.", &v_[i]}}) {
+            const std::string name = prefix + parameters_[i].name;
+            const Tensor t = find(name).to(DType::F64).contiguous();
+            check_shape(where, name, t, {static_cast<std::int64_t>(values->size())});
+            std::copy(t.data<double>(), t.data<double>() + t.numel(), values->begin());
+        }
+    }
+    steps_ = steps;
 }
 
 }  // namespace structseq

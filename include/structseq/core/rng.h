@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 namespace structseq {
 
@@ -26,6 +27,11 @@ public:
 
     Tensor normal(const Shape& shape, DType dtype, double mean = 0.0, double stddev = 1.0);
     Tensor uniform(const Shape& shape, DType dtype, double low = 0.0, double high = 1.0);
+
+    // One float64 uniform in [0, 1): the next element of a float64 uniform draw.
+    double uniform();
+    // A uniformly random permutation of 0 … n−1 (Fisher–Yates over n − 1 uniform() draws).
+    std::vector<std::int64_t> permutation(std::int64_t n);
 
     std::uint64_t seed() const { return seed_; }
     std::uint64_t stream() const { return stream_; }

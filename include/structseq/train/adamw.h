@@ -40,6 +40,11 @@ public:
     // One update; grads[i] is the gradient of parameters[i] (same shape and dtype).
     void step(const std::vector<const Tensor*>& grads, double lr);
     std::int64_t steps() const { return steps_; }
+
+    // The moments for a checkpoint: "m.NAME" and "v.NAME" per parameter, float64 (numel).
+    std::vector<std::pair<std::string, Tensor>> moments() const;
+    // Restores moments() and the step count; Error naming a missing or mis-sized moment.
+    void restore(std::int64_t steps, const std::vector<std::pair<std::string, Tensor>>& moments);
     const std::vector<AdamWParameter>& parameters() const { return parameters_; }
 
 private:

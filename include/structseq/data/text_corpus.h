@@ -1,0 +1,27 @@
+#pragma once
+// The documents of a dataset source, read locally (nothing is ever downloaded):
+//   "bundled:kjv"       the bundled King James Bible (data/kjv.txt.gz, compiled into the
+//                       library): one document per chapter;
+//   FILE.jsonl          one JSON object per line, its `text_field` string a document;
+//   FILE.json           a JSON array of such objects (or of strings), or JSON lines;
+//   DIRECTORY           every regular file below it, in path order, read as text files;
+//   any other FILE      text: its blank-line-separated paragraphs are the documents.
+// Errors name the path (and line) of what cannot be read.
+
+#include <string>
+#include <vector>
+
+namespace structseq {
+
+inline constexpr const char* kBundledCorpus = "bundled:kjv";
+
+std::vector<std::string> read_documents(const std::string& source,
+                                        const std::string& text_field = "text");
+
+// The bundled corpus as one text (4.3 MB of ASCII).
+std::string bundled_corpus_text();
+
+// The blank-line-separated paragraphs of `text` (lines of spaces count as blank).
+std::vector<std::string> paragraphs(const std::string& text);
+
+}  // namespace structseq

@@ -1,0 +1,32 @@
+#pragma once
+// Text ↔ token ids. A model directory keeps its tokenizer in tokenizer.json beside the weights;
+// load_tokenizer reads it back.
+//   byte: one token per byte, ids 0…255; decode(encode(s)) == s for every byte string.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace structseq {
+
+class Tokenizer {
+public:
+    virtual ~Tokenizer() = default;
+    virtual std::string type() const = 0;
+    virtual std::int64_t vocab_size() const = 0;
+    virtual std::vector<std::int64_t> encode(std::string_view text) const = 0;
+    // Ids outside [0, vocab_size) are an Error naming the id.
+    virtual std::string decode(std::span<const std::int64_t> ids) const = 0;
+    // Writes tokenizer.json into `directory` (atomically).
+    virtual void save(const std::string& directory) const = 0;
+};
+
+std::unique_ptr<Tokenizer> make_byte_tokenizer();
+
+// The tokenizer a directory's tokenizer.json describes; Error when it is missing or unreadable.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& directory);
+
+}  // namespace structseq

@@ -1,0 +1,57 @@
+#pragma once
+// Training a language model from a RunConfig. Each optimizer step s draws
+// batch_size × gradient_accumulation_steps training windows: sample k = s · that + i is
+// window perm_e[k mod n] of epoch e = k div n, perm_e a permutation seeded by (seed, e), so a
+// step's data depends on nothing but s, and a resumed run repeats an uninterrupted one bit for
+// bit (same threads). The gradient is the mean over the micro-batches, clipped to
+// max_grad_norm in global L2 norm, then AdamW at the scheduled rate: no weight decay on norms,
+// biases, the embedding, A_log and D; selective_param_lr_multiplier on x_proj and dt_proj (the
+// selective parameterization) when use_param_groups.
+//
+// Output (OUT = output_dir): checkpoints as checkpoint.h describes (every save_steps, at each new
+// best validation loss, and at the end; the newest save_total_limit kept, and the best);
+// OUT/metrics.jsonl, one JSON object per logged step {step, split, loss, lr, tokens_per_s} (and
+// bits_per_byte for validation and test).
+
+#include "structseq/train/run_config.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace structseq {
+
+struct TrainOptions {
+    std::string output_dir = "outputs/run";
+    std::optional<std::uint64_t> seed;  // overrides training.seed
+    bool resume = false;                // continue from OUT's latest checkpoint
+    bool use_best_model = false;        // test the best checkpoint rather than the last weights
+    bool progress = true;               // a progress bar on stderr
+};
+
+struct TrainResult {
+    std::int64_t steps = 0;
+    std::int64_t parameters = 0;
+    double train_loss = 0;       // mean over the last logging interval
+    double val_loss = 0;         // at the end (NaN without a validation split)
+    double val_bits_per_byte = 0;
+    double test_loss = 0;        // NaN without a test split
+    double tokens_per_second = 0;
+    std::string last_checkpoint;
+};
+
+TrainResult train_language_model(const RunConfig& config, const TrainOptions& options);
+
+// Mean next-token loss over the first `max_batches` batches of `batch_size` windows of a split
+// (0: all), and that loss in bits per byte of text.
+struct SplitLoss {
+    double loss = 0;
+    double bits_per_byte = 0;
+    std::int64_t windows = 0;
+};
+class MambaModel;
+class TokenWindows;
+SplitLoss evaluate_split(const MambaModel& model, const TokenWindows& split,
+                         std::int64_t batch_size, std::int64_t max_batches);
+
+}  // namespace structseq

@@ -1,0 +1,143 @@
+// structseq generate [--config C] --model-dir D [--checkpoint best|latest|PATH] --prompt P
+//   [--max-length N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
+//   [--output-file F] [--seed S]
+// The prompt runs through the recurrent state once; each new token costs one step.
+
+#include "commands.h"
+
+#include "structseq/core/error.h"
+#include "structseq/core/rng.h"
+#include "structseq/io/atomic_file.h"
+#include "structseq/model/sampling.h"
+#include "structseq/train/checkpoint.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace structseq::cli {
+
+namespace {
+
+struct GenerateOptions {
+    std::string config;
+    std::string model_dir;
+    std::string checkpoint = "best";
+    std::string prompt;
+    std::int64_t max_length = 200;
+    SamplingOptions sampling{0.8, 50, 0.9, 1.0};
+    std::string output_file;
+    std::uint64_t seed = 0;
+};
+
+// The model-defining fields of a configuration, to compare --config with a checkpoint's.
+std::string model_signature(const RunConfig& c) {
+    const MambaConfig& m = c.model.mamba;
+    return fmt::format(
+        "vocab_size {}, hidden_dim {}, state_dim {}, num_layers {}, ffn_dim {}, d_inner {}, "
+        "mixers {}, selective_param_class {}, tokenizer {}",
+        m.vocab_size, m.d_model, m.d_state, m.n_layer, m.ffn_dim, m.d_inner,
+        fmt::join(m.mixers, ","), m.selective_param_class, c.tokenizer);
+}
+
+int run_generate(const GenerateOptions& o) {
+    check_sampling_options(o.sampling);
+    const std::string directory = find_checkpoint(o.model_dir, o.checkpoint);
+    const LoadedCheckpoint loaded = load_checkpoint(directory);
+    if (!o.config.empty()) {
+        const std::string given = model_signature(load_run_config(o.config));
+        const std::string saved = model_signature(loaded.config);
+        if (given != saved) {
+            fail("--config {} does not match the checkpoint {}: the config gives ({}), the "
+                 "checkpoint was trained with ({})",
+                 o.config, directory, given, saved);
+        }
+    }
+    const std::vector<std::int64_t> prompt = loaded.tokenizer->encode(o.prompt);
+    if (prompt.empty()) fail("--prompt: empty; give at least one character");
+    const MambaModel& model = loaded.model;
+    MambaState state = model.initial_state(1);
+    Tensor token({1}, DType::I64);
+    Tensor logits;
+    for (const std::int64_t id : prompt) {
+        token.data<std::int64_t>()[0] = id;
+        logits = model.step(token, state);
+    }
+    std::fputs(o.prompt.c_str(), stdout);
+    std::fflush(stdout);
+    Rng rng(o.seed, /*stream=*/0x6e);
+    std::vector<std::int64_t> generated;
+    std::deque<std::int64_t> recent(prompt.begin(), prompt.end());
+    const auto start = std::chrono::steady_clock::now();
+    const std::int64_t vocab = loaded.tokenizer->vocab_size();
+    for (std::int64_t i = 0; i < o.max_length; ++i) {
+        const std::vector<std::int64_t> window(recent.begin(), recent.end());
+        // Only the tokenizer's ids can be drawn (the model's vocabulary may be padded).
+        const std::int64_t next = sample_next_token(
+            std::span<const float>(logits.data<float>(), static_cast<std::size_t>(vocab)),
+            o.sampling, rng.uniform(), window);
+        generated.push_back(next);
+        recent.push_back(next);
+        if (recent.size() > 64) recent.pop_front();
+        const std::string piece = loaded.tokenizer->decode(std::span(&next, 1));
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+        token.data<std::int64_t>()[0] = next;
+        logits = model.step(token, state);
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fputs("\n", stdout);
+    fmt::print(stderr, "{} tokens in {:.2f} s ({:.1f} tokens/s), checkpoint {}\n",
+               generated.size(), seconds, static_cast<double>(generated.size()) / seconds,
+               directory);
+    if (!o.output_file.empty()) {
+        io::write_file_atomic(o.output_file, o.prompt + loaded.tokenizer->decode(generated) + "\n");
+    }
+    return 0;
+}
+
+}  // namespace
+
+Command add_generate_command(CLI::App& parent) {
+    CLI::App* app = parent.add_subcommand(
+        "generate",
+        "Generate text from a trained model directory, streaming tokens as they come");
+    auto o = std::make_shared<GenerateOptions>();
+    app->add_option("--config", o->config,
+                    "Optional: a YAML configuration the checkpoint must match (the model "
+                    "directory carries its own)");
+    app->add_option("--model-dir", o->model_dir, "A directory written by `structseq train`")
+        ->required();
+    app->add_option("--checkpoint", o->checkpoint,
+                    "best (lowest validation loss), latest, or a checkpoint folder")
+        ->capture_default_str();
+    app->add_option("--prompt", o->prompt, "The text to continue")->required();
+    app->add_option("--max-length", o->max_length, "Tokens to generate")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 30))
+        ->capture_default_str();
+    app->add_option("--temperature", o->sampling.temperature, "0 for greedy")
+        ->check(CLI::Range(0.0, 1e6))
+        ->capture_default_str();
+    app->add_option("--top-k", o->sampling.top_k, "Keep the k most likely tokens (0: all)")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 30))
+        ->capture_default_str();
+    app->add_option("--top-p", o->sampling.top_p,
+                    "Keep the most likely tokens up to this probability mass (1: all)")
+        ->check(CLI::Range(1e-9, 1.0))
+        ->capture_default_str();
+    app->add_option("--repetition-penalty", o->sampling.repetition_penalty,
+                    "Divide the logits of the last 64 tokens by this (1: off)")
+        ->check(CLI::Range(1e-6, 1e6))
+        ->capture_default_str();
+    app->add_option("--output-file", o->output_file, "Also write prompt + text here (atomically)");
+    app->add_option("--seed", o->seed, "Seed of the sampling draws")->capture_default_str();
+    return {app, [o] { return run_generate(*o); }};
+}
+
+}  // namespace structseq::cli

@@ -1,0 +1,124 @@
+#include "structseq/data/text_corpus.h"
+
+#include "structseq/core/error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace structseq {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_file(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail("{}: cannot be read", path.string());
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    return bytes.str();
+}
+
+std::string text_of(const nlohmann::json& item, const std::string& field,
+                    const std::string& where) {
+    if (item.is_string()) return item.get<std::string>();
+    if (item.is_object() && item.contains(field) && item[field].is_string()) {
+        return item[field].get<std::string>();
+    }
+    fail("{}: expected an object with a string \"{}\" field (dataset.text_field)", where, field);
+}
+
+std::vector<std::string> json_documents(const fs::path& path, const std::string& field) {
+    const std::string bytes = read_file(path);
+    std::vector<std::string> documents;
+    const auto first = bytes.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos && bytes[first] == '[') {
+        nlohmann::json array;
+        try {
+            array = nlohmann::json::parse(bytes);
+        } catch (const nlohmann::json::exception& e) {
+            fail("{}: not valid JSON ({})", path.string(), e.what());
+        }
+        for (std::size_t i = 0; i < array.size(); ++i) {
+            documents.push_back(text_of(array[i], field, path.string() + " item " + std::to_string(i)));
+        }
+        return documents;
+    }
+    std::istringstream lines(bytes);
+    std::string line;
+    for (std::int64_t number = 1; std::getline(lines, line); ++number) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        const std::string where = path.string() + " line " + std::to_string(number);
+        nlohmann::json item;
+        try {
+            item = nlohmann::json::parse(line);
+        } catch (const nlohmann::json::exception& e) {
+            fail("{}: not valid JSON ({})", where, e.what());
+        }
+        documents.push_back(text_of(item, field, where));
+    }
+    return documents;
+}
+
+void append(std::vector<std::string>& to, std::vector<std::string> from) {
+    for (std::string& s : from) to.push_back(std::move(s));
+}
+
+}  // namespace
+
+std::vector<std::string> paragraphs(const std::string& text) {
+    std::vector<std::string> out;
+    std::string current;
+    std::istringstream lines(text);
+    std::string line;
+    const auto flush = [&] {
+        if (!current.empty()) out.push_back(std::move(current));
+        current.clear();
+    };
+    while (std::getline(lines, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.find_first_not_of(" \t") == std::string::npos) {
+            flush();
+            continue;
+        }
+        if (!current.empty()) current += '\n';
+        current += line;
+    }
+    flush();
+    return out;
+}
+
+std::vector<std::string> read_documents(const std::string& source,
+                                        const std::string& text_field) {
+    if (source == kBundledCorpus) return paragraphs(bundled_corpus_text());
+    if (source.starts_with("bundled:")) {
+        fail("dataset.data_path: unknown bundled corpus '{}' (the bundled one is '{}')", source,
+             kBundledCorpus);
+    }
+    const fs::path path(source);
+    std::error_code error;
+    if (fs::is_directory(path, error)) {
+        std::vector<fs::path> files;
+        for (const auto& entry : fs::recursive_directory_iterator(path)) {
+            if (entry.is_regular_file()) files.push_back(entry.path());
+        }
+        std::sort(files.begin(), files.end());
+        std::vector<std::string> documents;
+        for (const fs::path& file : files) append(documents, read_documents(file.string(), text_field));
+        return documents;
+    }
+    if (!fs::exists(path, error)) {
+        fail("dataset.data_path: '{}' does not exist (a text file, a directory of them, a .jsonl "
+             "file, or '{}'); nothing is downloaded",
+             source, kBundledCorpus);
+    }
+    const std::string extension = path.extension().string();
+    if (extension == ".jsonl" || extension == ".json") return json_documents(path, text_field);
+    return paragraphs(read_file(path));
+}
+
+}  // namespace structseq
