@@ -1,16 +1,21 @@
+// structseq eval --model-dir DIR [--split val|test]: a trained model's loss on its dataset split.
 // structseq eval --model-dir DIR --tokens 1,2,3: runs a model on a token sequence and prints the
 // statistics of the last position's logits and its most likely next tokens.
 
 #include "commands.h"
 
 #include "structseq/core/error.h"
+#include "structseq/data/token_dataset.h"
 #include "structseq/model/mamba_checkpoint.h"
+#include "structseq/train/checkpoint.h"
+#include "structseq/train/trainer.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -43,17 +48,53 @@ std::vector<std::int64_t> parse_tokens(const std::string& text) {
 struct EvalOptions {
     std::string model_dir;
     std::string tokens;
+    std::string split = "val";
+    std::string checkpoint = "best";
     int top_k = 5;
 };
 
+// A directory written by `structseq train` (or one of its checkpoint folders).
+bool is_trained_model(const std::string& dir) {
+    std::error_code error;
+    return std::filesystem::is_directory(dir + "/checkpoints", error) ||
+           std::filesystem::exists(dir + "/config.yaml", error);
+}
+
+// Loss, perplexity and bits per byte of a trained model on its dataset's split.
+int evaluate_on_split(const EvalOptions& o) {
+    const std::string directory = std::filesystem::exists(o.model_dir + "/config.yaml")
+                                      ? o.model_dir
+                                      : find_checkpoint(o.model_dir, o.checkpoint);
+    const LoadedCheckpoint loaded = load_checkpoint(directory);
+    const TokenDataset data = load_run_dataset(loaded.config, *loaded.tokenizer, loaded.state.seed);
+    const TokenWindows& split = o.split == "test" ? data.test : data.val;
+    if (split.size() == 0) {
+        fail("eval: the {} split is empty (dataset.{}_split is 0 in {}/config.yaml)", o.split,
+             o.split, directory);
+    }
+    const SplitLoss r = evaluate_split(loaded.model, split, loaded.config.training.batch_size, 0);
+    fmt::print("{} (step {}): {} split, {} windows of {} tokens\n", directory, loaded.state.step,
+               o.split, r.windows, split.length());
+    fmt::print("loss {:.4f}, perplexity {:.3f}, {:.4f} bits per byte\n", r.loss, std::exp(r.loss),
+               r.bits_per_byte);
+    return 0;
+}
+
 int run_eval(const EvalOptions& o) {
     if (o.tokens.empty()) {
+        if (is_trained_model(o.model_dir)) return evaluate_on_split(o);
         fail(
-            "eval: --tokens is required (e.g. --tokens 1,2,3); evaluation on a dataset split "
-            "needs a model trained by `structseq train`");
+            "eval: --tokens is required for a Hugging Face checkpoint (e.g. --tokens 1,2,3); "
+            "evaluation on a dataset split needs a model directory written by `structseq train`");
     }
     const std::vector<std::int64_t> ids = parse_tokens(o.tokens);
-    const MambaModel model = load_mamba_checkpoint(o.model_dir);
+    const MambaModel model =
+        is_trained_model(o.model_dir)
+            ? load_checkpoint(std::filesystem::exists(o.model_dir + "/config.yaml")
+                                  ? o.model_dir
+                                  : find_checkpoint(o.model_dir, o.checkpoint))
+                  .model
+            : load_mamba_checkpoint(o.model_dir);
     const MambaConfig& c = model.config();
     Tensor tokens({1, static_cast<std::int64_t>(ids.size())}, DType::I64);
     std::copy(ids.begin(), ids.end(), tokens.data<std::int64_t>());
@@ -93,14 +134,22 @@ int run_eval(const EvalOptions& o) {
 Command add_eval_command(CLI::App& parent) {
     CLI::App* app = parent.add_subcommand(
         "eval",
-        "Run a model directory on a token sequence: logits statistics and the top next "
-        "tokens");
+        "Evaluate a model: a trained one on its validation or test split (loss, perplexity, "
+        "bits per byte), or any model on a token sequence (logits statistics, top next tokens)");
     auto o = std::make_shared<EvalOptions>();
     app->add_option("--model-dir", o->model_dir,
-                    "A Mamba checkpoint directory (config.json + model.safetensors, state-spaces "
-                    "or transformers layout)")
+                    "A directory written by `structseq train`, or a Mamba checkpoint directory "
+                    "(config.json + model.safetensors, state-spaces or transformers layout)")
         ->required();
-    app->add_option("--tokens", o->tokens, "Comma-separated token ids, e.g. 1,2,3");
+    app->add_option("--tokens", o->tokens,
+                    "Comma-separated token ids, e.g. 1,2,3 (without it, a trained model is "
+                    "evaluated on its dataset's --split)");
+    app->add_option("--split", o->split, "val or test: the split of a trained model's dataset")
+        ->check(CLI::IsMember({"val", "test"}))
+        ->capture_default_str();
+    app->add_option("--checkpoint", o->checkpoint,
+                    "For a trained model: best, latest or a checkpoint folder")
+        ->capture_default_str();
     app->add_option("--top-k", o->top_k, "How many next tokens to list")
         ->check(CLI::Range(1, 1000))
         ->capture_default_str();

@@ -7,6 +7,7 @@
 
 #include "structseq/core/error.h"
 #include "structseq/core/rng.h"
+#include "structseq/data/utf8_stream.h"
 #include "structseq/io/atomic_file.h"
 #include "structseq/model/sampling.h"
 #include "structseq/train/checkpoint.h"
@@ -53,9 +54,10 @@ int run_generate(const GenerateOptions& o) {
         const std::string given = model_signature(load_run_config(o.config));
         const std::string saved = model_signature(loaded.config);
         if (given != saved) {
-            fail("--config {} does not match the checkpoint {}: the config gives ({}), the "
-                 "checkpoint was trained with ({})",
-                 o.config, directory, given, saved);
+            fail(
+                "--config {} does not match the checkpoint {}: the config gives ({}), the "
+                "checkpoint was trained with ({})",
+                o.config, directory, given, saved);
         }
     }
     const std::vector<std::int64_t> prompt = loaded.tokenizer->encode(o.prompt);
@@ -68,7 +70,10 @@ int run_generate(const GenerateOptions& o) {
         token.data<std::int64_t>()[0] = id;
         logits = model.step(token, state);
     }
-    std::fputs(o.prompt.c_str(), stdout);
+    // Byte-level models can emit malformed UTF-8: what is printed (and written) is made valid.
+    Utf8Stream utf8;
+    std::string text = utf8.push(o.prompt);
+    std::fputs(text.c_str(), stdout);
     std::fflush(stdout);
     Rng rng(o.seed, /*stream=*/0x6e);
     std::vector<std::int64_t> generated;
@@ -84,7 +89,8 @@ int run_generate(const GenerateOptions& o) {
         generated.push_back(next);
         recent.push_back(next);
         if (recent.size() > 64) recent.pop_front();
-        const std::string piece = loaded.tokenizer->decode(std::span(&next, 1));
+        const std::string piece = utf8.push(loaded.tokenizer->decode(std::span(&next, 1)));
+        text += piece;
         std::fwrite(piece.data(), 1, piece.size(), stdout);
         std::fflush(stdout);
         token.data<std::int64_t>()[0] = next;
@@ -92,12 +98,13 @@ int run_generate(const GenerateOptions& o) {
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fputs("\n", stdout);
-    fmt::print(stderr, "{} tokens in {:.2f} s ({:.1f} tokens/s), checkpoint {}\n",
-               generated.size(), seconds, static_cast<double>(generated.size()) / seconds,
-               directory);
+    const std::string rest = utf8.finish() + "\n";
+    text += rest;
+    std::fputs(rest.c_str(), stdout);
+    fmt::print(stderr, "{} tokens in {:.2f} s ({:.1f} tokens/s), checkpoint {}\n", generated.size(),
+               seconds, static_cast<double>(generated.size()) / seconds, directory);
     if (!o.output_file.empty()) {
-        io::write_file_atomic(o.output_file, o.prompt + loaded.tokenizer->decode(generated) + "\n");
+        io::write_file_atomic(o.output_file, text);
     }
     return 0;
 }
@@ -106,8 +113,7 @@ int run_generate(const GenerateOptions& o) {
 
 Command add_generate_command(CLI::App& parent) {
     CLI::App* app = parent.add_subcommand(
-        "generate",
-        "Generate text from a trained model directory, streaming tokens as they come");
+        "generate", "Generate text from a trained model directory, streaming tokens as they come");
     auto o = std::make_shared<GenerateOptions>();
     app->add_option("--config", o->config,
                     "Optional: a YAML configuration the checkpoint must match (the model "

@@ -22,6 +22,7 @@ struct TrainCommandOptions {
     bool resume = false;
     bool use_best_model = false;
     bool no_progress = false;
+    std::int64_t stop_after = 0;
 };
 
 int run_train(const TrainCommandOptions& o) {
@@ -32,6 +33,7 @@ int run_train(const TrainCommandOptions& o) {
     options.resume = o.resume;
     options.use_best_model = o.use_best_model;
     options.progress = !o.no_progress;
+    options.stop_after = o.stop_after;
     const TrainResult r = train_language_model(config, options);
     fmt::print("trained {:.2f} M parameters for {} steps at {:.0f} tokens/s\n",
                static_cast<double>(r.parameters) / 1e6, r.steps, r.tokens_per_second);
@@ -62,7 +64,8 @@ Command add_train_command(CLI::App& parent) {
     app->add_option("--output-dir", o->output_dir,
                     "Where checkpoints, metrics.jsonl and best.json go")
         ->capture_default_str();
-    app->add_option("--seed", o->seed, "Overrides training.seed (initialization, data split, order)");
+    app->add_option("--seed", o->seed,
+                    "Overrides training.seed (initialization, data split, order)");
     app->add_flag("--resume", o->resume,
                   "Continue from the output directory's latest checkpoint (bit-exact with an "
                   "uninterrupted run on the same threads)");
@@ -70,6 +73,9 @@ Command add_train_command(CLI::App& parent) {
                   "Report the test loss of the best checkpoint (by validation loss) rather than "
                   "the last weights");
     app->add_flag("--no-progress", o->no_progress, "No progress bar");
+    app->add_option("--stop-after", o->stop_after,
+                    "Save and stop once this many steps are done (--resume continues the run)")
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
     return {app, [o] { return run_train(*o); }};
 }
 

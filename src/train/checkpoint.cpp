@@ -87,7 +87,7 @@ std::string save_checkpoint(const std::string& output_dir, const MambaModel& mod
     const fs::path root = fs::path(output_dir) / "checkpoints";
     fs::create_directories(root);
     const fs::path final_path = root / step_name(state.step);
-    const fs::path partial = root / ("." + step_name(state.step) + ".partial");
+    const fs::path partial = root / fmt::format(".{}.partial", step_name(state.step));
     fs::remove_all(partial);
     fs::create_directories(partial);
     MambaWeights weights = model.weights();  // shares the model's storage
@@ -102,6 +102,7 @@ std::string save_checkpoint(const std::string& output_dir, const MambaModel& mod
         {"best_val_loss", std::isfinite(state.best_val_loss) ? nlohmann::json(state.best_val_loss)
                                                              : nlohmann::json(nullptr)},
         {"best_step", state.best_step},
+        {"seed", state.seed},
     };
     io::write_file_atomic((partial / "trainer_state.json").string(), trainer_state.dump(2) + "\n");
     io::write_file_atomic((partial / "config.yaml").string(), config.yaml);
@@ -133,9 +134,10 @@ std::string find_checkpoint(const std::string& model_dir, const std::string& whi
     if (which == "best" || which == "latest") {
         const std::vector<std::int64_t> steps = checkpoint_steps(model_dir);
         if (steps.empty()) {
-            fail("{}: no checkpoints (expected {}/checkpoints/step-N folders written by "
-                 "`structseq train`)",
-                 model_dir, model_dir);
+            fail(
+                "{}: no checkpoints (expected {}/checkpoints/step-N folders written by "
+                "`structseq train`)",
+                model_dir, model_dir);
         }
         std::int64_t step = steps.back();
         if (which == "best") {
@@ -152,7 +154,8 @@ std::string find_checkpoint(const std::string& model_dir, const std::string& whi
 
 LoadedCheckpoint load_checkpoint(const std::string& directory) {
     const fs::path dir(directory);
-    RunConfig config = parse_run_config(read_text(dir / "config.yaml"), (dir / "config.yaml").string());
+    RunConfig config =
+        parse_run_config(read_text(dir / "config.yaml"), (dir / "config.yaml").string());
     MambaModel initial = init_language_model(config.model, 0);
     MambaWeights weights = initial.weights().zeros_like();
     const std::string model_path = (dir / "model.safetensors").string();
@@ -178,6 +181,7 @@ LoadedCheckpoint load_checkpoint(const std::string& directory) {
                                   ? std::numeric_limits<double>::infinity()
                                   : j.at("best_val_loss").get<double>();
         state.best_step = j.at("best_step").get<std::int64_t>();
+        state.seed = j.at("seed").get<std::uint64_t>();
     } catch (const nlohmann::json::exception& e) {
         fail("{}: {}", (dir / "trainer_state.json").string(), e.what());
     }
@@ -189,7 +193,8 @@ std::vector<std::pair<std::string, Tensor>> load_optimizer_moments(const std::st
     const io::SafetensorsFile file =
         io::SafetensorsFile::open((fs::path(directory) / "optimizer.safetensors").string());
     std::vector<std::pair<std::string, Tensor>> moments;
-    for (const io::SafetensorsEntry& e : file.entries()) moments.emplace_back(e.name, file.load(e.name));
+    for (const io::SafetensorsEntry& e : file.entries())
+        moments.emplace_back(e.name, file.load(e.name));
     return moments;
 }
 

@@ -21,6 +21,7 @@
 #include <limits>
 #include <map>
 #include <numbers>
+#include <optional>
 #include <sstream>
 
 namespace structseq {
@@ -33,19 +34,6 @@ using Clock = std::chrono::steady_clock;
 std::unique_ptr<Tokenizer> make_tokenizer(const RunConfig& config) {
     if (config.tokenizer == "byte") return make_byte_tokenizer();
     fail("tokenizer.type: '{}' is not available (expected byte)", config.tokenizer);
-}
-
-TokenDataset load_dataset(const RunConfig& config, const Tokenizer& tokenizer,
-                          std::uint64_t seed) {
-    const DatasetSettings& d = config.dataset;
-    const std::vector<std::string> documents = read_documents(d.data_path, d.text_field);
-    DatasetOptions options;
-    options.max_seq_len = d.max_seq_len;
-    options.stride = d.stride;
-    options.val_split = d.val_split;
-    options.test_split = d.test_split;
-    options.seed = seed;
-    return build_token_dataset(documents, tokenizer, options);
 }
 
 // AdamW's parameters with the run's groups (see trainer.h).
@@ -156,6 +144,36 @@ void log_settings_not_applied(const RunConfig& config) {
 
 }  // namespace
 
+TokenDataset load_run_dataset(const RunConfig& config, const Tokenizer& tokenizer,
+                              std::uint64_t seed) {
+    const DatasetSettings& d = config.dataset;
+    std::error_code error;
+    if (d.data_path != kBundledCorpus && !fs::exists(d.data_path, error)) {
+        fail(
+            "dataset.data_path: '{}' does not exist ({} dataset). {}Nothing is downloaded: "
+            "point dataset.data_path at a local copy, or use '{}', the bundled corpus",
+            d.data_path, d.type,
+            d.type == "synthetic" ? "A synthetic dataset is written by `structseq "
+                                    "create-synthetic`. "
+                                  : "",
+            kBundledCorpus);
+    }
+    if (d.data_path.ends_with(".zst")) {
+        fail(
+            "dataset.data_path: '{}' is zstd-compressed (the Pile's published form); "
+            "decompress it first (zstd -d) and point at the .jsonl",
+            d.data_path);
+    }
+    const std::vector<std::string> documents = read_documents(d.data_path, d.text_field);
+    DatasetOptions options;
+    options.max_seq_len = d.max_seq_len;
+    options.stride = d.stride;
+    options.val_split = d.val_split;
+    options.test_split = d.test_split;
+    options.seed = seed;
+    return build_token_dataset(documents, tokenizer, options);
+}
+
 SplitLoss evaluate_split(const MambaModel& model, const TokenWindows& split,
                          std::int64_t batch_size, std::int64_t max_batches) {
     SplitLoss out;
@@ -168,7 +186,8 @@ SplitLoss evaluate_split(const MambaModel& model, const TokenWindows& split,
     double total = 0;
     for (std::int64_t b = 0; b < batches; ++b) {
         std::vector<std::int64_t> indices;
-        for (std::int64_t w = b * batch_size; w < std::min(split.size(), (b + 1) * batch_size); ++w) {
+        for (std::int64_t w = b * batch_size; w < std::min(split.size(), (b + 1) * batch_size);
+             ++w) {
             indices.push_back(w);
         }
         Tensor tokens, targets;
@@ -183,16 +202,27 @@ SplitLoss evaluate_split(const MambaModel& model, const TokenWindows& split,
 
 TrainResult train_language_model(const RunConfig& config, const TrainOptions& options) {
     const TrainingSettings& t = config.training;
-    const std::uint64_t seed = options.seed.value_or(t.seed);
+    std::optional<LoadedCheckpoint> resumed;
+    std::string resumed_from;
+    if (options.resume) {
+        resumed_from = find_checkpoint(options.output_dir, "latest");
+        resumed.emplace(load_checkpoint(resumed_from));
+    }
+    const std::uint64_t seed = resumed ? resumed->state.seed : options.seed.value_or(t.seed);
+    if (resumed && options.seed && *options.seed != seed) {
+        fail("--seed {} differs from the seed {} of the run being resumed ({})", *options.seed,
+             seed, resumed_from);
+    }
     const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(config);
     if (config.model.mamba.vocab_size < tokenizer->vocab_size()) {
-        fail("model.vocab_size = {} is smaller than the {} tokenizer's {} tokens; set "
-             "model.vocab_size: {}",
-             config.model.mamba.vocab_size, tokenizer->type(), tokenizer->vocab_size(),
-             tokenizer->vocab_size());
+        fail(
+            "model.vocab_size = {} is smaller than the {} tokenizer's {} tokens; set "
+            "model.vocab_size: {}",
+            config.model.mamba.vocab_size, tokenizer->type(), tokenizer->vocab_size(),
+            tokenizer->vocab_size());
     }
     log_settings_not_applied(config);
-    const TokenDataset data = load_dataset(config, *tokenizer, seed);
+    const TokenDataset data = load_run_dataset(config, *tokenizer, seed);
     log::info("dataset: {} documents; {} training windows of {} tokens, {} validation, {} test",
               data.documents, data.train.size(), config.dataset.max_seq_len, data.val.size(),
               data.test.size());
@@ -204,14 +234,12 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
                         : (t.num_epochs * data.train.size() + per_step - 1) / per_step;
 
     TrainerState state;
-    std::string resumed_from;
-    MambaModel model = [&] {
-        if (!options.resume) return init_language_model(config.model, seed);
-        resumed_from = find_checkpoint(options.output_dir, "latest");
-        LoadedCheckpoint loaded = load_checkpoint(resumed_from);
-        state = loaded.state;
-        return std::move(loaded.model);
-    }();
+    state.seed = seed;
+    if (resumed) state = resumed->state;
+    const std::int64_t stop_at =
+        options.stop_after > 0 ? std::min(total_steps, options.stop_after) : total_steps;
+    MambaModel model =
+        resumed ? std::move(resumed->model) : init_language_model(config.model, seed);
     MambaWeights weights = model.weights();  // shares the model's storage: AdamW updates it
     AdamWOptions adam;
     adam.beta1 = config.optimizer.beta1;
@@ -230,7 +258,7 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
               config.dataset.max_seq_len, options.output_dir);
 
     SampleOrder order(data.train.size(), seed);
-    ProgressBar bar(total_steps - state.step, "train",
+    ProgressBar bar(std::max<std::int64_t>(0, stop_at - state.step), "train",
                     options.progress ? ProgressBar::Mode::Auto : ProgressBar::Mode::Silent);
     TrainResult result;
     result.parameters = model.parameter_count();
@@ -243,11 +271,11 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
             save_checkpoint(options.output_dir, model, optimizer, state, config, *tokenizer);
         rotate_checkpoints(options.output_dir, t.save_total_limit);
     };
-    while (state.step < total_steps) {
+    while (state.step < stop_at) {
         const std::int64_t s = state.step;
         const Clock::time_point start = Clock::now();
-        const double lr = learning_rate_at(config.scheduler, config.optimizer.learning_rate, s,
-                                           total_steps);
+        const double lr =
+            learning_rate_at(config.scheduler, config.optimizer.learning_rate, s, total_steps);
         MambaWeights grads = weights.zeros_like();
         const std::vector<Tensor*> g = gradient_tensors(grads);
         double loss = 0;
@@ -279,17 +307,18 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
         interval_seconds += seconds;
         all_tokens += step_tokens;
         all_seconds += seconds;
-        const bool last = state.step == total_steps;
+        const bool last = state.step == stop_at;
         bar.advance(1, fmt::format("loss {:.4f}  lr {:.2e}  {:.0f} tok/s", loss, lr,
                                    static_cast<double>(step_tokens) / seconds));
         if (state.step % t.logging_steps == 0 || last) {
             result.train_loss = interval_loss / static_cast<double>(interval_steps);
-            metrics.write({{"step", state.step},
-                           {"split", "train"},
-                           {"loss", result.train_loss},
-                           {"lr", lr},
-                           {"grad_norm", norm},
-                           {"tokens_per_s", static_cast<double>(interval_tokens) / interval_seconds}});
+            metrics.write(
+                {{"step", state.step},
+                 {"split", "train"},
+                 {"loss", result.train_loss},
+                 {"lr", lr},
+                 {"grad_norm", norm},
+                 {"tokens_per_s", static_cast<double>(interval_tokens) / interval_seconds}});
             interval_loss = interval_seconds = 0;
             interval_steps = interval_tokens = 0;
         }
@@ -320,11 +349,12 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
     result.tokens_per_second = all_seconds > 0 ? all_tokens / all_seconds : 0.0;
     if (data.val.size() == 0) result.val_loss = std::numeric_limits<double>::quiet_NaN();
     result.test_loss = std::numeric_limits<double>::quiet_NaN();
-    if (data.test.size() > 0) {
+    if (data.test.size() > 0 && state.step == total_steps) {
         const bool best = options.use_best_model && state.best_step >= 0;
         const LoadedCheckpoint tested =
             load_checkpoint(find_checkpoint(options.output_dir, best ? "best" : "latest"));
-        const SplitLoss test = evaluate_split(tested.model, data.test, t.batch_size, t.eval_batches);
+        const SplitLoss test =
+            evaluate_split(tested.model, data.test, t.batch_size, t.eval_batches);
         result.test_loss = test.loss;
         metrics.write({{"step", tested.state.step},
                        {"split", "test"},

@@ -18,7 +18,7 @@ inline constexpr const char* kBundledCorpus = "bundled:kjv";
 std::vector<std::string> read_documents(const std::string& source,
                                         const std::string& text_field = "text");
 
-// The bundled corpus as one text (4.3 MB of ASCII).
+// The bundled corpus as one text (4.1 MB of ASCII).
 std::string bundled_corpus_text();
 
 // The blank-line-separated paragraphs of `text` (lines of spaces count as blank).

@@ -3,7 +3,8 @@
 //   OUT/checkpoints/step-00000100/  model.safetensors      float32 weights, by their
 //                                                          MambaWeights::named_tensors() names
 //                                   optimizer.safetensors  AdamW moments ("m.NAME", "v.NAME")
-//                                   trainer_state.json     step, tokens, best validation loss
+//                                   trainer_state.json     step, tokens, best validation loss,
+//                                                          seed
 //                                   config.yaml            the run's configuration, in full
 //                                   tokenizer.json
 //   OUT/best.json                   {"step": N, "val_loss": x}: the best checkpoint so far
@@ -30,6 +31,7 @@ struct TrainerState {
     std::int64_t tokens = 0;  // training tokens seen
     double best_val_loss = std::numeric_limits<double>::infinity();
     std::int64_t best_step = -1;
+    std::uint64_t seed = 0;  // the run's seed (training.seed or --seed): its data split
 };
 
 // Writes the checkpoint of `state.step`; returns its folder.

@@ -27,20 +27,28 @@ struct TrainOptions {
     bool resume = false;                // continue from OUT's latest checkpoint
     bool use_best_model = false;        // test the best checkpoint rather than the last weights
     bool progress = true;               // a progress bar on stderr
+    std::int64_t stop_after = 0;        // > 0: save and stop once this many steps are done (a
+                                        // pause: --resume continues the same run)
 };
 
 struct TrainResult {
     std::int64_t steps = 0;
     std::int64_t parameters = 0;
-    double train_loss = 0;       // mean over the last logging interval
-    double val_loss = 0;         // at the end (NaN without a validation split)
+    double train_loss = 0;  // mean over the last logging interval
+    double val_loss = 0;    // at the end (NaN without a validation split)
     double val_bits_per_byte = 0;
-    double test_loss = 0;        // NaN without a test split
+    double test_loss = 0;  // NaN without a test split
     double tokens_per_second = 0;
     std::string last_checkpoint;
 };
 
 TrainResult train_language_model(const RunConfig& config, const TrainOptions& options);
+
+// The run's dataset (dataset section, tokenized, split by `seed`), as training sees it.
+class Tokenizer;
+struct TokenDataset;
+TokenDataset load_run_dataset(const RunConfig& config, const Tokenizer& tokenizer,
+                              std::uint64_t seed);
 
 // Mean next-token loss over the first `max_batches` batches of `batch_size` windows of a split
 // (0: all), and that loss in bits per byte of text.

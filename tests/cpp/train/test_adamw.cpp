@@ -47,6 +47,22 @@ TEST(AdamW, MatchesTheUpdateRule) {
     EXPECT_EQ(opt.steps(), 3);
 }
 
+// An optimizer restored from another's moments and step count takes the same next step.
+TEST(AdamW, RestoredMomentsContinueTheSameTrajectory) {
+    Tensor a = Rng(1).normal({7}, DType::F32), b = a.clone();
+    const Tensor g1 = Rng(2).normal({7}, DType::F32), g2 = Rng(3).normal({7}, DType::F32);
+    AdamW first({{"w", &a}});
+    first.step({&g1}, 0.05);
+    b = a.clone();
+    AdamW second({{"w", &b}});
+    second.restore(first.steps(), first.moments());
+    first.step({&g2}, 0.05);
+    second.step({&g2}, 0.05);
+    for (int k = 0; k < 7; ++k) EXPECT_EQ(a.data<float>()[k], b.data<float>()[k]) << k;
+    EXPECT_EQ(second.steps(), 2);
+    EXPECT_ERROR_CONTAINS(second.restore(1, {}), "m.w");
+}
+
 TEST(AdamW, BadArgumentsAreNamed) {
     Tensor a({3}, DType::F64);
     AdamWOptions o;
