@@ -101,6 +101,7 @@ int run_generate(const GenerateOptions& o) {
     const std::string rest = utf8.finish() + "\n";
     text += rest;
     std::fputs(rest.c_str(), stdout);
+    std::fflush(stdout);
     fmt::print(stderr, "{} tokens in {:.2f} s ({:.1f} tokens/s), checkpoint {}\n", generated.size(),
                seconds, static_cast<double>(generated.size()) / seconds, directory);
     if (!o.output_file.empty()) {

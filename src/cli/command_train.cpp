@@ -22,6 +22,7 @@ struct TrainCommandOptions {
     bool resume = false;
     bool use_best_model = false;
     bool no_progress = false;
+    bool dry_run = false;
     std::int64_t stop_after = 0;
 };
 
@@ -34,7 +35,13 @@ int run_train(const TrainCommandOptions& o) {
     options.use_best_model = o.use_best_model;
     options.progress = !o.no_progress;
     options.stop_after = o.stop_after;
+    options.dry_run = o.dry_run;
     const TrainResult r = train_language_model(config, options);
+    if (o.dry_run) {
+        fmt::print("{}: valid; {:.2f} M parameters, {} steps planned\n", o.config,
+                   static_cast<double>(r.parameters) / 1e6, r.steps);
+        return 0;
+    }
     fmt::print("trained {:.2f} M parameters for {} steps at {:.0f} tokens/s\n",
                static_cast<double>(r.parameters) / 1e6, r.steps, r.tokens_per_second);
     fmt::print("train loss {:.4f}\n", r.train_loss);
@@ -73,6 +80,9 @@ Command add_train_command(CLI::App& parent) {
                   "Report the test loss of the best checkpoint (by validation loss) rather than "
                   "the last weights");
     app->add_flag("--no-progress", o->no_progress, "No progress bar");
+    app->add_flag("--dry-run", o->dry_run,
+                  "Check the configuration and the dataset, build the model and plan the steps; "
+                  "train and write nothing");
     app->add_option("--stop-after", o->stop_after,
                     "Save and stop once this many steps are done (--resume continues the run)")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));

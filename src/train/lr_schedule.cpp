@@ -13,9 +13,10 @@ double learning_rate_at(const SchedulerSettings& scheduler, double peak, std::in
     const std::int64_t warmup = scheduler.warmup_steps;
     if (step < warmup) return peak * static_cast<double>(step + 1) / static_cast<double>(warmup);
     const double floor = peak * scheduler.min_lr_ratio;
-    const double p = std::clamp(static_cast<double>(step - warmup) /
-                                    static_cast<double>(std::max<std::int64_t>(1, total - warmup - 1)),
-                                0.0, 1.0);
+    const double p =
+        std::clamp(static_cast<double>(step - warmup) /
+                       static_cast<double>(std::max<std::int64_t>(1, total - warmup - 1)),
+                   0.0, 1.0);
     if (scheduler.name == "cosine") {
         return floor + (peak - floor) * 0.5 * (1 + std::cos(std::numbers::pi * p));
     }

@@ -130,8 +130,8 @@ private:
 void log_settings_not_applied(const RunConfig& config) {
     if (config.training.mixed_precision != "no") {
         log::info(
-            "training.mixed_precision = {}: training runs in float32 (weights, activations, "
-            "gradients and AdamW moments in float64); no half-precision training path is "
+            "training.mixed_precision = {}: training runs in float32 (weights, activations and "
+            "gradients; AdamW moments in float64): no half-precision training path is "
             "implemented on the CPU",
             config.training.mixed_precision);
     }
@@ -207,6 +207,12 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
     if (options.resume) {
         resumed_from = find_checkpoint(options.output_dir, "latest");
         resumed.emplace(load_checkpoint(resumed_from));
+    } else if (std::error_code error;
+               fs::exists(fs::path(options.output_dir) / "checkpoints", error)) {
+        fail(
+            "{} already holds a run's checkpoints: use --resume to continue it, or another "
+            "--output-dir (or remove this one)",
+            options.output_dir);
     }
     const std::uint64_t seed = resumed ? resumed->state.seed : options.seed.value_or(t.seed);
     if (resumed && options.seed && *options.seed != seed) {
@@ -221,17 +227,30 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
             config.model.mamba.vocab_size, tokenizer->type(), tokenizer->vocab_size(),
             tokenizer->vocab_size());
     }
+    if (config.model.mamba.vocab_size > tokenizer->vocab_size() + 64) {
+        log::warn(
+            "model.vocab_size = {} but the {} tokenizer has {} tokens: the other embedding rows "
+            "are never used (set model.vocab_size: {}, or a tokenizer of that size)",
+            config.model.mamba.vocab_size, tokenizer->type(), tokenizer->vocab_size(),
+            tokenizer->vocab_size());
+    }
     log_settings_not_applied(config);
     const TokenDataset data = load_run_dataset(config, *tokenizer, seed);
     log::info("dataset: {} documents; {} training windows of {} tokens, {} validation, {} test",
               data.documents, data.train.size(), config.dataset.max_seq_len, data.val.size(),
               data.test.size());
 
-    fs::create_directories(options.output_dir);
     const std::int64_t per_step = t.batch_size * t.gradient_accumulation_steps;
     const std::int64_t total_steps =
         t.max_steps > 0 ? t.max_steps
                         : (t.num_epochs * data.train.size() + per_step - 1) / per_step;
+    if (options.dry_run) {
+        TrainResult plan;
+        plan.steps = total_steps;
+        plan.parameters = init_language_model(config.model, seed).parameter_count();
+        return plan;
+    }
+    fs::create_directories(options.output_dir);
 
     TrainerState state;
     state.seed = seed;

@@ -132,6 +132,13 @@ def test_bad_training_input_is_a_one_line_error(run_cli, tmp_path, corpus, case)
     assert expected in errors[0]
 
 
+def test_a_fresh_run_refuses_a_directory_holding_checkpoints(run_cli, trained, tmp_path,
+                                                            corpus):
+    out, _ = trained
+    again = run_cli("train", "--config", write_config(tmp_path, corpus), "--output-dir", out)
+    assert again.returncode == 1 and "--resume" in again.stderr
+
+
 def test_bad_generation_input_is_a_one_line_error(run_cli, trained, tmp_path, corpus):
     out, _ = trained
     missing = run_cli("generate", "--model-dir", tmp_path / "nothing", "--prompt", "x")
@@ -169,3 +176,23 @@ def test_a_run_killed_while_saving_leaves_loadable_checkpoints(structseq_bin, ru
             result = run_cli("generate", "--model-dir", out, "--checkpoint", folder,
                              "--prompt", "Line", "--max-length", "3")
             assert result.returncode == 0, (folder, result.stderr)
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["tiny", "bk", "default"])
+def test_bundled_configs_are_valid(run_cli, name, tmp_path):
+    result = run_cli("train", "--config", ROOT / "configs" / f"{name}.yaml", "--dry-run",
+                     "--output-dir", tmp_path / "never")
+    assert result.returncode == 0, result.stderr
+    assert "valid;" in result.stdout and "steps planned" in result.stdout
+    assert not (tmp_path / "never").exists()
+
+
+def test_the_seed_config_says_what_it_is_missing(run_cli, tmp_path):
+    result = run_cli("train", "--config", ROOT / "configs" / "seed.yaml", "--output-dir",
+                     tmp_path / "out")
+    assert result.returncode == 1
+    assert "vocab_size = 50000" in result.stderr        # a warning: no 50000-token tokenizer
+    assert "phi4_dataset.json" in result.stderr and "create-synthetic" in result.stderr

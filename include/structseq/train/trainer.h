@@ -27,6 +27,8 @@ struct TrainOptions {
     bool resume = false;                // continue from OUT's latest checkpoint
     bool use_best_model = false;        // test the best checkpoint rather than the last weights
     bool progress = true;               // a progress bar on stderr
+    bool dry_run = false;               // check the configuration and the dataset, build the
+                                        // model, plan the steps; train nothing, write nothing
     std::int64_t stop_after = 0;        // > 0: save and stop once this many steps are done (a
                                         // pause: --resume continues the same run)
 };
