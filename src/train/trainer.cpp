@@ -9,6 +9,7 @@
 #include "structseq/io/atomic_file.h"
 #include "structseq/train/adamw.h"
 #include "structseq/train/checkpoint.h"
+#include "structseq/train/loss_plot.h"
 #include "structseq/train/lr_schedule.h"
 
 #include <fmt/format.h>
@@ -96,35 +97,52 @@ private:
     std::vector<std::int64_t> order_;
 };
 
-// metrics.jsonl, appended line by line; a resumed run first drops the lines past its step.
+// metrics.jsonl, appended line by line (a resumed run first drops the lines past its step),
+// and loss.svg drawn from it.
 class MetricsLog {
 public:
-    MetricsLog(const fs::path& path, std::int64_t resume_step) : path_(path) {
+    MetricsLog(const fs::path& directory, std::int64_t resume_step)
+        : path_(directory / "metrics.jsonl"), plot_(directory / "loss.svg") {
         std::error_code error;
-        if (resume_step < 0 || !fs::exists(path, error)) {
-            io::write_file_atomic(path.string(), "");
+        if (resume_step < 0 || !fs::exists(path_, error)) {
+            io::write_file_atomic(path_.string(), "");
             return;
         }
-        std::ifstream in(path);
+        std::ifstream in(path_);
         std::string line, kept;
         while (std::getline(in, line)) {
             try {
-                if (nlohmann::json::parse(line).at("step").get<std::int64_t>() <= resume_step) {
+                const nlohmann::json record = nlohmann::json::parse(line);
+                if (record.at("step").get<std::int64_t>() <= resume_step) {
                     kept += line + "\n";
+                    remember(record);
                 }
             } catch (const nlohmann::json::exception&) {
             }
         }
-        io::write_file_atomic(path.string(), kept);
+        io::write_file_atomic(path_.string(), kept);
     }
     void write(const nlohmann::json& record) {
         std::ofstream out(path_, std::ios::app);
         out << record.dump() << "\n";
         if (!out) fail("{}: cannot append metrics", path_.string());
+        remember(record);
+    }
+    void plot(const std::string& title) const {
+        io::write_file_atomic(plot_.string(), loss_plot_svg(train_, validation_, title));
     }
 
 private:
-    fs::path path_;
+    void remember(const nlohmann::json& record) {
+        const std::string split = record.at("split").get<std::string>();
+        LossCurve* curve = split == "train" ? &train_ : split == "val" ? &validation_ : nullptr;
+        if (curve != nullptr && record.at("loss").is_number()) {
+            curve->emplace_back(record.at("step").get<std::int64_t>(),
+                                record.at("loss").get<double>());
+        }
+    }
+    fs::path path_, plot_;
+    LossCurve train_, validation_;
 };
 
 void log_settings_not_applied(const RunConfig& config) {
@@ -270,8 +288,11 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
         optimizer.restore(state.step, load_optimizer_moments(resumed_from));
         log::info("resuming from {} (step {} of {})", resumed_from, state.step, total_steps);
     }
-    MetricsLog metrics(fs::path(options.output_dir) / "metrics.jsonl",
-                       options.resume ? state.step : -1);
+    MetricsLog metrics(options.output_dir, options.resume ? state.step : -1);
+    const std::string plot_title =
+        fmt::format("{:.2f} M parameters, {} steps of {} × {} tokens",
+                    static_cast<double>(model.parameter_count()) / 1e6, total_steps, per_step,
+                    config.dataset.max_seq_len);
     log::info("training {:.2f} M parameters for {} steps of {} × {} tokens into {}",
               static_cast<double>(model.parameter_count()) / 1e6, total_steps, per_step,
               config.dataset.max_seq_len, options.output_dir);
@@ -361,6 +382,7 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
             }
         }
         if (!saved && (state.step % t.save_steps == 0 || last)) save();
+        if (state.step % t.eval_steps == 0 || last) metrics.plot(plot_title);
     }
     bar.finish();
     if (result.last_checkpoint.empty() && state.step > 0) save();

@@ -6,6 +6,7 @@ import pathlib
 import signal
 import subprocess
 import time
+from xml.etree import ElementTree
 
 import pytest
 
@@ -61,6 +62,9 @@ def test_train_writes_metrics_checkpoints_and_a_summary(trained):
                  "config.yaml", "tokenizer.json"):
         assert (out / "checkpoints" / steps[-1] / name).exists()
     assert json.loads((out / "best.json").read_text())["step"] in (10, 20)
+    svg = ElementTree.parse(out / "loss.svg").getroot()          # well-formed XML
+    lines = svg.findall("{http://www.w3.org/2000/svg}polyline")
+    assert [len(line.get("points").split()) for line in lines] == [4, 2]  # train, validation
 
 
 def test_generate_is_deterministic_for_a_seed_and_streams_the_prompt(run_cli, trained,

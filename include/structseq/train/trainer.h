@@ -11,7 +11,8 @@
 // Output (OUT = output_dir): checkpoints as checkpoint.h describes (every save_steps, at each new
 // best validation loss, and at the end; the newest save_total_limit kept, and the best);
 // OUT/metrics.jsonl, one JSON object per logged step {step, split, loss, lr, tokens_per_s} (and
-// bits_per_byte for validation and test).
+// bits_per_byte for validation and test); OUT/loss.svg, the train and validation curves
+// (loss_plot.h), redrawn at every evaluation.
 
 #include "structseq/train/run_config.h"
 
