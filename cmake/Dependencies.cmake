@@ -8,6 +8,7 @@ find_package(CLI11 REQUIRED)
 find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(ZLIB REQUIRED)
+find_package(ICU REQUIRED COMPONENTS uc)
 
 # OpenBLAS, OpenMP flavour: the default pthread flavour would start its own threads beside
 # ours and oversubscribe the cores. Debian ships the OpenMP build without a linker symlink,

@@ -6,6 +6,7 @@
 namespace structseq::python {
 
 void bind_core(pybind11::module_& m);
+void bind_data(pybind11::module_& m);
 void bind_bk(pybind11::module_& m);
 void bind_io(pybind11::module_& m);
 void bind_linalg(pybind11::module_& m);

@@ -18,6 +18,7 @@ PYBIND11_MODULE(_core, m) {
     });
     structseq::python::bind_core(m);
     structseq::python::bind_io(m);
+    structseq::python::bind_data(m);
     structseq::python::bind_linalg(m);
     structseq::python::bind_bk(m);
     structseq::python::bind_ssm(m);

@@ -9,6 +9,7 @@
 #include "structseq/core/rng.h"
 #include "structseq/data/utf8_stream.h"
 #include "structseq/io/atomic_file.h"
+#include "structseq/model/mamba_checkpoint.h"
 #include "structseq/model/sampling.h"
 #include "structseq/train/checkpoint.h"
 
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,10 +48,34 @@ std::string model_signature(const RunConfig& c) {
         fmt::join(m.mixers, ","), m.selective_param_class, c.tokenizer);
 }
 
-int run_generate(const GenerateOptions& o) {
-    check_sampling_options(o.sampling);
+// A model to generate with and its tokenizer: a run of `structseq train` (its checkpoint
+// `which`), or a Hugging Face Mamba directory that carries a tokenizer.json.
+struct Generator {
+    std::string source;
+    MambaModel model;
+    std::unique_ptr<Tokenizer> tokenizer;
+};
+
+Generator open_generator(const GenerateOptions& o) {
+    std::error_code error;
+    const bool hugging_face = std::filesystem::exists(o.model_dir + "/config.json", error) &&
+                              !std::filesystem::exists(o.model_dir + "/config.yaml", error);
+    if (hugging_face) {
+        if (!o.config.empty()) {
+            fail(
+                "--config applies to models trained by structseq; {} is a Hugging Face "
+                "checkpoint with its own config.json",
+                o.model_dir);
+        }
+        Generator g{o.model_dir, load_mamba_checkpoint(o.model_dir), load_tokenizer(o.model_dir)};
+        if (g.tokenizer->vocab_size() > g.model.config().vocab_size) {
+            fail("{}: the tokenizer has {} tokens, the model's vocabulary only {}", o.model_dir,
+                 g.tokenizer->vocab_size(), g.model.config().vocab_size);
+        }
+        return g;
+    }
     const std::string directory = find_checkpoint(o.model_dir, o.checkpoint);
-    const LoadedCheckpoint loaded = load_checkpoint(directory);
+    LoadedCheckpoint loaded = load_checkpoint(directory);
     if (!o.config.empty()) {
         const std::string given = model_signature(load_run_config(o.config));
         const std::string saved = model_signature(loaded.config);
@@ -60,6 +86,12 @@ int run_generate(const GenerateOptions& o) {
                 o.config, directory, given, saved);
         }
     }
+    return {directory, std::move(loaded.model), std::move(loaded.tokenizer)};
+}
+
+int run_generate(const GenerateOptions& o) {
+    check_sampling_options(o.sampling);
+    const Generator loaded = open_generator(o);
     const std::vector<std::int64_t> prompt = loaded.tokenizer->encode(o.prompt);
     if (prompt.empty()) fail("--prompt: empty; give at least one character");
     const MambaModel& model = loaded.model;
@@ -103,7 +135,7 @@ int run_generate(const GenerateOptions& o) {
     std::fputs(rest.c_str(), stdout);
     std::fflush(stdout);
     fmt::print(stderr, "{} tokens in {:.2f} s ({:.1f} tokens/s), checkpoint {}\n", generated.size(),
-               seconds, static_cast<double>(generated.size()) / seconds, directory);
+               seconds, static_cast<double>(generated.size()) / seconds, loaded.source);
     if (!o.output_file.empty()) {
         io::write_file_atomic(o.output_file, text);
     }
@@ -119,7 +151,9 @@ Command add_generate_command(CLI::App& parent) {
     app->add_option("--config", o->config,
                     "Optional: a YAML configuration the checkpoint must match (the model "
                     "directory carries its own)");
-    app->add_option("--model-dir", o->model_dir, "A directory written by `structseq train`")
+    app->add_option("--model-dir", o->model_dir,
+                    "A directory written by `structseq train`, or a Hugging Face Mamba "
+                    "checkpoint directory with its tokenizer.json")
         ->required();
     app->add_option("--checkpoint", o->checkpoint,
                     "best (lowest validation loss), latest, or a checkpoint folder")

@@ -8,12 +8,14 @@
 
 #include <cstdint>
 
-__asm__(".section .rodata\n"
-        ".balign 16\n"
-        "structseq_bundled_corpus_begin:\n"
-        ".incbin \"" STRUCTSEQ_BUNDLED_CORPUS "\"\n"
-        "structseq_bundled_corpus_end:\n"
-        ".previous\n");
+__asm__(
+    ".section .rodata\n"
+    ".balign 16\n"
+    "structseq_bundled_corpus_begin:\n"
+    ".incbin \"" STRUCTSEQ_BUNDLED_CORPUS
+    "\"\n"
+    "structseq_bundled_corpus_end:\n"
+    ".previous\n");
 extern "C" const unsigned char structseq_bundled_corpus_begin[];
 extern "C" const unsigned char structseq_bundled_corpus_end[];
 

@@ -4,9 +4,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <filesystem>
-#include <fstream>
-
 namespace structseq {
 
 namespace {
@@ -40,23 +37,6 @@ public:
 
 std::unique_ptr<Tokenizer> make_byte_tokenizer() {
     return std::make_unique<ByteTokenizer>();
-}
-
-std::unique_ptr<Tokenizer> load_tokenizer(const std::string& directory) {
-    const std::string path = directory + "/tokenizer.json";
-    std::ifstream in(path);
-    if (!in) fail("{}: no tokenizer.json in the model directory", path);
-    nlohmann::json j;
-    try {
-        in >> j;
-    } catch (const nlohmann::json::exception& e) {
-        fail("{}: not valid JSON ({})", path, e.what());
-    }
-    const std::string type = j.is_object() && j.contains("type") && j["type"].is_string()
-                                 ? j["type"].get<std::string>()
-                                 : std::string();
-    if (type == "byte") return make_byte_tokenizer();
-    fail("{}: unknown tokenizer type '{}' (expected \"byte\")", path, type);
 }
 
 }  // namespace structseq

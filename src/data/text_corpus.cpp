@@ -44,7 +44,8 @@ std::vector<std::string> json_documents(const fs::path& path, const std::string&
             fail("{}: not valid JSON ({})", path.string(), e.what());
         }
         for (std::size_t i = 0; i < array.size(); ++i) {
-            documents.push_back(text_of(array[i], field, path.string() + " item " + std::to_string(i)));
+            documents.push_back(
+                text_of(array[i], field, path.string() + " item " + std::to_string(i)));
         }
         return documents;
     }
@@ -92,8 +93,7 @@ std::vector<std::string> paragraphs(const std::string& text) {
     return out;
 }
 
-std::vector<std::string> read_documents(const std::string& source,
-                                        const std::string& text_field) {
+std::vector<std::string> read_documents(const std::string& source, const std::string& text_field) {
     if (source == kBundledCorpus) return paragraphs(bundled_corpus_text());
     if (source.starts_with("bundled:")) {
         fail("dataset.data_path: unknown bundled corpus '{}' (the bundled one is '{}')", source,
@@ -108,13 +108,15 @@ std::vector<std::string> read_documents(const std::string& source,
         }
         std::sort(files.begin(), files.end());
         std::vector<std::string> documents;
-        for (const fs::path& file : files) append(documents, read_documents(file.string(), text_field));
+        for (const fs::path& file : files)
+            append(documents, read_documents(file.string(), text_field));
         return documents;
     }
     if (!fs::exists(path, error)) {
-        fail("dataset.data_path: '{}' does not exist (a text file, a directory of them, a .jsonl "
-             "file, or '{}'); nothing is downloaded",
-             source, kBundledCorpus);
+        fail(
+            "dataset.data_path: '{}' does not exist (a text file, a directory of them, a .jsonl "
+            "file, or '{}'); nothing is downloaded",
+            source, kBundledCorpus);
     }
     const std::string extension = path.extension().string();
     if (extension == ".jsonl" || extension == ".json") return json_documents(path, text_field);

@@ -54,9 +54,10 @@ TokenDataset build_token_dataset(const std::vector<std::string>& documents,
     };
     const std::int64_t val = share(options.val_split), test = share(options.test_split);
     if (val + test >= n) {
-        fail("dataset: {} documents cannot be split into train, validation ({}) and test ({}); "
-             "lower dataset.val_split / dataset.test_split or add documents",
-             n, val, test);
+        fail(
+            "dataset: {} documents cannot be split into train, validation ({}) and test ({}); "
+            "lower dataset.val_split / dataset.test_split or add documents",
+            n, val, test);
     }
     const std::vector<std::int64_t> order = Rng(options.seed, /*stream=*/0x5eed).permutation(n);
     const auto windows_of = [&](std::int64_t first, std::int64_t last, const char* split) {
@@ -69,9 +70,10 @@ TokenDataset build_token_dataset(const std::vector<std::string>& documents,
         TokenWindows w(tokenizer.encode(text), options.max_seq_len, options.stride,
                        static_cast<std::int64_t>(text.size()));
         if (w.size() == 0) {
-            fail("dataset: the {} split has {} tokens, fewer than max_seq_len + 1 = {}; use a "
-                 "larger dataset or a smaller dataset.max_seq_len",
-                 split, w.stream_tokens(), options.max_seq_len + 1);
+            fail(
+                "dataset: the {} split has {} tokens, fewer than max_seq_len + 1 = {}; use a "
+                "larger dataset or a smaller dataset.max_seq_len",
+                split, w.stream_tokens(), options.max_seq_len + 1);
         }
         return w;
     };

@@ -52,7 +52,10 @@ io::ConfigField run_config_schema() {
              {"test_split", F::number(0.1).at_least(0).at_most(0.9)},
              {"text_field", F::string("text")},
          })},
-        {"tokenizer", F::section({{"type", F::choice("byte", {"byte"})}})},
+        {"tokenizer", F::section({
+                          {"type", F::choice("byte", {"byte", "huggingface"})},
+                          {"path", F::string("")},
+                      })},
         {"distillation", F::section({
                              {"temperature", F::number(2.0).greater_than(0)},
                              {"alpha", F::number(0.5).at_least(0).at_most(1)},
@@ -99,6 +102,13 @@ RunConfig parse_run_config(std::string_view text, const std::string& source) {
     d.test_split = c.number("dataset.test_split");
     d.text_field = c.string("dataset.text_field");
     r.tokenizer = c.string("tokenizer.type");
+    r.tokenizer_path = c.string("tokenizer.path");
+    if (r.tokenizer == "huggingface" && r.tokenizer_path.empty()) {
+        fail(
+            "{}: tokenizer.path is required with tokenizer.type huggingface (a tokenizer.json "
+            "or the folder holding one)",
+            source);
+    }
     r.distillation.temperature = c.number("distillation.temperature");
     r.distillation.alpha = c.number("distillation.alpha");
     r.distillation.top_k = c.integer("distillation.top_k");

@@ -34,7 +34,12 @@ using Clock = std::chrono::steady_clock;
 
 std::unique_ptr<Tokenizer> make_tokenizer(const RunConfig& config) {
     if (config.tokenizer == "byte") return make_byte_tokenizer();
-    fail("tokenizer.type: '{}' is not available (expected byte)", config.tokenizer);
+    std::unique_ptr<Tokenizer> t = load_tokenizer(config.tokenizer_path);
+    if (t->type() != config.tokenizer) {
+        fail("tokenizer.path: {} holds a {} tokenizer, not {}", config.tokenizer_path, t->type(),
+             config.tokenizer);
+    }
+    return t;
 }
 
 // AdamW's parameters with the run's groups (see trainer.h).
@@ -289,10 +294,9 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
         log::info("resuming from {} (step {} of {})", resumed_from, state.step, total_steps);
     }
     MetricsLog metrics(options.output_dir, options.resume ? state.step : -1);
-    const std::string plot_title =
-        fmt::format("{:.2f} M parameters, {} steps of {} × {} tokens",
-                    static_cast<double>(model.parameter_count()) / 1e6, total_steps, per_step,
-                    config.dataset.max_seq_len);
+    const std::string plot_title = fmt::format("{:.2f} M parameters, {} steps of {} × {} tokens",
+                                               static_cast<double>(model.parameter_count()) / 1e6,
+                                               total_steps, per_step, config.dataset.max_seq_len);
     log::info("training {:.2f} M parameters for {} steps of {} × {} tokens into {}",
               static_cast<double>(model.parameter_count()) / 1e6, total_steps, per_step,
               config.dataset.max_seq_len, options.output_dir);

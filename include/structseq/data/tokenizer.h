@@ -2,6 +2,9 @@
 // Text ↔ token ids. A model directory keeps its tokenizer in tokenizer.json beside the weights;
 // load_tokenizer reads it back.
 //   byte: one token per byte, ids 0…255; decode(encode(s)) == s for every byte string.
+//   huggingface: the byte-level BPE of a Hugging Face tokenizer.json (GPT-2 / GPT-NeoX style:
+//     added tokens, GPT-2's pre-tokenizer pattern, byte-to-unicode map, ranked merges), encoding
+//     and decoding as the `tokenizers` library does (src/data/byte_level_bpe.cpp).
 
 #include <cstdint>
 #include <memory>
@@ -26,7 +29,12 @@ public:
 
 std::unique_ptr<Tokenizer> make_byte_tokenizer();
 
-// The tokenizer a directory's tokenizer.json describes; Error when it is missing or unreadable.
-std::unique_ptr<Tokenizer> load_tokenizer(const std::string& directory);
+// A tokenizer.json's text (`source` names it in errors); Error for what is not a byte-level BPE.
+std::unique_ptr<Tokenizer> make_huggingface_tokenizer(const std::string& tokenizer_json,
+                                                      const std::string& source);
+
+// The tokenizer a directory's tokenizer.json (or the given tokenizer.json file) describes; Error
+// when it is missing, unreadable or of a kind not supported.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 
 }  // namespace structseq

@@ -1,0 +1,32 @@
+#include "structseq/data/tokenizer.h"
+
+#include "structseq/core/error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace structseq {
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
+    std::error_code error;
+    const std::string file =
+        std::filesystem::is_directory(path, error) ? path + "/tokenizer.json" : path;
+    std::ifstream in(file, std::ios::binary);
+    if (!in) fail("{}: no tokenizer.json (missing or unreadable)", file);
+    std::ostringstream text;
+    text << in.rdbuf();
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text.str());
+    } catch (const nlohmann::json::exception& e) {
+        fail("{}: not valid JSON ({})", file, e.what());
+    }
+    if (j.is_object() && j.value("type", "") == "byte") return make_byte_tokenizer();
+    if (j.is_object() && j.contains("model")) return make_huggingface_tokenizer(text.str(), file);
+    fail("{}: neither structseq's byte tokenizer nor a Hugging Face tokenizer.json", file);
+}
+
+}  // namespace structseq
