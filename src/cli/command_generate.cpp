@@ -1,23 +1,23 @@
 // structseq generate [--config C] --model-dir D [--checkpoint best|latest|PATH] --prompt P
 //   [--max-length N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
 //   [--output-file F] [--seed S]
-// The prompt runs through the recurrent state once; each new token costs one step.
+// The prompt runs through the recurrent state once; each new token costs one step
+// (model/text_generation.h).
 
 #include "commands.h"
 
 #include "structseq/core/error.h"
-#include "structseq/core/rng.h"
 #include "structseq/data/utf8_stream.h"
 #include "structseq/io/atomic_file.h"
 #include "structseq/model/mamba_checkpoint.h"
 #include "structseq/model/sampling.h"
+#include "structseq/model/text_generation.h"
 #include "structseq/train/checkpoint.h"
 
 #include <fmt/format.h>
 
 #include <chrono>
 #include <cstdio>
-#include <deque>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -94,48 +94,33 @@ int run_generate(const GenerateOptions& o) {
     const Generator loaded = open_generator(o);
     const std::vector<std::int64_t> prompt = loaded.tokenizer->encode(o.prompt);
     if (prompt.empty()) fail("--prompt: empty; give at least one character");
-    const MambaModel& model = loaded.model;
-    MambaState state = model.initial_state(1);
-    Tensor token({1}, DType::I64);
-    Tensor logits;
-    for (const std::int64_t id : prompt) {
-        token.data<std::int64_t>()[0] = id;
-        logits = model.step(token, state);
-    }
     // Byte-level models can emit malformed UTF-8: what is printed (and written) is made valid.
     Utf8Stream utf8;
     std::string text = utf8.push(o.prompt);
     std::fputs(text.c_str(), stdout);
     std::fflush(stdout);
-    Rng rng(o.seed, /*stream=*/0x6e);
-    std::vector<std::int64_t> generated;
-    std::deque<std::int64_t> recent(prompt.begin(), prompt.end());
-    const auto start = std::chrono::steady_clock::now();
-    const std::int64_t vocab = loaded.tokenizer->vocab_size();
-    for (std::int64_t i = 0; i < o.max_length; ++i) {
-        const std::vector<std::int64_t> window(recent.begin(), recent.end());
-        // Only the tokenizer's ids can be drawn (the model's vocabulary may be padded).
-        const std::int64_t next = sample_next_token(
-            std::span<const float>(logits.data<float>(), static_cast<std::size_t>(vocab)),
-            o.sampling, rng.uniform(), window);
-        generated.push_back(next);
-        recent.push_back(next);
-        if (recent.size() > 64) recent.pop_front();
-        const std::string piece = utf8.push(loaded.tokenizer->decode(std::span(&next, 1)));
+    GenerationOptions options;
+    options.max_new_tokens = o.max_length;
+    options.sampling = o.sampling;
+    options.seed = o.seed;
+    options.vocab = loaded.tokenizer->vocab_size();
+    options.on_token = [&](std::int64_t id) {
+        const std::string piece = utf8.push(loaded.tokenizer->decode(std::span(&id, 1)));
         text += piece;
         std::fwrite(piece.data(), 1, piece.size(), stdout);
         std::fflush(stdout);
-        token.data<std::int64_t>()[0] = next;
-        logits = model.step(token, state);
-    }
+    };
+    const auto start = std::chrono::steady_clock::now();
+    const GeneratedTokens generated = generate_tokens(loaded.model, prompt, options);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const std::string rest = utf8.finish() + "\n";
     text += rest;
     std::fputs(rest.c_str(), stdout);
     std::fflush(stdout);
-    fmt::print(stderr, "{} tokens in {:.2f} s ({:.1f} tokens/s), checkpoint {}\n", generated.size(),
-               seconds, static_cast<double>(generated.size()) / seconds, loaded.source);
+    fmt::print(stderr, "{} tokens in {:.2f} s ({:.1f} tokens/s), checkpoint {}\n",
+               generated.tokens.size(), seconds,
+               static_cast<double>(generated.tokens.size()) / seconds, loaded.source);
     if (!o.output_file.empty()) {
         io::write_file_atomic(o.output_file, text);
     }

@@ -35,9 +35,15 @@ int run(int argc, char** argv) {
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 
     const std::vector<structseq::cli::Command> commands = {
-        structseq::cli::add_demo_command(app),    structseq::cli::add_info_command(app),
-        structseq::cli::add_inspect_command(app), structseq::cli::add_eval_command(app),
-        structseq::cli::add_train_command(app),   structseq::cli::add_generate_command(app),
+        // clang-format off
+        structseq::cli::add_demo_command(app),
+        structseq::cli::add_info_command(app),
+        structseq::cli::add_inspect_command(app),
+        structseq::cli::add_eval_command(app),
+        structseq::cli::add_train_command(app),
+        structseq::cli::add_generate_command(app),
+        structseq::cli::add_create_synthetic_command(app),
+        // clang-format on
     };
 
     try {

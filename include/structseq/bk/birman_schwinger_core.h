@@ -36,7 +36,7 @@ struct BirmanSchwingerOptions {
     double hopping = 1.0;
     BkMode mode = BkMode::Bidirectional;
     bool gradient_checkpointing = false;
-    bool learnable_z = false;  // a hint for optimizers; grad_z() accumulates either way
+    bool learnable_z = false;   // a hint for optimizers; grad_z() accumulates either way
     DType dtype = DType::C128;  // compute precision: C128 or C64
     // Semiseparable mode (bidirectional only): H = H₀ + diag(v) + U·Vᵀ with U, V (N × rank)
     // owned by the layer, initialized N(0, 1/N) from Rng(seed); rank 0 means ⌈log₂ N⌉.
@@ -47,10 +47,10 @@ struct BirmanSchwingerOptions {
 
 struct BirmanSchwingerDiagnostics {
     double min_abs_pivot = 0;
-    std::int64_t memory_bytes = 0;        // activations held for backward after this forward
-    std::int64_t dense_bytes = 0;         // a dense complex N × N resolvent per sequence
-    double memory_savings = 0;            // 1 - memory_bytes / dense_bytes
-    std::int64_t sequences = 0;           // B (× C)
+    std::int64_t memory_bytes = 0;  // activations held for backward after this forward
+    std::int64_t dense_bytes = 0;   // a dense complex N × N resolvent per sequence
+    double memory_savings = 0;      // 1 - memory_bytes / dense_bytes
+    std::int64_t sequences = 0;     // B (× C)
 };
 
 // The layer's memory for one forward + backward over `sequences` rows of N (seed 001's

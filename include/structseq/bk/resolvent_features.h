@@ -41,9 +41,8 @@ void resolvent_sandwich_diagonal(const Real* a, const Real* b, const Real* c, st
 // f: (batch, N) complex. Returns the pivot statistics; a vanishing pivot is an Error.
 // main_shift (N values, or null) is added to every row's main diagonal on the fly.
 template <class Real>
-PivotStats bk_features_forward(const TridiagonalRows<Real>& rows, std::complex<Real> z,
-                               BkMode mode, std::complex<Real>* f,
-                               const Real* main_shift = nullptr);
+PivotStats bk_features_forward(const TridiagonalRows<Real>& rows, std::complex<Real> z, BkMode mode,
+                               std::complex<Real>* f, const Real* main_shift = nullptr);
 
 // grad_features: (batch, N, 2) real; f: the forward's output (batch, N). Writes grad_alpha:
 // (batch, N) real (= ∂L/∂v), and adds -conj(Σ A) of every row into *grad_z.

@@ -4,7 +4,8 @@
 // a portable build still runs vector code on the machine it lands on. The function should call
 // STRUCTSEQ_ALWAYS_INLINE templates, which are then compiled inside each clone.
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define STRUCTSEQ_CPU_CLONES \
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else

@@ -48,10 +48,10 @@ public:
     std::int64_t size() const { return static_cast<std::int64_t>(diag_.size()); }
 
 private:
-    std::vector<S> lower_;   // multipliers, N - 1
-    std::vector<S> diag_;    // U's diagonal, N
-    std::vector<S> upper1_;  // U's first super-diagonal, N - 1
-    std::vector<S> upper2_;  // U's second super-diagonal (from interchanges), N - 2
+    std::vector<S> lower_;               // multipliers, N - 1
+    std::vector<S> diag_;                // U's diagonal, N
+    std::vector<S> upper1_;              // U's first super-diagonal, N - 1
+    std::vector<S> upper2_;              // U's second super-diagonal (from interchanges), N - 2
     std::vector<std::uint8_t> swapped_;  // row i and i+1 interchanged at step i
 };
 
