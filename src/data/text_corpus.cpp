@@ -93,6 +93,51 @@ std::vector<std::string> paragraphs(const std::string& text) {
     return out;
 }
 
+std::vector<TeacherTargets> read_teacher_targets(const std::string& source) {
+    const fs::path path(source);
+    const std::string extension = path.extension().string();
+    std::error_code error;
+    if ((extension != ".jsonl" && extension != ".json") || !fs::is_regular_file(path, error)) {
+        return {};
+    }
+    std::vector<TeacherTargets> out;
+    std::istringstream lines(read_file(path));
+    std::string line;
+    for (std::int64_t number = 1; std::getline(lines, line); ++number) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        if (line.front() == '[') return {};  // a JSON array: text only
+        const std::string where = source + " line " + std::to_string(number);
+        try {
+            const nlohmann::json record = nlohmann::json::parse(line);
+            if (!record.contains("top_ids")) return {};
+            TeacherTargets t;
+            t.tokens = record.at("tokens").get<std::vector<std::int64_t>>();
+            const auto& ids = record.at("top_ids");
+            const auto& logits = record.at("top_logits");
+            t.k = ids.empty() ? 0 : static_cast<std::int64_t>(ids.at(0).size());
+            if (ids.size() + 1 != t.tokens.size() || logits.size() != ids.size()) {
+                fail("{}: {} tokens need {} rows of top_ids and top_logits, found {} and {}", where,
+                     t.tokens.size(), t.tokens.size() - 1, ids.size(), logits.size());
+            }
+            for (std::size_t r = 0; r < ids.size(); ++r) {
+                if (static_cast<std::int64_t>(ids[r].size()) != t.k ||
+                    logits[r].size() != ids[r].size()) {
+                    fail("{}: row {} of top_ids / top_logits does not hold {} values", where, r,
+                         t.k);
+                }
+                for (std::size_t j = 0; j < ids[r].size(); ++j) {
+                    t.ids.push_back(ids[r][j].get<std::int64_t>());
+                    t.logits.push_back(logits[r][j].get<float>());
+                }
+            }
+            out.push_back(std::move(t));
+        } catch (const nlohmann::json::exception& e) {
+            fail("{}: {}", where, e.what());
+        }
+    }
+    return out;
+}
+
 std::vector<std::string> read_documents(const std::string& source, const std::string& text_field) {
     if (source == kBundledCorpus) return paragraphs(bundled_corpus_text());
     if (source.starts_with("bundled:")) {

@@ -8,7 +8,9 @@
 
 #include "row_ops.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -16,13 +18,25 @@ namespace structseq {
 
 namespace {
 
-// Mean over rows with target >= 0 of −log softmax(logits)[target]; writes d loss / d logits.
+// The teacher's top-k targets of each row (MambaModel::Distillation), or none.
+struct SoftTargets {
+    const std::int64_t* ids = nullptr;  // (rows, k)
+    const float* logits = nullptr;      // (rows, k)
+    std::int64_t k = 0;
+    double temperature = 1, alpha = 0;
+};
+
+// Mean over rows with target >= 0 of −log softmax(logits)[target], mixed with the distillation
+// term where the row has teacher targets; writes d loss / d logits.
 template <class Real>
-double cross_entropy(const Tensor& logits, const std::int64_t* targets, Tensor* dlogits) {
+double cross_entropy(const Tensor& logits, const std::int64_t* targets, const SoftTargets& soft,
+                     Tensor* dlogits) {
     const std::int64_t rows = logits.dim(0), vocab = logits.dim(1);
     std::int64_t counted = 0;
     for (std::int64_t r = 0; r < rows; ++r) counted += targets[r] >= 0;
+    const double scale = counted > 0 ? 1.0 / static_cast<double>(counted) : 0.0;
     double total = 0;
+    std::vector<double> p_student, p_teacher;
     for (std::int64_t r = 0; r < rows; ++r) {
         const Real* z = logits.data<Real>() + r * vocab;
         Real* dz = dlogits != nullptr ? dlogits->data<Real>() + r * vocab : nullptr;
@@ -35,21 +49,62 @@ double cross_entropy(const Tensor& logits, const std::int64_t* targets, Tensor* 
         double sum = 0;
         for (std::int64_t v = 0; v < vocab; ++v) sum += std::exp(z[v] - top);
         const double log_sum = top + std::log(sum);
-        total += log_sum - z[targets[r]];
+        const std::int64_t* ids = soft.ids != nullptr ? soft.ids + r * soft.k : nullptr;
+        const bool distilled =
+            ids != nullptr && std::any_of(ids, ids + soft.k, [](auto id) { return id >= 0; });
+        const double ce_weight = distilled ? 1 - soft.alpha : 1.0;
+        total += ce_weight * (log_sum - z[targets[r]]);
         if (dz != nullptr) {
             for (std::int64_t v = 0; v < vocab; ++v) {
-                dz[v] = static_cast<Real>(std::exp(z[v] - log_sum) / static_cast<double>(counted));
+                dz[v] = static_cast<Real>(ce_weight * std::exp(z[v] - log_sum) * scale);
             }
-            dz[targets[r]] -= static_cast<Real>(1.0 / static_cast<double>(counted));
+            dz[targets[r]] -= static_cast<Real>(ce_weight * scale);
+        }
+        if (!distilled) continue;
+        // α T² KL(p_t ‖ p_s) at temperature T; d/dz = α T (p_s − p_t).
+        const double T = soft.temperature;
+        double s_sum = 0;
+        p_student.assign(static_cast<std::size_t>(vocab), 0.0);
+        for (std::int64_t v = 0; v < vocab; ++v) {
+            s_sum += p_student[static_cast<std::size_t>(v)] = std::exp((z[v] - top) / T);
+        }
+        const float* tl = soft.logits + r * soft.k;
+        double t_top = -std::numeric_limits<double>::infinity(), t_sum = 0;
+        for (std::int64_t j = 0; j < soft.k; ++j) {
+            if (ids[j] >= 0) t_top = std::max(t_top, static_cast<double>(tl[j]));
+        }
+        p_teacher.assign(static_cast<std::size_t>(soft.k), 0.0);
+        for (std::int64_t j = 0; j < soft.k; ++j) {
+            if (ids[j] >= 0)
+                t_sum += p_teacher[static_cast<std::size_t>(j)] = std::exp((tl[j] - t_top) / T);
+        }
+        double kl = 0;
+        for (std::int64_t j = 0; j < soft.k; ++j) {
+            if (ids[j] < 0) continue;
+            const double pt = p_teacher[static_cast<std::size_t>(j)] / t_sum;
+            const double log_ps = (z[ids[j]] - top) / T - std::log(s_sum);
+            kl += pt * (std::log(pt) - log_ps);
+            if (dz != nullptr) dz[ids[j]] -= static_cast<Real>(soft.alpha * T * pt * scale);
+        }
+        total += soft.alpha * T * T * kl;
+        if (dz != nullptr) {
+            for (std::int64_t v = 0; v < vocab; ++v) {
+                dz[v] += static_cast<Real>(soft.alpha * T * p_student[static_cast<std::size_t>(v)] /
+                                           s_sum * scale);
+            }
         }
     }
-    return counted > 0 ? total / static_cast<double>(counted) : 0.0;
+    return total * scale;
 }
 
 }  // namespace
 
+double MambaModel::loss(const Tensor& tokens, const Tensor& targets, MambaWeights* grads) const {
+    return loss(tokens, targets, Distillation{}, grads);
+}
+
 double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
-                        MambaWeights* grads) const {
+                        const Distillation& teacher, MambaWeights* grads) const {
     constexpr std::string_view where = "MambaModel.loss";
     check_argument(targets_in.dtype() == DType::I64, where, "targets dtype",
                    std::string(dtype_name(targets_in.dtype())), "int64");
@@ -70,8 +125,32 @@ double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
     Tensor dlogits = grads != nullptr ? Tensor::empty(logits.shape(), dtype) : Tensor();
     const std::int64_t* t = targets.data<std::int64_t>();
     Tensor* dz = grads != nullptr ? &dlogits : nullptr;
-    const double value = dtype == DType::F32 ? cross_entropy<float>(logits, t, dz)
-                                             : cross_entropy<double>(logits, t, dz);
+    SoftTargets soft;
+    Tensor teacher_ids, teacher_logits;  // contiguous copies kept alive for `soft`
+    if (teacher.ids.defined()) {
+        check_argument(teacher.ids.dtype() == DType::I64 && teacher.ids.rank() == 3 &&
+                           teacher.ids.dim(0) == tokens_in.dim(0) &&
+                           teacher.ids.dim(1) == tokens_in.dim(1),
+                       where, "teacher ids", shape_string(teacher.ids.shape()),
+                       "int64 (batch, L, k) matching the tokens");
+        check_shape(where, "teacher logits", teacher.logits, teacher.ids.shape());
+        check_argument(teacher.temperature > 0 && teacher.alpha >= 0 && teacher.alpha <= 1, where,
+                       "teacher temperature, alpha",
+                       fmt::format("{}, {}", teacher.temperature, teacher.alpha),
+                       "T > 0 and α in [0, 1]");
+        teacher_ids = teacher.ids.contiguous();
+        teacher_logits = teacher.logits.to(DType::F32).contiguous();
+        for (std::int64_t k = 0; k < teacher_ids.numel(); ++k) {
+            const std::int64_t id = teacher_ids.data<std::int64_t>()[k];
+            check_argument(id < config_.vocab_size, where, "teacher ids",
+                           "holding " + std::to_string(id),
+                           "ids below vocab_size = " + std::to_string(config_.vocab_size));
+        }
+        soft = {teacher_ids.data<std::int64_t>(), teacher_logits.data<float>(), teacher_ids.dim(2),
+                teacher.temperature, teacher.alpha};
+    }
+    const double value = dtype == DType::F32 ? cross_entropy<float>(logits, t, soft, dz)
+                                             : cross_entropy<double>(logits, t, soft, dz);
     if (grads == nullptr) return value;
     // Backward.
     Tensor& dhead = weights_.head.defined() ? grads->head : grads->embedding;

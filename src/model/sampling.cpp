@@ -37,7 +37,8 @@ std::int64_t sample_next_token(std::span<const float> logits, const SamplingOpti
     std::vector<std::int64_t> order(static_cast<std::size_t>(vocab));
     std::iota(order.begin(), order.end(), 0);
     const auto more_likely = [&](std::int64_t a, std::int64_t b) {
-        const double sa = score[static_cast<std::size_t>(a)], sb = score[static_cast<std::size_t>(b)];
+        const double sa = score[static_cast<std::size_t>(a)],
+                     sb = score[static_cast<std::size_t>(b)];
         return sa > sb || (sa == sb && a < b);
     };
     if (o.temperature == 0) return *std::min_element(order.begin(), order.end(), more_likely);

@@ -194,6 +194,15 @@ TokenDataset load_run_dataset(const RunConfig& config, const Tokenizer& tokenize
     options.val_split = d.val_split;
     options.test_split = d.test_split;
     options.seed = seed;
+    const std::vector<TeacherTargets> teacher = read_teacher_targets(d.data_path);
+    if (!teacher.empty()) {
+        log::info(
+            "dataset: {} carries the teacher's top-{} logits: training distills (T = {}, "
+            "α = {})",
+            d.data_path, teacher.front().k, config.distillation.temperature,
+            config.distillation.alpha);
+        return build_token_dataset(documents, tokenizer, options, &teacher);
+    }
     return build_token_dataset(documents, tokenizer, options);
 }
 
@@ -328,7 +337,15 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
                 order.take((s * t.gradient_accumulation_steps + a) * t.batch_size, t.batch_size);
             Tensor tokens, targets;
             data.train.batch(indices, tokens, targets);
-            loss += model.loss(tokens, targets, &grads);
+            if (data.train.has_teacher()) {
+                MambaModel::Distillation teacher;
+                data.train.teacher_batch(indices, teacher.ids, teacher.logits);
+                teacher.temperature = config.distillation.temperature;
+                teacher.alpha = config.distillation.alpha;
+                loss += model.loss(tokens, targets, teacher, &grads);
+            } else {
+                loss += model.loss(tokens, targets, &grads);
+            }
         }
         loss /= static_cast<double>(t.gradient_accumulation_steps);
         if (!std::isfinite(loss)) {

@@ -117,3 +117,19 @@ def test_training_reads_a_synthetic_dataset(run_cli, trained, tmp_path, corpus):
     result = run_cli("train", "--config", config, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "steps planned" in result.stdout
+
+
+def test_training_distills_from_a_dataset_with_teacher_logits(run_cli, trained, tmp_path,
+                                                               corpus):
+    out, _ = trained
+    made = run_cli("create-synthetic", "--teacher", f"model:{out}", "--num-samples", "12",
+                   "--max-length", "40", "--output-dir", tmp_path, "--output-file", "k.jsonl",
+                   "--distillation", "--top-k", "4")
+    assert made.returncode == 0, made.stderr
+    config = write_config(tmp_path, corpus, steps=6, name="distill.yaml")
+    config.write_text(config.read_text().replace("type: custom", "type: synthetic")
+                      .replace(str(corpus), str(tmp_path / "k.jsonl"))
+                      + "distillation: {temperature: 2.0, alpha: 0.5, top_k: 4}\n")
+    result = run_cli("train", "--config", config, "--output-dir", tmp_path / "student")
+    assert result.returncode == 0, result.stderr
+    assert "training distills (T = 2, α = 0.5)" in result.stderr

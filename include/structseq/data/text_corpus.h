@@ -8,6 +8,7 @@
 //   any other FILE      text: its blank-line-separated paragraphs are the documents.
 // Errors name the path (and line) of what cannot be read.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,21 @@ inline constexpr const char* kBundledCorpus = "bundled:kjv";
 
 std::vector<std::string> read_documents(const std::string& source,
                                         const std::string& text_field = "text");
+
+// A document's teacher targets, from `structseq create-synthetic --distillation`: its token
+// ids, and for each position but the last the teacher's k most likely next tokens,
+// ids and logits (tokens − 1, k) row-major.
+struct TeacherTargets {
+    std::vector<std::int64_t> tokens;
+    std::int64_t k = 0;
+    std::vector<std::int64_t> ids;
+    std::vector<float> logits;
+};
+
+// The teacher targets of each document of a .json / .jsonl source, in read_documents' order;
+// empty when its records carry none ("tokens", "top_ids", "top_logits"). Error naming the line
+// of a record whose arrays disagree in size.
+std::vector<TeacherTargets> read_teacher_targets(const std::string& source);
 
 // The bundled corpus as one text (4.1 MB of ASCII).
 std::string bundled_corpus_text();

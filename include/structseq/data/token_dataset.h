@@ -7,6 +7,7 @@
 // first max_seq_len tokens are the inputs, its last max_seq_len the next-token targets.
 
 #include "structseq/core/tensor.h"
+#include "structseq/data/text_corpus.h"
 #include "structseq/data/tokenizer.h"
 
 #include <cstdint>
@@ -38,9 +39,20 @@ public:
     // The windows at `indices` (each in [0, size())): inputs and targets, (count, length) int64.
     void batch(std::span<const std::int64_t> indices, Tensor& tokens, Tensor& targets) const;
 
+    // Teacher targets aligned with the stream (position p: the teacher's top-k for token p + 1;
+    // id −1 where there is none), (stream, k) row-major.
+    void set_teacher(std::int64_t k, std::vector<std::int64_t> ids, std::vector<float> logits);
+    bool has_teacher() const { return teacher_k_ > 0; }
+    // The teacher targets of the windows at `indices`: ids (count, length, k) int64 and logits
+    // (count, length, k) float32.
+    void teacher_batch(std::span<const std::int64_t> indices, Tensor& ids, Tensor& logits) const;
+
 private:
     std::vector<std::int64_t> stream_;
     std::int64_t length_ = 0, stride_ = 1, windows_ = 0, text_bytes_ = 0;
+    std::int64_t teacher_k_ = 0;
+    std::vector<std::int64_t> teacher_ids_;
+    std::vector<float> teacher_logits_;
 };
 
 struct TokenDataset {
@@ -49,8 +61,12 @@ struct TokenDataset {
 };
 
 // Errors: no documents; a split too small for one window (names the split, its tokens and
-// max_seq_len); a text the tokenizer cannot encode.
+// max_seq_len); a text the tokenizer cannot encode. With `teacher` (one per document), each
+// document is its recorded teacher tokens (what the teacher's logits follow; the text counts only
+// for bits per byte), separators come from the tokenizer, and every split carries the teacher
+// targets.
 TokenDataset build_token_dataset(const std::vector<std::string>& documents,
-                                 const Tokenizer& tokenizer, const DatasetOptions& options);
+                                 const Tokenizer& tokenizer, const DatasetOptions& options,
+                                 const std::vector<TeacherTargets>* teacher = nullptr);
 
 }  // namespace structseq

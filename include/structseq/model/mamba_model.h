@@ -122,6 +122,19 @@ public:
     // (shaped by weights().zeros_like()), adds the loss's gradient for every weight.
     double loss(const Tensor& tokens, const Tensor& targets, MambaWeights* grads = nullptr) const;
 
+    // Knowledge distillation (Hinton et al. 2015): at each counted position the loss becomes
+    //   (1 − α) · cross-entropy + α · T² · KL(p_teacher ‖ p_student),
+    // p_student = softmax(logits / T), p_teacher = softmax(teacher logits / T) over the teacher's
+    // top-k ids (zero elsewhere). Positions whose teacher ids are all −1 keep the plain
+    // cross-entropy. ids (batch, L, k) int64, logits (batch, L, k) float32.
+    struct Distillation {
+        Tensor ids, logits;
+        double temperature = 2.0;
+        double alpha = 0.5;
+    };
+    double loss(const Tensor& tokens, const Tensor& targets, const Distillation& teacher,
+                MambaWeights* grads = nullptr) const;
+
     MambaState initial_state(std::int64_t batch) const;
     // tokens (batch,) int64 → next-token logits (batch, vocab_size); advances `state`.
     Tensor step(const Tensor& tokens, MambaState& state) const;

@@ -6,7 +6,10 @@
 // bit (same threads). The gradient is the mean over the micro-batches, clipped to
 // max_grad_norm in global L2 norm, then AdamW at the scheduled rate: no weight decay on norms,
 // biases, the embedding, A_log and D; selective_param_lr_multiplier on x_proj and dt_proj (the
-// selective parameterization) when use_param_groups.
+// selective parameterization) when use_param_groups. A dataset that carries a teacher's top-k
+// logits (create-synthetic --distillation) trains on the distillation loss of
+// MambaModel::Distillation with the `distillation:` section's T and α; validation and test
+// losses stay plain cross-entropy.
 //
 // Output (OUT = output_dir): checkpoints as checkpoint.h describes (every save_steps, at each new
 // best validation loss, and at the end; the newest save_total_limit kept, and the best);

@@ -49,9 +49,11 @@ TEST(BirmanSchwingerCore, FeaturesMatchTheDenseResolvent) {
         ASSERT_EQ(f.shape(), (Shape{2, 3, 40, 2}));
         EXPECT_EQ(d.sequences, 6);
         for (std::int64_t r = 0; r < 6; ++r) {
-            const Eigen::VectorXcd expected = dense_features(v.data<double>() + r * 40, 40, mode, C(0.3, 0.8));
+            const Eigen::VectorXcd expected =
+                dense_features(v.data<double>() + r * 40, 40, mode, C(0.3, 0.8));
             for (std::int64_t i = 0; i < 40; ++i) {
-                const C got(f.data<double>()[(r * 40 + i) * 2], f.data<double>()[(r * 40 + i) * 2 + 1]);
+                const C got(f.data<double>()[(r * 40 + i) * 2],
+                            f.data<double>()[(r * 40 + i) * 2 + 1]);
                 EXPECT_LT(std::abs(got - expected(i)), 1e-13 * (1 + std::abs(expected(i))));
             }
         }
@@ -76,7 +78,8 @@ TEST(BirmanSchwingerCore, BackwardMatchesCentralDifferencesForVAndZ) {
                 BirmanSchwingerCore probe(options(9, mode, z));
                 const Tensor f = probe.forward(input);
                 double sum = 0;
-                for (std::int64_t i = 0; i < f.numel(); ++i) sum += f.data<double>()[i] * w.data<double>()[i];
+                for (std::int64_t i = 0; i < f.numel(); ++i)
+                    sum += f.data<double>()[i] * w.data<double>()[i];
                 return sum;
             };
             const double h = 1e-6;
@@ -114,7 +117,8 @@ TEST(BirmanSchwingerCore, SemiseparableModeMatchesDenseAndFiniteDifferences) {
                 if (i + 1 < n) H(i, i + 1) = H(i + 1, i) = -1.0;
                 for (std::int64_t j = 0; j < n; ++j) {
                     for (std::int64_t p = 0; p < rank; ++p) {
-                        H(i, j) += pU.data<double>()[i * rank + p] * pV.data<double>()[j * rank + p];
+                        H(i, j) +=
+                            pU.data<double>()[i * rank + p] * pV.data<double>()[j * rank + p];
                     }
                 }
             }
@@ -154,9 +158,11 @@ TEST(BirmanSchwingerCore, SemiseparableModeMatchesDenseAndFiniteDifferences) {
     check(grad_v, v, 0);
     check(core.grad_U(), U, 1);
     check(core.grad_V(), V, 2);
-    const C numeric_z((dense_loss(v, U, V, o.z + h, nullptr) - dense_loss(v, U, V, o.z - h, nullptr)) / (2 * h),
-                      (dense_loss(v, U, V, o.z + C(0, h), nullptr) -
-                       dense_loss(v, U, V, o.z - C(0, h), nullptr)) / (2 * h));
+    const C numeric_z(
+        (dense_loss(v, U, V, o.z + h, nullptr) - dense_loss(v, U, V, o.z - h, nullptr)) / (2 * h),
+        (dense_loss(v, U, V, o.z + C(0, h), nullptr) -
+         dense_loss(v, U, V, o.z - C(0, h), nullptr)) /
+            (2 * h));
     EXPECT_LT(std::abs(core.grad_z() - numeric_z), 1e-7);
     o.mode = BkMode::Causal;
     EXPECT_ERROR_CONTAINS(BirmanSchwingerCore{o}, "a global low-rank term");
@@ -166,15 +172,15 @@ TEST(BirmanSchwingerCore, SemiseparableModeMatchesDenseAndFiniteDifferences) {
 // it must agree with the one-row path (checked by finite differences above) row by row.
 TEST(BirmanSchwingerCore, LaneBackwardAgreesWithTheOneRowPath) {
     for (const BkMode mode : {BkMode::Bidirectional, BkMode::Causal}) {
-        for (const auto& [dtype, rows] : {std::pair{DType::C128, std::int64_t{21}},
-                                          std::pair{DType::C128, std::int64_t{10}},
-                                          std::pair{DType::C64, std::int64_t{40}},
-                                          std::pair{DType::C64, std::int64_t{20}}}) {
+        for (const auto& [dtype, rows] :
+             {std::pair{DType::C128, std::int64_t{21}}, std::pair{DType::C128, std::int64_t{10}},
+              std::pair{DType::C64, std::int64_t{40}}, std::pair{DType::C64, std::int64_t{20}}}) {
             const std::int64_t n = 37;
             BirmanSchwingerOptions o = options(n, mode);
             o.dtype = dtype;
             const DType real = dtype == DType::C128 ? DType::F64 : DType::F32;
-            const Tensor v = normals({rows, n}, 13).to(real), w = normals({rows, n, 2}, 14).to(real);
+            const Tensor v = normals({rows, n}, 13).to(real),
+                         w = normals({rows, n, 2}, 14).to(real);
             BirmanSchwingerCore batched(o);
             batched.forward(v);
             const Tensor grad = batched.backward(w).to(DType::F64);
@@ -211,7 +217,8 @@ TEST(BirmanSchwingerCore, CausalFeaturesIgnoreTheFutureBitForBit) {
             EXPECT_EQ(std::memcmp(before.data<double>() + b * 600, after.data<double>() + b * 600,
                                   static_cast<std::size_t>(j) * 2 * sizeof(double)),
                       0);
-            EXPECT_NE(before.data<double>()[b * 600 + 2 * j], after.data<double>()[b * 600 + 2 * j]);
+            EXPECT_NE(before.data<double>()[b * 600 + 2 * j],
+                      after.data<double>()[b * 600 + 2 * j]);
         }
     }
 }
@@ -221,9 +228,11 @@ TEST(BirmanSchwingerCore, MillionSitesWithLargePotentialStayFinite) {
     const Tensor v = normals({1, 1'000'000}, 5, 1000.0);  // |v| up to a few thousand
     BirmanSchwingerDiagnostics d;
     const Tensor f = core.forward(v, std::nullopt, &d);
-    for (std::int64_t i = 0; i < f.numel(); ++i) ASSERT_TRUE(std::isfinite(f.data<double>()[i])) << i;
+    for (std::int64_t i = 0; i < f.numel(); ++i)
+        ASSERT_TRUE(std::isfinite(f.data<double>()[i])) << i;
     const Tensor g = core.backward(normals({1, 1'000'000, 2}, 6));
-    for (std::int64_t i = 0; i < g.numel(); ++i) ASSERT_TRUE(std::isfinite(g.data<double>()[i])) << i;
+    for (std::int64_t i = 0; i < g.numel(); ++i)
+        ASSERT_TRUE(std::isfinite(g.data<double>()[i])) << i;
     EXPECT_GT(d.min_abs_pivot, 0.0);
 }
 

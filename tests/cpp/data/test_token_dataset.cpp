@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <numeric>
 #include <set>
 
 namespace structseq {
@@ -84,6 +85,61 @@ TEST(TokenDataset, ClearErrors) {
     o.val_split = 0.5;
     o.test_split = 0.5;
     EXPECT_THROW(build_token_dataset(numbered_documents(30), *tokenizer, o), Error);
+}
+
+}  // namespace
+}  // namespace structseq
+
+namespace structseq {
+namespace {
+
+// Teacher targets follow their documents through the shuffle and the joining: a window's row t
+// holds the targets of its stream position, −1 on the separators and on each document's last
+// token.
+TEST(TokenDataset, CarriesTeacherTargetsAlignedWithTheStream) {
+    const auto tokenizer = make_byte_tokenizer();
+    const std::vector<std::string> docs = numbered_documents(10);
+    std::vector<TeacherTargets> teacher;
+    for (const std::string& d : docs) {
+        TeacherTargets t;
+        t.tokens = tokenizer->encode(d);
+        t.k = 2;
+        for (std::size_t p = 0; p + 1 < t.tokens.size(); ++p) {
+            t.ids.insert(t.ids.end(), {t.tokens[p + 1], 0});  // the true next token first
+            t.logits.insert(t.logits.end(), {1.0f, 0.5f});
+        }
+        teacher.push_back(std::move(t));
+    }
+    DatasetOptions o;
+    o.max_seq_len = 30;
+    o.stride = 7;
+    o.val_split = o.test_split = 0.2;
+    const TokenDataset data = build_token_dataset(docs, *tokenizer, o, &teacher);
+    ASSERT_TRUE(data.train.has_teacher());
+    const std::vector<std::int64_t> all = [&] {
+        std::vector<std::int64_t> v(static_cast<std::size_t>(data.train.size()));
+        std::iota(v.begin(), v.end(), 0);
+        return v;
+    }();
+    Tensor tokens, targets, ids, logits;
+    data.train.batch(all, tokens, targets);
+    data.train.teacher_batch(all, ids, logits);
+    EXPECT_EQ(ids.shape(), (Shape{data.train.size(), 30, 2}));
+    std::int64_t without = 0;
+    for (std::int64_t r = 0; r < targets.numel(); ++r) {
+        const std::int64_t id = ids.data<std::int64_t>()[2 * r];
+        // No targets exactly on the separators' two newlines and on each document's last token.
+        const bool separator =
+            targets.data<std::int64_t>()[r] == '\n' || tokens.data<std::int64_t>()[r] == '\n';
+        EXPECT_EQ(id < 0, separator) << r;
+        if (id >= 0) {
+            EXPECT_EQ(id, targets.data<std::int64_t>()[r]) << r;
+        }
+        without += id < 0;
+    }
+    EXPECT_GT(without, 0);
+    teacher[3].k = 3;  // another top-k
+    EXPECT_THROW(build_token_dataset(docs, *tokenizer, o, &teacher), Error);
 }
 
 }  // namespace

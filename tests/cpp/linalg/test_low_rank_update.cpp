@@ -28,9 +28,8 @@ TEST(ShermanMorrison, MatchesTheDenseInverseOfTheUpdate) {
     const Eigen::MatrixXd M = well_conditioned(n, 90);
     const Tensor u = random_tensor({n}, 91), v = random_tensor({n}, 92);
     const Tensor out = sherman_morrison_update(tensor_of(M.inverse()), u, v);
-    const Eigen::MatrixXd expected = (M + dense_of(u.reshape({n, 1})) *
-                                              dense_of(v.reshape({n, 1})).transpose())
-                                         .inverse();
+    const Eigen::MatrixXd expected =
+        (M + dense_of(u.reshape({n, 1})) * dense_of(v.reshape({n, 1})).transpose()).inverse();
     EXPECT_LT((dense_of(out) - expected).cwiseAbs().maxCoeff(), 1e-12);
     const Tensor out32 = sherman_morrison_update(tensor_of(M.inverse()).to(DType::F32),
                                                  u.to(DType::F32), v.to(DType::F32));

@@ -14,10 +14,10 @@ using C = std::complex<double>;
 
 SemiseparableMatrix random_semiseparable(std::int64_t n, std::int64_t r, std::uint64_t seed,
                                          DType dtype = DType::F64) {
-    return SemiseparableMatrix(random_tensor({n}, seed, dtype), random_tensor({n - 1}, seed + 1, dtype),
-                               random_tensor({n - 1}, seed + 2, dtype),
-                               random_tensor({n, r}, seed + 3, dtype),
-                               random_tensor({n, r}, seed + 4, dtype));
+    return SemiseparableMatrix(
+        random_tensor({n}, seed, dtype), random_tensor({n - 1}, seed + 1, dtype),
+        random_tensor({n - 1}, seed + 2, dtype), random_tensor({n, r}, seed + 3, dtype),
+        random_tensor({n, r}, seed + 4, dtype));
 }
 
 // The dense reference T + U Vᵀ built entry by entry (not through to_dense).
@@ -28,20 +28,25 @@ Eigen::MatrixXd dense_reference(const SemiseparableMatrix& h) {
 }
 
 TEST(Semiseparable, MatvecRmatvecMatmatAndDenseMatchTheReference) {
-    for (const auto& [n, r] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {2, 0}, {17, 3}, {200, 8}}) {
+    for (const auto& [n, r] :
+         {std::pair<std::int64_t, std::int64_t>{1, 1}, {2, 0}, {17, 3}, {200, 8}}) {
         const SemiseparableMatrix h = random_semiseparable(n, r, 60 + n);
         const Eigen::MatrixXd H = dense_reference(h);
         const Tensor x = random_tensor({3, n}, 61);
         const Eigen::MatrixXd X = testing::dense_of(x);
-        EXPECT_LT((testing::dense_of(h.matvec(x)) - X * H.transpose()).cwiseAbs().maxCoeff(), 1e-12);
+        EXPECT_LT((testing::dense_of(h.matvec(x)) - X * H.transpose()).cwiseAbs().maxCoeff(),
+                  1e-12);
         EXPECT_LT((testing::dense_of(h.rmatvec(x)) - X * H).cwiseAbs().maxCoeff(), 1e-12);
         const Tensor one = h.matvec(x.select(0, 1).contiguous());
         EXPECT_EQ(one.shape(), (Shape{n}));
-        EXPECT_LT((testing::dense_of(one.reshape({n, 1})) - H * X.row(1).transpose()).cwiseAbs().maxCoeff(),
+        EXPECT_LT((testing::dense_of(one.reshape({n, 1})) - H * X.row(1).transpose())
+                      .cwiseAbs()
+                      .maxCoeff(),
                   1e-12);
         const Tensor cols = random_tensor({n, 4}, 62);
-        EXPECT_LT((testing::dense_of(h.matmat(cols)) - H * testing::dense_of(cols)).cwiseAbs().maxCoeff(),
-                  1e-12);
+        EXPECT_LT(
+            (testing::dense_of(h.matmat(cols)) - H * testing::dense_of(cols)).cwiseAbs().maxCoeff(),
+            1e-12);
         EXPECT_LT((testing::dense_of(h.to_dense()) - H).cwiseAbs().maxCoeff(), 1e-13);
     }
 }
@@ -76,7 +81,8 @@ TEST(Semiseparable, MemoryIsExactlyThreeNMinusTwoPlusTwoNr) {
     EXPECT_EQ(m.lowrank_bytes, 2 * 1024 * 10 * 4);
     EXPECT_EQ(m.total_bytes, m.tridiagonal_bytes + m.lowrank_bytes);
     EXPECT_EQ(m.dense_bytes, 1024 * 1024 * 4);
-    EXPECT_NEAR(m.memory_reduction, 1.0 - (3.0 * 1024 - 2 + 2 * 1024 * 10) / (1024.0 * 1024), 1e-15);
+    EXPECT_NEAR(m.memory_reduction, 1.0 - (3.0 * 1024 - 2 + 2 * 1024 * 10) / (1024.0 * 1024),
+                1e-15);
 }
 
 // Central differences of L = <w, H x> in float64 with step 1e-6: truncation O(h²) ~ 1e-12
@@ -88,7 +94,8 @@ TEST(Semiseparable, MatvecBackwardMatchesCentralDifferences) {
     const auto loss = [&](const SemiseparableMatrix& m, const Tensor& input) {
         const Tensor y = m.matvec(input);
         double sum = 0;
-        for (std::int64_t i = 0; i < y.numel(); ++i) sum += w.data<double>()[i] * y.data<double>()[i];
+        for (std::int64_t i = 0; i < y.numel(); ++i)
+            sum += w.data<double>()[i] * y.data<double>()[i];
         return sum;
     };
     const SemiseparableGradients g = h.matvec_backward(w, x);
@@ -96,16 +103,20 @@ TEST(Semiseparable, MatvecBackwardMatchesCentralDifferences) {
     const auto check = [&](const Tensor& analytic, auto perturbed_loss, std::int64_t count,
                            const char* name) {
         for (std::int64_t i = 0; i < count; ++i) {
-            const double numeric = (perturbed_loss(i, step) - perturbed_loss(i, -step)) / (2 * step);
+            const double numeric =
+                (perturbed_loss(i, step) - perturbed_loss(i, -step)) / (2 * step);
             EXPECT_NEAR(analytic.data<double>()[i], numeric, 1e-7 * (1 + std::abs(numeric)))
                 << name << "[" << i << "]";
         }
     };
-    check(g.dx, [&](std::int64_t i, double d) {
-        Tensor xp = x.clone();
-        xp.data<double>()[i] += d;
-        return loss(h, xp);
-    }, x.numel(), "dx");
+    check(
+        g.dx,
+        [&](std::int64_t i, double d) {
+            Tensor xp = x.clone();
+            xp.data<double>()[i] += d;
+            return loss(h, xp);
+        },
+        x.numel(), "dx");
     const auto perturb_parameter = [&](int which) {
         return [&, which](std::int64_t i, double d) {
             Tensor parts[5] = {h.main_diag().clone(), h.super_diag().clone(), h.sub_diag().clone(),
@@ -135,8 +146,12 @@ TEST(Semiseparable, CheckpointingRecomputesTheSameGradientsAndSavesTheProjection
     EXPECT_EQ(plain, (4 * 64 + 4 * 6) * 8);  // x and Vᵀx
     EXPECT_EQ(checkpointed, 4 * 64 * 8);     // x only
     for (const SemiseparableGradients* g : {&g1, &g2}) {
-        EXPECT_LT((testing::dense_of(g->dU) - testing::dense_of(reference.dU)).cwiseAbs().maxCoeff(), 1e-12);
-        EXPECT_LT((testing::dense_of(g->dx) - testing::dense_of(reference.dx)).cwiseAbs().maxCoeff(), 1e-12);
+        EXPECT_LT(
+            (testing::dense_of(g->dU) - testing::dense_of(reference.dU)).cwiseAbs().maxCoeff(),
+            1e-12);
+        EXPECT_LT(
+            (testing::dense_of(g->dx) - testing::dense_of(reference.dx)).cwiseAbs().maxCoeff(),
+            1e-12);
     }
     EXPECT_EQ(h.saved_bytes(), 0);
     EXPECT_ERROR_CONTAINS(h.checkpoint_backward(dout), "call checkpoint_forward first");
@@ -191,7 +206,8 @@ TEST(Semiseparable, BadArgumentsAreClearErrors) {
                                               random_tensor({5, 2}, 77), random_tensor({5, 3}, 78)),
                           "V has shape (5, 3), expected (5, 2)");
     const SemiseparableMatrix h = random_semiseparable(5, 2, 79);
-    EXPECT_ERROR_CONTAINS(h.matvec(random_tensor({6}, 80)), "x is shape (6,), expected (5,) or (B, 5)");
+    EXPECT_ERROR_CONTAINS(h.matvec(random_tensor({6}, 80)),
+                          "x is shape (6,), expected (5,) or (B, 5)");
     SemiseparableFitOptions bad;
     bad.method = "qr";
     EXPECT_ERROR_CONTAINS(create_semiseparable_from_dense(h.to_dense(), bad),
@@ -203,7 +219,8 @@ TEST(Semiseparable, BadArgumentsAreClearErrors) {
     const SemiseparableMatrix zero_t(Tensor({3}, DType::F64), Tensor({2}, DType::F64),
                                      Tensor({2}, DType::F64), random_tensor({3, 1}, 81),
                                      random_tensor({3, 1}, 82));
-    EXPECT_ERROR_CONTAINS(zero_t.solve(random_tensor({3}, 83)), "tridiagonal part T - zI is singular");
+    EXPECT_ERROR_CONTAINS(zero_t.solve(random_tensor({3}, 83)),
+                          "tridiagonal part T - zI is singular");
 }
 
 }  // namespace

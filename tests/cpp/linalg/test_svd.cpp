@@ -28,12 +28,14 @@ std::pair<Tensor, double> low_rank_plus_noise(std::int64_t batch, std::int64_t m
         const Eigen::MatrixXd U0 =
             testing::dense_of(random_tensor({m, r}, seed + 2 * b)).householderQr().householderQ() *
             Eigen::MatrixXd::Identity(m, r);
-        const Eigen::MatrixXd V0 =
-            testing::dense_of(random_tensor({n, r}, seed + 2 * b + 1)).householderQr().householderQ() *
-            Eigen::MatrixXd::Identity(n, r);
+        const Eigen::MatrixXd V0 = testing::dense_of(random_tensor({n, r}, seed + 2 * b + 1))
+                                       .householderQr()
+                                       .householderQ() *
+                                   Eigen::MatrixXd::Identity(n, r);
         const Eigen::MatrixXd dense = U0 * sigma.asDiagonal() * V0.transpose();
         for (std::int64_t i = 0; i < m; ++i) {
-            for (std::int64_t j = 0; j < n; ++j) M.data<double>()[(b * m + i) * n + j] = dense(i, j);
+            for (std::int64_t j = 0; j < n; ++j)
+                M.data<double>()[(b * m + i) * n + j] = dense(i, j);
         }
     }
     return {M, std::sqrt(tail)};
@@ -56,11 +58,14 @@ Factors factors_of(const SvdResult& r, std::int64_t b) {
 }
 
 double orthogonality_error(const Eigen::MatrixXd& Q) {
-    return (Q.transpose() * Q - Eigen::MatrixXd::Identity(Q.cols(), Q.cols())).cwiseAbs().maxCoeff();
+    return (Q.transpose() * Q - Eigen::MatrixXd::Identity(Q.cols(), Q.cols()))
+        .cwiseAbs()
+        .maxCoeff();
 }
 
 TEST(FullSvd, ReconstructsWithOrthonormalFactorsAndEigenSingularValues) {
-    for (const auto& [m, n] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {7, 3}, {3, 7}, {64, 64}}) {
+    for (const auto& [m, n] :
+         {std::pair<std::int64_t, std::int64_t>{1, 1}, {7, 3}, {3, 7}, {64, 64}}) {
         const Tensor M = random_tensor({2, m, n}, 30 + m * n);
         const SvdResult r = full_svd(M);
         const std::int64_t k = std::min(m, n);
@@ -75,7 +80,8 @@ TEST(FullSvd, ReconstructsWithOrthonormalFactorsAndEigenSingularValues) {
             EXPECT_LT((f.U * f.S.asDiagonal() * f.Vh - dense).norm(), bound);
             EXPECT_LT(orthogonality_error(f.U), 1e-13);
             EXPECT_LT(orthogonality_error(f.Vh.transpose()), 1e-13);
-            const Eigen::VectorXd expected = Eigen::JacobiSVD<Eigen::MatrixXd>(dense).singularValues();
+            const Eigen::VectorXd expected =
+                Eigen::JacobiSVD<Eigen::MatrixXd>(dense).singularValues();
             EXPECT_LT((f.S - expected).cwiseAbs().maxCoeff(), 1e-12 * expected(0));
             for (std::int64_t j = 1; j < k; ++j) EXPECT_GE(f.S(j - 1), f.S(j));
         }

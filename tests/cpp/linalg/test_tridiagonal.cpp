@@ -31,8 +31,9 @@ struct Case {
     bool shared_off_diagonals;
 };
 
-const Case kCases[] = {{1, 1, false}, {1, 2, true},   {3, 1, true},  {5, 17, false}, {9, 21, true},
-                       {16, 33, true}, {17, 64, false}, {40, 70, true}, {2, 300, false}};
+const Case kCases[] = {{1, 1, false},   {1, 2, true},   {3, 1, true},
+                       {5, 17, false},  {9, 21, true},  {16, 33, true},
+                       {17, 64, false}, {40, 70, true}, {2, 300, false}};
 
 TEST(TridiagonalMatvec, MatchesDense) {
     for (const Case& k : kCases) {
@@ -67,11 +68,9 @@ TEST(TridiagonalSolve, MatchesDenseLuIncludingZeroLeadingEntry) {
                 const testing::DenseMatrix T = dense_tridiagonal(a, b, c, r);
                 const Eigen::VectorXcd expected =
                     shifted_inverse(T, z) *
-                    Eigen::Map<const Eigen::VectorXd>(rhs.data<double>() + r * k.n, k.n)
-                        .cast<C>();
+                    Eigen::Map<const Eigen::VectorXd>(rhs.data<double>() + r * k.n, k.n).cast<C>();
                 // Random tridiagonal systems have condition numbers up to ~1e4 here.
-                EXPECT_LT(relative_max_error(xc.data<C>() + r * k.n, expected.data(), k.n),
-                          1e-9);
+                EXPECT_LT(relative_max_error(xc.data<C>() + r * k.n, expected.data(), k.n), 1e-9);
             }
         }
     }
@@ -79,25 +78,25 @@ TEST(TridiagonalSolve, MatchesDenseLuIncludingZeroLeadingEntry) {
 
 TEST(TridiagonalSolve, SingularSystemIsAnErrorNotNaN) {
     // [[1, 1], [1, 1]] is singular.
-    EXPECT_ERROR_CONTAINS(tridiagonal_solve(filled({2}, 1.0), filled({1}, 1.0), filled({1}, 1.0),
-                                            filled({2}, 1.0)),
-                          "singular");
-    EXPECT_ERROR_CONTAINS(tridiagonal_solve(filled({3}, 0.0), filled({2}, 0.0), filled({2}, 0.0),
-                                            filled({3}, 1.0)),
-                          "pivot 0 of row 0");
+    EXPECT_ERROR_CONTAINS(
+        tridiagonal_solve(filled({2}, 1.0), filled({1}, 1.0), filled({1}, 1.0), filled({2}, 1.0)),
+        "singular");
+    EXPECT_ERROR_CONTAINS(
+        tridiagonal_solve(filled({3}, 0.0), filled({2}, 0.0), filled({2}, 0.0), filled({3}, 1.0)),
+        "pivot 0 of row 0");
 }
 
 TEST(TridiagonalSolve, ComplexRightHandSideAndFloat32) {
-    const Tensor a = random_tensor({20}, 9), b = random_tensor({19}, 10), c = random_tensor({19}, 11);
+    const Tensor a = random_tensor({20}, 9), b = random_tensor({19}, 10),
+                 c = random_tensor({19}, 11);
     Tensor rhs({20}, DType::C128);
     for (std::int64_t i = 0; i < 20; ++i) rhs.data<C>()[i] = C(std::cos(i), std::sin(i));
     const Tensor x = tridiagonal_solve(a, b, c, rhs);
-    const Eigen::VectorXcd expected =
-        shifted_inverse(dense_tridiagonal(a, b, c), 0.0) *
-        Eigen::Map<const Eigen::VectorXcd>(rhs.data<C>(), 20);
+    const Eigen::VectorXcd expected = shifted_inverse(dense_tridiagonal(a, b, c), 0.0) *
+                                      Eigen::Map<const Eigen::VectorXcd>(rhs.data<C>(), 20);
     EXPECT_LT(relative_max_error(x.data<C>(), expected.data(), 20), 1e-10);
-    const Tensor x32 = tridiagonal_solve(a.to(DType::F32), b.to(DType::F32), c.to(DType::F32),
-                                         rhs.to(DType::C64));
+    const Tensor x32 =
+        tridiagonal_solve(a.to(DType::F32), b.to(DType::F32), c.to(DType::F32), rhs.to(DType::C64));
     ASSERT_EQ(x32.dtype(), DType::C64);
     // float32: rounding of inputs and of the elimination, times the condition number (~1e2).
     EXPECT_LT(relative_max_error(x32.to(DType::C128).data<C>(), expected.data(), 20), 1e-4);
@@ -154,12 +153,12 @@ TEST(TridiagonalLeadingResolvent, IsTheLastEntryOfEachLeadingBlockInverse) {
             const Tensor ad = a.to(dtype), bd = b.to(dtype), cd = c.to(dtype);
             Tensor out({batch, n}, dtype == DType::F64 ? DType::C128 : DType::C64);
             if (dtype == DType::F64) {
-                const TridiagonalRows<double> rows{ad.data<double>(), bd.data<double>(),
-                                                   cd.data<double>(), n, 0, 0, batch, n};
+                const TridiagonalRows<double> rows{
+                    ad.data<double>(), bd.data<double>(), cd.data<double>(), n, 0, 0, batch, n};
                 tridiagonal_leading_resolvent_rows(rows, z, out.data<C>());
             } else {
-                const TridiagonalRows<float> rows{ad.data<float>(), bd.data<float>(),
-                                                  cd.data<float>(), n, 0, 0, batch, n};
+                const TridiagonalRows<float> rows{
+                    ad.data<float>(), bd.data<float>(), cd.data<float>(), n, 0, 0, batch, n};
                 tridiagonal_leading_resolvent_rows(rows, std::complex<float>(z),
                                                    out.data<std::complex<float>>());
             }
@@ -191,10 +190,10 @@ TEST(TridiagonalResolventDiagonal, MainShiftEqualsTheMaterializedSum) {
         for (std::int64_t k = 0; k < batch * n; ++k) {
             sum.data<double>()[k] = v.data<double>()[k] + h.data<double>()[k % n];
         }
-        const TridiagonalRows<double> shifted{v.data<double>(), b.data<double>(),
-                                              b.data<double>(), n, 0, 0, batch, n};
-        const TridiagonalRows<double> plain{sum.data<double>(), b.data<double>(),
-                                            b.data<double>(), n, 0, 0, batch, n};
+        const TridiagonalRows<double> shifted{
+            v.data<double>(), b.data<double>(), b.data<double>(), n, 0, 0, batch, n};
+        const TridiagonalRows<double> plain{
+            sum.data<double>(), b.data<double>(), b.data<double>(), n, 0, 0, batch, n};
         const C z(0.1, 0.7);
         for (const bool leading : {false, true}) {
             Tensor got({batch, n}, DType::C128), expected({batch, n}, DType::C128);
@@ -214,8 +213,8 @@ TEST(TridiagonalResolventDiagonal, MainShiftEqualsTheMaterializedSum) {
     Tensor v = random_tensor({40, n}, 43);
     const Tensor h = random_tensor({n}, 44), off = filled({n - 1}, 0.0);
     v.data<double>()[21 * n] = -h.data<double>()[0];
-    const TridiagonalRows<double> rows{v.data<double>(), off.data<double>(), off.data<double>(),
-                                       n, 0, 0, 40, n};
+    const TridiagonalRows<double> rows{
+        v.data<double>(), off.data<double>(), off.data<double>(), n, 0, 0, 40, n};
     Tensor out({40, n}, DType::C128);
     EXPECT_ERROR_CONTAINS(
         tridiagonal_resolvent_diagonal_rows(rows, C(0.0), out.data<C>(), h.data<double>()),
@@ -230,8 +229,7 @@ TEST(TridiagonalResolventDiagonal, Float32AgreesWithFloat64) {
     ASSERT_EQ(g32.dtype(), DType::C64);
     // Each pivot adds a few ulps of float32; with |Im z| = 0.8 errors do not grow along the
     // chain, so 1e-5 of the largest entry bounds them.
-    EXPECT_LT(relative_max_error(g32.to(DType::C128).data<C>(), g64.data<C>(), g64.numel()),
-              1e-5);
+    EXPECT_LT(relative_max_error(g32.to(DType::C128).data<C>(), g64.data<C>(), g64.numel()), 1e-5);
 }
 
 // The Laplacian with z = i: the θ/φ determinants overflow complex128 near N ≈ 970, the pivots
@@ -247,9 +245,8 @@ TEST(TridiagonalResolventDiagonal, LaplacianOfTenMillionIsFiniteAndConsistent) {
     if (bulk.imag() < 0) bulk = -bulk;
     EXPECT_LT(std::abs(v[n / 2] - bulk), 1e-12);
     const std::int64_t m = 2000;
-    const Tensor short_chain =
-        tridiagonal_resolvent_diagonal(filled({m}, 2.0), filled({m - 1}, -1.0),
-                                       filled({m - 1}, -1.0), C(0.0, 1.0));
+    const Tensor short_chain = tridiagonal_resolvent_diagonal(
+        filled({m}, 2.0), filled({m - 1}, -1.0), filled({m - 1}, -1.0), C(0.0, 1.0));
     for (std::int64_t i = 0; i < 100; ++i) {
         EXPECT_LT(std::abs(v[i] - short_chain.data<C>()[i]), 1e-12) << i;
         EXPECT_LT(std::abs(v[n - 1 - i] - short_chain.data<C>()[m - 1 - i]), 1e-12) << i;
@@ -268,9 +265,9 @@ TEST(TridiagonalResolventDiagonal, ZeroPivotAndNaNAreErrors) {
     EXPECT_ERROR_CONTAINS(tridiagonal_resolvent_diagonal(a, off, off, 0.0), "of row 21");
     Tensor nan_a = random_tensor({3, 8}, 18);
     nan_a.data<double>()[13] = std::nan("");
-    EXPECT_ERROR_CONTAINS(tridiagonal_resolvent_diagonal(nan_a, filled({7}, 1.0), filled({7}, 1.0),
-                                                         C(0.0, 1.0)),
-                          "row 1");
+    EXPECT_ERROR_CONTAINS(
+        tridiagonal_resolvent_diagonal(nan_a, filled({7}, 1.0), filled({7}, 1.0), C(0.0, 1.0)),
+        "row 1");
 }
 
 TEST(TridiagonalResolventDiagonal, SameBitsWhateverTheThreadCount) {
@@ -340,8 +337,8 @@ TEST(Tridiagonal, BadArgumentsNameTheArgument) {
     const Tensor a = random_tensor({2, 5}, 24), b = random_tensor({4}, 25);
     EXPECT_ERROR_CONTAINS(tridiagonal_matvec(a, random_tensor({3}, 26), b, random_tensor({5}, 27)),
                           "b is shape (3,)");
-    EXPECT_ERROR_CONTAINS(
-        tridiagonal_matvec(a, b, b, random_tensor({3, 5}, 28)), "x is batch shape (3,)");
+    EXPECT_ERROR_CONTAINS(tridiagonal_matvec(a, b, b, random_tensor({3, 5}, 28)),
+                          "x is batch shape (3,)");
     EXPECT_ERROR_CONTAINS(tridiagonal_solve(a, b.to(DType::F32), b, random_tensor({5}, 29)),
                           "b dtype is float32, expected float64");
     EXPECT_ERROR_CONTAINS(tridiagonal_resolvent_diagonal(a, b, b, C(NAN, 0.0)), "z is nan");

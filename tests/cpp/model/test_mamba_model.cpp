@@ -64,6 +64,32 @@ MambaModel tiny_model(std::uint64_t seed, std::int64_t ffn_dim = 0, bool bk = fa
     return MambaModel(c, std::move(w));
 }
 
+// Every weight's gradient in `grads` against central differences of `loss` (float64 model).
+template <class Loss>
+void expect_gradients_match_differences(const MambaModel& model, MambaWeights& grads, Loss loss,
+                                        const std::string& label) {
+    MambaWeights perturbed = model.weights();
+    auto named_grads = grads.named_tensors();
+    auto named = perturbed.named_tensors();
+    const double step = 1e-6;
+    for (std::size_t i = 0; i < named.size(); ++i) {
+        Tensor& x = *named[i].second;
+        x = x.clone();
+        const Tensor& grad = *named_grads[i].second;
+        double worst = 0;
+        for (std::int64_t k = 0; k < x.numel(); ++k) {
+            const double saved = x.data<double>()[k];
+            x.data<double>()[k] = saved + step;
+            const double up = loss(MambaModel(model.config(), perturbed));
+            x.data<double>()[k] = saved - step;
+            const double down = loss(MambaModel(model.config(), perturbed));
+            x.data<double>()[k] = saved;
+            worst = std::max(worst, std::abs((up - down) / (2 * step) - grad.data<double>()[k]));
+        }
+        EXPECT_LT(worst, 1e-8) << named[i].first << " " << label;
+    }
+}
+
 Tensor ids(Shape shape, std::vector<std::int64_t> values) {
     Tensor t(std::move(shape), DType::I64);
     for (std::size_t k = 0; k < values.size(); ++k) t.data<std::int64_t>()[k] = values[k];
@@ -96,28 +122,58 @@ TEST(MambaModelLoss, ValueAndGradientOfEveryWeight) {
         EXPECT_NEAR(model.loss(tokens, targets, &grads), expected, 1e-12);
         EXPECT_NEAR(model.loss(tokens, targets), expected, 1e-12);
 
-        MambaWeights perturbed = model.weights();
-        auto named_grads = grads.named_tensors();
-        auto named = perturbed.named_tensors();
-        const double step = 1e-6;
-        for (std::size_t i = 0; i < named.size(); ++i) {
-            Tensor& x = *named[i].second;
-            x = x.clone();
-            const Tensor& grad = *named_grads[i].second;
-            double worst = 0;
-            for (std::int64_t k = 0; k < x.numel(); ++k) {
-                const double saved = x.data<double>()[k];
-                x.data<double>()[k] = saved + step;
-                const double up = MambaModel(model.config(), perturbed).loss(tokens, targets);
-                x.data<double>()[k] = saved - step;
-                const double down = MambaModel(model.config(), perturbed).loss(tokens, targets);
-                x.data<double>()[k] = saved;
-                worst =
-                    std::max(worst, std::abs((up - down) / (2 * step) - grad.data<double>()[k]));
-            }
-            EXPECT_LT(worst, 1e-8) << named[i].first << " ffn_dim " << ffn_dim << " bk " << bk;
-        }
+        expect_gradients_match_differences(
+            model, grads, [&](const MambaModel& m) { return m.loss(tokens, targets); },
+            fmt::format("ffn_dim {} bk {}", ffn_dim, bk));
     }
+}
+
+// The distillation loss (1 − α) CE + α T² KL(p_teacher ‖ p_student) written out from logits(),
+// with a position without teacher targets and one with a padded (−1) id; its gradient for every
+// weight matches central differences.
+TEST(MambaModelLoss, DistillationValueAndGradient) {
+    const MambaModel model = tiny_model(2, 0, false);
+    const Tensor tokens = ids({1, 4}, {1, 4, 2, 6});
+    const Tensor targets = ids({1, 4}, {4, 2, 6, 0});
+    MambaModel::Distillation teacher;
+    teacher.ids = ids({1, 4, 3}, {4, 1, 0, /**/ 2, 5, -1, /**/ -1, -1, -1, /**/ 0, 6, 3});
+    teacher.logits = Tensor({1, 4, 3}, DType::F32);
+    const std::vector<float> tl = {2.0f, 0.5f, -1.0f, 1.5f, 1.0f, 0.0f, 0, 0, 0, 0.3f, 0.2f, 0.1f};
+    std::copy(tl.begin(), tl.end(), teacher.logits.data<float>());
+    teacher.temperature = 2.0;
+    teacher.alpha = 0.3;
+    const Tensor logits = model.logits(tokens);
+    double expected = 0;
+    for (int r = 0; r < 4; ++r) {
+        const double* z = logits.data<double>() + r * 7;
+        double sum = 0, sum_t = 0;
+        for (int v = 0; v < 7; ++v) sum += std::exp(z[v]), sum_t += std::exp(z[v] / 2.0);
+        const double ce = std::log(sum) - z[targets.data<std::int64_t>()[r]];
+        if (r == 2) {
+            expected += ce;
+            continue;
+        }
+        double teacher_sum = 0, kl = 0;
+        for (int j = 0; j < 3; ++j) {
+            if (teacher.ids.data<std::int64_t>()[r * 3 + j] >= 0)
+                teacher_sum += std::exp(tl[r * 3 + j] / 2.0);
+        }
+        for (int j = 0; j < 3; ++j) {
+            const std::int64_t id = teacher.ids.data<std::int64_t>()[r * 3 + j];
+            if (id < 0) continue;
+            const double pt = std::exp(tl[r * 3 + j] / 2.0) / teacher_sum;
+            kl += pt * (std::log(pt) - (z[id] / 2.0 - std::log(sum_t)));
+        }
+        expected += 0.7 * ce + 0.3 * 4.0 * kl;
+    }
+    expected /= 4;
+    MambaWeights grads = model.weights().zeros_like();
+    EXPECT_NEAR(model.loss(tokens, targets, teacher, &grads), expected, 1e-12);
+    expect_gradients_match_differences(
+        model, grads, [&](const MambaModel& m) { return m.loss(tokens, targets, teacher); },
+        "distillation");
+    teacher.alpha = 1.5;
+    EXPECT_ERROR_CONTAINS(model.loss(tokens, targets, teacher), "alpha");
 }
 
 TEST(MambaModelLoss, BadTargetsAreNamed) {
