@@ -9,6 +9,8 @@ find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(ICU REQUIRED COMPONENTS uc)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SentencePiece REQUIRED IMPORTED_TARGET sentencepiece)
 
 # OpenBLAS, OpenMP flavour: the default pthread flavour would start its own threads beside
 # ours and oversubscribe the cores. Debian ships the OpenMP build without a linker symlink,

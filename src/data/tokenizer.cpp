@@ -25,6 +25,11 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
         fail("{}: not valid JSON ({})", file, e.what());
     }
     if (j.is_object() && j.value("type", "") == "byte") return make_byte_tokenizer();
+    if (j.is_object() && j.value("type", "") == "sentencepiece") {
+        const std::filesystem::path model =
+            std::filesystem::path(file).parent_path() / j.value("model_file", "tokenizer.model");
+        return load_sentencepiece_tokenizer(model.string());
+    }
     if (j.is_object() && j.contains("model")) return make_huggingface_tokenizer(text.str(), file);
     fail("{}: neither structseq's byte tokenizer nor a Hugging Face tokenizer.json", file);
 }

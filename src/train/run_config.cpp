@@ -53,8 +53,9 @@ io::ConfigField run_config_schema() {
              {"text_field", F::string("text")},
          })},
         {"tokenizer", F::section({
-                          {"type", F::choice("byte", {"byte", "huggingface"})},
+                          {"type", F::choice("byte", {"byte", "sentencepiece", "huggingface"})},
                           {"path", F::string("")},
+                          {"vocab_size", F::integer(0).at_least(0)},
                       })},
         {"distillation", F::section({
                              {"temperature", F::number(2.0).greater_than(0)},
@@ -103,6 +104,9 @@ RunConfig parse_run_config(std::string_view text, const std::string& source) {
     d.text_field = c.string("dataset.text_field");
     r.tokenizer = c.string("tokenizer.type");
     r.tokenizer_path = c.string("tokenizer.path");
+    r.tokenizer_vocab_size = c.integer("tokenizer.vocab_size") > 0
+                                 ? c.integer("tokenizer.vocab_size")
+                                 : r.model.mamba.vocab_size;
     if (r.tokenizer == "huggingface" && r.tokenizer_path.empty()) {
         fail(
             "{}: tokenizer.path is required with tokenizer.type huggingface (a tokenizer.json "

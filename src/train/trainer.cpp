@@ -32,8 +32,19 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-std::unique_ptr<Tokenizer> make_tokenizer(const RunConfig& config) {
+// The run's tokenizer: a resumed run's own; a SentencePiece model trained on the dataset's
+// documents; or the configured one.
+std::unique_ptr<Tokenizer> make_tokenizer(const RunConfig& config,
+                                          std::optional<LoadedCheckpoint>& resumed) {
+    if (resumed) return std::move(resumed->tokenizer);
     if (config.tokenizer == "byte") return make_byte_tokenizer();
+    if (config.tokenizer == "sentencepiece") {
+        log::info("tokenizer: training a SentencePiece model of {} pieces on {}",
+                  config.tokenizer_vocab_size, config.dataset.data_path);
+        return train_sentencepiece_tokenizer(
+            read_documents(config.dataset.data_path, config.dataset.text_field),
+            config.tokenizer_vocab_size);
+    }
     std::unique_ptr<Tokenizer> t = load_tokenizer(config.tokenizer_path);
     if (t->type() != config.tokenizer) {
         fail("tokenizer.path: {} holds a {} tokenizer, not {}", config.tokenizer_path, t->type(),
@@ -251,7 +262,7 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
         fail("--seed {} differs from the seed {} of the run being resumed ({})", *options.seed,
              seed, resumed_from);
     }
-    const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(config);
+    const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(config, resumed);
     if (config.model.mamba.vocab_size < tokenizer->vocab_size()) {
         fail(
             "model.vocab_size = {} is smaller than the {} tokenizer's {} tokens; set "

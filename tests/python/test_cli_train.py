@@ -200,3 +200,24 @@ def test_the_seed_config_says_what_it_is_missing(run_cli, tmp_path):
     assert result.returncode == 1
     assert "vocab_size = 50000" in result.stderr        # a warning: no 50000-token tokenizer
     assert "phi4_dataset.json" in result.stderr and "create-synthetic" in result.stderr
+
+
+def test_a_sentencepiece_tokenizer_is_trained_saved_and_used(run_cli, tmp_path, corpus):
+    import structseq
+
+    config = write_config(tmp_path, corpus, steps=4)
+    config.write_text(config.read_text().replace("vocab_size: 256", "vocab_size: 420")
+                      + "tokenizer: {type: sentencepiece, vocab_size: 400}\n")
+    out = tmp_path / "sp"
+    result = run_cli("train", "--config", config, "--output-dir", out)
+    assert result.returncode == 0, result.stderr
+    latest = sorted((out / "checkpoints").iterdir())[-1]
+    assert json.loads((latest / "tokenizer.json").read_text())["type"] == "sentencepiece"
+    tok = structseq.load_tokenizer(str(latest))
+    assert tok.type == "sentencepiece" and 300 < tok.vocab_size <= 400
+    assert len(tok.encode("Line 12: the quick brown fox")) < len("Line 12: the quick brown fox")
+    text = "Line 12: the quick brown fox — ünïcode ✓"   # unseen characters: byte fallback
+    assert tok.decode(tok.encode(text)) == text
+    generated = run_cli("generate", "--model-dir", out, "--prompt", "Line 3:", "--max-length", "5")
+    assert generated.returncode == 0, generated.stderr
+    assert "5 tokens in" in generated.stderr

@@ -5,6 +5,8 @@
 //   huggingface: the byte-level BPE of a Hugging Face tokenizer.json (GPT-2 / GPT-NeoX style:
 //     added tokens, GPT-2's pre-tokenizer pattern, byte-to-unicode map, ranked merges), encoding
 //     and decoding as the `tokenizers` library does (src/data/byte_level_bpe.cpp).
+//   sentencepiece: a BPE SentencePiece model trained on a dataset (libsentencepiece), byte
+//     fallback on, saved as tokenizer.model.
 
 #include <cstdint>
 #include <memory>
@@ -32,6 +34,12 @@ std::unique_ptr<Tokenizer> make_byte_tokenizer();
 // A tokenizer.json's text (`source` names it in errors); Error for what is not a byte-level BPE.
 std::unique_ptr<Tokenizer> make_huggingface_tokenizer(const std::string& tokenizer_json,
                                                       const std::string& source);
+
+// A SentencePiece model of `vocab_size` pieces trained on the documents' lines.
+std::unique_ptr<Tokenizer> train_sentencepiece_tokenizer(const std::vector<std::string>& documents,
+                                                         std::int64_t vocab_size);
+// A SentencePiece model file (tokenizer.model).
+std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& model_file);
 
 // The tokenizer a directory's tokenizer.json (or the given tokenizer.json file) describes; Error
 // when it is missing, unreadable or of a kind not supported.

@@ -13,7 +13,9 @@
 //   dataset:      type synthetic (or custom, wikitext103, pile), max_seq_len 1024, stride 512,
 //                 data_path data/synthetic/phi4_dataset.json, val_split 0.1, test_split 0.1,
 //                 + text_field text
-//   + tokenizer:  type byte (or huggingface: the byte-level BPE of the tokenizer.json at `path`)
+//   + tokenizer:  type byte; sentencepiece (trained on the dataset, vocab_size pieces, 0: the
+//                 model's vocab_size); huggingface (the byte-level BPE of the tokenizer.json at
+//                 `path`)
 //   + distillation: temperature 2.0, alpha 0.5, top_k 20
 // Unknown keys, wrong types and out-of-range values are errors naming the dotted key.
 
@@ -75,7 +77,8 @@ struct RunConfig {
     SchedulerSettings scheduler;
     DatasetSettings dataset;
     std::string tokenizer = "byte";
-    std::string tokenizer_path;  // huggingface: a tokenizer.json or its folder
+    std::string tokenizer_path;             // huggingface: a tokenizer.json or its folder
+    std::int64_t tokenizer_vocab_size = 0;  // sentencepiece: pieces to learn (model.vocab_size)
     DistillationSettings distillation;
     std::string yaml;  // the whole configuration with every default filled in
 };
