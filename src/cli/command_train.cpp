@@ -44,7 +44,9 @@ int run_train(const TrainCommandOptions& o) {
     }
     fmt::print("trained {:.2f} M parameters for {} steps at {:.0f} tokens/s\n",
                static_cast<double>(r.parameters) / 1e6, r.steps, r.tokens_per_second);
-    fmt::print("train loss {:.4f}\n", r.train_loss);
+    fmt::print("train loss {:.4f}; peak tensor memory {:.1f} MiB{}\n", r.train_loss,
+               static_cast<double>(r.peak_tensor_bytes) / (1 << 20),
+               config.training.gradient_checkpointing ? " (layers recomputed in backward)" : "");
     if (!std::isnan(r.val_loss)) {
         fmt::print("validation loss {:.4f}, perplexity {:.3f}, {:.4f} bits per byte\n", r.val_loss,
                    std::exp(r.val_loss), r.val_bits_per_byte);

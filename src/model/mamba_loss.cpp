@@ -118,7 +118,8 @@ double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
     }
     const DType dtype = weights_.embedding.dtype();
     std::vector<LayerRecord> record;
-    const Tensor x = hidden_states(where, tokens_in, grads != nullptr ? &record : nullptr);
+    const Tensor x =
+        hidden_states(where, tokens_in, grads != nullptr ? &record : nullptr, recompute_layers_);
     const Tensor& head = weights_.head.defined() ? weights_.head : weights_.embedding;
     const Tensor hf = rms_norm_forward(x, weights_.norm_f, config_.norm_eps);
     const Tensor logits = linear_forward(hf, head, nullptr);
@@ -159,6 +160,10 @@ double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
     for (std::size_t l = weights_.layers.size(); l-- > 0;) {
         const MambaLayerWeights& layer = weights_.layers[l];
         MambaLayerWeights& g = grads->layers[l];
+        if (recompute_layers_) {  // this layer's activations again, from its input
+            layer_forward(static_cast<std::int64_t>(l), record[l].input, tokens_in.dim(0),
+                          tokens_in.dim(1), &record[l]);
+        }
         if (config_.ffn_dim > 0) {
             const Tensor dh2 = feed_forward_backward(layer.ffn, record[l].ffn, dx, g.ffn);
             model_detail::add_in_place(
@@ -171,6 +176,7 @@ double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
         const Tensor dnorm =
             rms_norm_backward(dh, record[l].input, layer.norm, g.norm, config_.norm_eps);
         model_detail::add_in_place(dx, dnorm);
+        if (recompute_layers_) record[l] = {};  // freed before the next layer is recomputed
     }
     // The embedding rows the tokens picked.
     const Tensor ids = tokens_in.contiguous();

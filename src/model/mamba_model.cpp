@@ -250,39 +250,49 @@ Tensor MambaModel::head_logits(const Tensor& x) const {
     return linear_forward(h, weights_.head.defined() ? weights_.head : weights_.embedding, nullptr);
 }
 
+Tensor MambaModel::layer_forward(std::int64_t l, Tensor x, std::int64_t batch, std::int64_t length,
+                                 LayerRecord* record) const {
+    const MambaLayerWeights& layer = weights_.layers[static_cast<std::size_t>(l)];
+    const Tensor h = rms_norm_forward(x, layer.norm, config_.norm_eps);
+    if (record != nullptr) {
+        record->input = x;
+        x = x.clone();  // the record keeps this layer's input
+    }
+    if (is_bk_layer(l)) {
+        add_in_place(x, bk_mixer_forward(layer.bk, h, batch, length,
+                                         record != nullptr ? &record->bk : nullptr));
+    } else {
+        add_in_place(x, mamba_mixer_forward(layer.mixer, h, batch, length,
+                                            record != nullptr ? &record->mixer : nullptr,
+                                            config_.discretization));
+    }
+    if (config_.ffn_dim == 0) return x;
+    const Tensor h2 = rms_norm_forward(x, layer.ffn_norm, config_.norm_eps);
+    if (record != nullptr) {
+        record->ffn_input = x;
+        x = x.clone();
+    }
+    add_in_place(x, feed_forward_forward(layer.ffn, h2, config_.activation,
+                                         record != nullptr ? &record->ffn : nullptr));
+    return x;
+}
+
 Tensor MambaModel::hidden_states(std::string_view where, const Tensor& tokens,
-                                 std::vector<LayerRecord>* record) const {
+                                 std::vector<LayerRecord>* record, bool inputs_only) const {
     check_tokens(where, tokens);
     check_argument(tokens.rank() == 2 && tokens.dim(0) >= 1 && tokens.dim(1) >= 1, where, "tokens",
                    "shape " + shape_string(tokens.shape()), "(batch, L) with batch, L >= 1");
     const std::int64_t batch = tokens.dim(0), length = tokens.dim(1);
     Tensor x = embed(tokens);
-    if (record != nullptr) record->reserve(weights_.layers.size());
+    if (record != nullptr) record->resize(weights_.layers.size());
     for (std::int64_t l = 0; l < config_.n_layer; ++l) {
-        const MambaLayerWeights& layer = weights_.layers[static_cast<std::size_t>(l)];
-        const Tensor h = rms_norm_forward(x, layer.norm, config_.norm_eps);
-        if (record != nullptr) {
-            record->push_back({x, {}, {}, {}, {}});
-            x = x.clone();  // the record keeps this layer's input
-        }
-        LayerRecord* r = record != nullptr ? &record->back() : nullptr;
-        if (is_bk_layer(l)) {
-            add_in_place(
-                x, bk_mixer_forward(layer.bk, h, batch, length, r != nullptr ? &r->bk : nullptr));
+        LayerRecord* r = record != nullptr ? &(*record)[static_cast<std::size_t>(l)] : nullptr;
+        if (r != nullptr && inputs_only) {
+            r->input = x;
+            x = layer_forward(l, x.clone(), batch, length, nullptr);
         } else {
-            add_in_place(
-                x, mamba_mixer_forward(layer.mixer, h, batch, length,
-                                       r != nullptr ? &r->mixer : nullptr, config_.discretization));
+            x = layer_forward(l, std::move(x), batch, length, r);
         }
-        if (config_.ffn_dim == 0) continue;
-        const Tensor h2 = rms_norm_forward(x, layer.ffn_norm, config_.norm_eps);
-        FeedForwardSaved* ffn_saved = nullptr;
-        if (record != nullptr) {
-            r->ffn_input = x;
-            ffn_saved = &r->ffn;
-            x = x.clone();
-        }
-        add_in_place(x, feed_forward_forward(layer.ffn, h2, config_.activation, ffn_saved));
     }
     return x;
 }

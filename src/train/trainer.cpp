@@ -2,6 +2,7 @@
 
 #include "structseq/core/error.h"
 #include "structseq/core/log.h"
+#include "structseq/core/memory_stats.h"
 #include "structseq/core/progress.h"
 #include "structseq/core/rng.h"
 #include "structseq/data/text_corpus.h"
@@ -169,11 +170,6 @@ void log_settings_not_applied(const RunConfig& config) {
             "implemented on the CPU",
             config.training.mixed_precision);
     }
-    if (config.training.gradient_checkpointing) {
-        log::info(
-            "training.gradient_checkpointing = true: accepted; every layer's activations are "
-            "kept (block recomputation is not implemented yet)");
-    }
 }
 
 }  // namespace
@@ -302,6 +298,7 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
         options.stop_after > 0 ? std::min(total_steps, options.stop_after) : total_steps;
     MambaModel model =
         resumed ? std::move(resumed->model) : init_language_model(config.model, seed);
+    model.set_recompute_layers(t.gradient_checkpointing);
     MambaWeights weights = model.weights();  // shares the model's storage: AdamW updates it
     AdamWOptions adam;
     adam.beta1 = config.optimizer.beta1;
@@ -335,6 +332,7 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
             save_checkpoint(options.output_dir, model, optimizer, state, config, *tokenizer);
         rotate_checkpoints(options.output_dir, t.save_total_limit);
     };
+    reset_tensor_bytes_peak();
     while (state.step < stop_at) {
         const std::int64_t s = state.step;
         const Clock::time_point start = Clock::now();
@@ -417,6 +415,7 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
         if (state.step % t.eval_steps == 0 || last) metrics.plot(plot_title);
     }
     bar.finish();
+    result.peak_tensor_bytes = tensor_bytes_peak();
     if (result.last_checkpoint.empty() && state.step > 0) save();
     result.steps = state.step;
     result.tokens_per_second = all_seconds > 0 ? all_tokens / all_seconds : 0.0;

@@ -138,6 +138,13 @@ public:
     MambaState initial_state(std::int64_t batch) const;
     // tokens (batch,) int64 → next-token logits (batch, vocab_size); advances `state`.
     Tensor step(const Tensor& tokens, MambaState& state) const;
+    // Gradient checkpointing for loss() with gradients: keep only each layer's input in the
+    // forward and recompute the layer's activations just before its backward — activation
+    // memory of one layer instead of all, for one more forward pass. The same gradients, bit for
+    // bit.
+    void set_recompute_layers(bool recompute) { recompute_layers_ = recompute; }
+    bool recompute_layers() const { return recompute_layers_; }
+
     // Whether layer l's mixer is the BK mixer.
     bool is_bk_layer(std::int64_t l) const;
 
@@ -155,15 +162,20 @@ private:
         FeedForwardSaved ffn;
     };
     // tokens (batch, L) through the embedding and every layer: x_L as (batch·L, d_model).
-    // With `record`, keeps one LayerRecord per layer.
+    // With `record`, keeps one LayerRecord per layer (only its input with `inputs_only`).
     Tensor hidden_states(std::string_view where, const Tensor& tokens,
-                         std::vector<LayerRecord>* record = nullptr) const;
+                         std::vector<LayerRecord>* record = nullptr,
+                         bool inputs_only = false) const;
+    // Layer l on its input x (batch·L, d_model); fills `record` when given.
+    Tensor layer_forward(std::int64_t l, Tensor x, std::int64_t batch, std::int64_t length,
+                         LayerRecord* record) const;
     Tensor mixer_step(std::int64_t layer, const Tensor& h,
                       MambaState& state) const;  // (batch, d_model) → same
 
     MambaConfig config_;
     MambaWeights weights_;
     std::vector<Tensor> A_;  // per layer −exp(A_log), (d_inner, d_state)
+    bool recompute_layers_ = false;
 };
 
 }  // namespace structseq

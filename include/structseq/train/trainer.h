@@ -6,8 +6,9 @@
 // bit (same threads). The gradient is the mean over the micro-batches, clipped to
 // max_grad_norm in global L2 norm, then AdamW at the scheduled rate: no weight decay on norms,
 // biases, the embedding, A_log and D; selective_param_lr_multiplier on x_proj and dt_proj (the
-// selective parameterization) when use_param_groups. A dataset that carries a teacher's top-k
-// logits (create-synthetic --distillation) trains on the distillation loss of
+// selective parameterization) when use_param_groups. training.gradient_checkpointing recomputes
+// each layer in the backward (MambaModel::set_recompute_layers). A dataset that carries a teacher's
+// top-k logits (create-synthetic --distillation) trains on the distillation loss of
 // MambaModel::Distillation with the `distillation:` section's T and α; validation and test
 // losses stay plain cross-entropy.
 //
@@ -45,6 +46,7 @@ struct TrainResult {
     double val_bits_per_byte = 0;
     double test_loss = 0;  // NaN without a test split
     double tokens_per_second = 0;
+    std::int64_t peak_tensor_bytes = 0;  // during the steps: weights, gradients, activations
     std::string last_checkpoint;
 };
 
