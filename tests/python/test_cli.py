@@ -12,11 +12,12 @@ import structseq
 def test_help_lists_the_subcommands(run_cli):
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("demo", "info", "inspect"):
+    for command in ("demo", "info", "inspect", "eval", "train", "generate", "create-synthetic"):
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("command", ["demo", "info", "inspect"])
+@pytest.mark.parametrize("command", ["demo", "info", "inspect", "eval", "train", "generate",
+                                     "create-synthetic"])
 def test_every_subcommand_has_help(run_cli, command):
     result = run_cli(command, "--help")
     assert result.returncode == 0
