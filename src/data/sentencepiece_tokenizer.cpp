@@ -6,13 +6,11 @@
 #include "structseq/core/threads.h"
 #include "structseq/data/tokenizer.h"
 #include "structseq/io/atomic_file.h"
+#include "structseq/io/read_file.h"
 
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 #include <nlohmann/json.hpp>
-
-#include <fstream>
-#include <sstream>
 
 namespace structseq {
 
@@ -115,11 +113,8 @@ std::unique_ptr<Tokenizer> train_sentencepiece_tokenizer(const std::vector<std::
 }
 
 std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& model_file) {
-    std::ifstream in(model_file, std::ios::binary);
-    if (!in) fail("{}: the SentencePiece model is missing or unreadable", model_file);
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    return std::make_unique<SentencePieceTokenizer>(bytes.str(), model_file);
+    return std::make_unique<SentencePieceTokenizer>(
+        io::read_file(model_file, "the SentencePiece model"), model_file);
 }
 
 }  // namespace structseq

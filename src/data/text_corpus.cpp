@@ -1,4 +1,5 @@
 #include "structseq/data/text_corpus.h"
+#include "structseq/io/read_file.h"
 
 #include "structseq/core/error.h"
 
@@ -6,7 +7,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 namespace structseq {
@@ -16,11 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("{}: cannot be read", path.string());
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    return bytes.str();
+    return io::read_file(path.string(), "the dataset file");
 }
 
 std::string text_of(const nlohmann::json& item, const std::string& field,

@@ -1,12 +1,11 @@
 #include "structseq/data/tokenizer.h"
+#include "structseq/io/read_file.h"
 
 #include "structseq/core/error.h"
 
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace structseq {
 
@@ -14,13 +13,10 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
     std::error_code error;
     const std::string file =
         std::filesystem::is_directory(path, error) ? path + "/tokenizer.json" : path;
-    std::ifstream in(file, std::ios::binary);
-    if (!in) fail("{}: no tokenizer.json (missing or unreadable)", file);
-    std::ostringstream text;
-    text << in.rdbuf();
+    const std::string text = io::read_file(file, "the tokenizer");
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(text.str());
+        j = nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
         fail("{}: not valid JSON ({})", file, e.what());
     }
@@ -30,7 +26,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
             std::filesystem::path(file).parent_path() / j.value("model_file", "tokenizer.model");
         return load_sentencepiece_tokenizer(model.string());
     }
-    if (j.is_object() && j.contains("model")) return make_huggingface_tokenizer(text.str(), file);
+    if (j.is_object() && j.contains("model")) return make_huggingface_tokenizer(text, file);
     fail("{}: neither structseq's byte tokenizer nor a Hugging Face tokenizer.json", file);
 }
 

@@ -1,4 +1,5 @@
 #include "structseq/io/config.h"
+#include "structseq/io/read_file.h"
 
 #include "structseq/core/error.h"
 
@@ -7,7 +8,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <sstream>
 
 namespace structseq::io {
@@ -334,11 +334,7 @@ Config parse_config(std::string_view text, const ConfigField& schema, const std:
 }
 
 Config load_config(const std::string& path, const ConfigField& schema) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("{}: cannot open the configuration file", path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return parse_config(text.str(), schema, path);
+    return parse_config(read_file(path, "the configuration file"), schema, path);
 }
 
 // --- access ----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 #include "structseq/train/checkpoint.h"
+#include "structseq/io/read_file.h"
 
 #include "structseq/core/error.h"
 #include "structseq/io/atomic_file.h"
@@ -13,8 +14,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace structseq {
 
@@ -27,11 +26,7 @@ std::string step_name(std::int64_t step) {
 }
 
 std::string read_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("{}: missing or unreadable", path.string());
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
+    return io::read_file(path.string(), "the checkpoint file");
 }
 
 nlohmann::json read_json(const fs::path& path) {

@@ -1,10 +1,8 @@
 #include "structseq/train/run_config.h"
+#include "structseq/io/read_file.h"
 
 #include "structseq/core/error.h"
 #include "structseq/io/config.h"
-
-#include <fstream>
-#include <sstream>
 
 namespace structseq {
 
@@ -121,11 +119,7 @@ RunConfig parse_run_config(std::string_view text, const std::string& source) {
 }
 
 RunConfig load_run_config(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("{}: the configuration file cannot be read", path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return parse_run_config(text.str(), path);
+    return parse_run_config(io::read_file(path, "the configuration file"), path);
 }
 
 }  // namespace structseq
