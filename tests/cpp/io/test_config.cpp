@@ -136,7 +136,7 @@ TEST(Config, ControlCharactersAndInvalidUtf8AreRefused) {
 
 TEST(Config, MissingFileIsAClearError) {
     EXPECT_ERROR_CONTAINS(load_config("/nonexistent/config.yaml", test_schema()),
-                          "cannot open the configuration file");
+                          "the configuration file is missing or unreadable");
 }
 
 TEST(ClosestName, PicksSmallestEditDistance) {
