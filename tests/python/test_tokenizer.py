@@ -105,3 +105,18 @@ def test_a_mamba_checkpoint_with_a_tokenizer_generates(trained, tmp_path, run_cl
                                        skip_special_tokens=False)
     if "\ufffd" not in expected:  # malformed UTF-8 is replaced byte by byte, not as Rust does
         assert result.stdout == expected + "\n"
+
+
+# A byte-level BPE trained without the full byte alphabet cannot encode characters it never
+# saw: a clear error naming the piece, not a silent drop.
+def test_text_outside_the_vocabulary_is_an_error(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator(["plain ascii text only"] * 10, trainers.BpeTrainer(vocab_size=300))
+    tok.save(str(tmp_path / "tokenizer.json"))
+    ours = structseq.load_tokenizer(str(tmp_path))
+    assert ours.encode("plain text") == tok.encode("plain text").ids
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        ours.encode("日本")
