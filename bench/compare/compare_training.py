@@ -11,6 +11,7 @@ formed. Reported: tokens/s of each, the ratio, final training and validation los
 side, and PyTorch's validation bits per byte after the wall-clock time structseq took.
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=build/python python3 bench/compare/compare_training.py --threads 2
+    ... --steps 10 --d-model 384 --layers 12 --batch 8 --length 256   (the 11.7 M-parameter shape)
 """
 
 import argparse
@@ -31,7 +32,9 @@ from common import markdown_table
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(os.environ.get("STRUCTSEQ_BIN", ROOT / "build" / "bin" / "structseq"))
-LENGTH, STRIDE, BATCH, VAL_SPLIT, TEST_SPLIT, SEED = 128, 128, 16, 0.05, 0.05, 42
+VAL_SPLIT, TEST_SPLIT, SEED = 0.05, 0.05, 42
+# The run's shape (configs/tiny.yaml's unless --d-model, --layers, --batch, --length say otherwise).
+SHAPE = {"d": 128, "layers": 4, "batch": 16, "length": 128}
 
 
 def permutation(n, seed, stream):
@@ -74,14 +77,21 @@ def splits():
 
 
 def windows(tokens):
-    count = (len(tokens) - LENGTH - 1) // STRIDE + 1
-    return np.stack([tokens[w * STRIDE: w * STRIDE + LENGTH + 1] for w in range(count)])
+    length = SHAPE["length"]
+    count = (len(tokens) - length - 1) // length + 1
+    return np.stack([tokens[w * length: w * length + length + 1] for w in range(count)])
 
 
 def structseq_run(steps, threads, out):
     config = (ROOT / "configs" / "tiny.yaml").read_text()
     config = config.replace("max_steps: 1500", f"max_steps: {steps}")
     config = config.replace("eval_steps: 500", f"eval_steps: {steps}")
+    config = config.replace("logging_steps: 50", f"logging_steps: {min(50, steps)}")
+    config = config.replace("hidden_dim: 128", f"hidden_dim: {SHAPE['d']}")
+    config = config.replace("num_layers: 4", f"num_layers: {SHAPE['layers']}")
+    config = config.replace("batch_size: 16", f"batch_size: {SHAPE['batch']}")
+    config = config.replace("max_seq_len: 128", f"max_seq_len: {SHAPE['length']}")
+    config = config.replace("stride: 128", f"stride: {SHAPE['length']}")
     path = out / "config.yaml"
     path.write_text(config)
     start = time.perf_counter()
@@ -97,8 +107,9 @@ def structseq_run(steps, threads, out):
             "val": val["loss"], "val_bpb": val["bits_per_byte"]}
 
 
-def torch_model(torch, vocab=256, d=128, layers=4, n=16, expand=2, k=4):
+def torch_model(torch, vocab=256, n=16, expand=2, k=4):
     nn, F = torch.nn, torch.nn.functional
+    d, layers = SHAPE["d"], SHAPE["layers"]
     di, r = expand * d, math.ceil(d / 16)
 
     class RMSNorm(nn.Module):
@@ -185,6 +196,8 @@ def torch_run(torch, steps, threads, budget, train_windows, val_windows):
         p = min(1.0, (s - warmup) / max(1, steps - warmup - 1))
         return peak * floor + peak * (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
 
+    BATCH, LENGTH = SHAPE["batch"], SHAPE["length"]
+
     def batch(s):
         rows = []
         for k in range(s * BATCH, (s + 1) * BATCH):
@@ -219,7 +232,8 @@ def torch_run(torch, steps, threads, budget, train_windows, val_windows):
     wall = time.perf_counter() - start
     val = validation()
     return {"wall": wall, "tokens_per_s": steps * BATCH * LENGTH / wall,
-            "train": float(np.mean(losses[-50:])), "val": val,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "train": float(np.mean(losses[-min(50, steps):])), "val": val,
             "val_bpb": val / math.log(2), "at_budget": at_budget or (steps, val)}
 
 
@@ -227,7 +241,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--d-model", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--length", type=int, default=128)
     args = parser.parse_args()
+    SHAPE.update(d=args.d_model, layers=args.layers, batch=args.batch, length=args.length)
     try:
         import torch
     except ImportError:
@@ -246,6 +265,9 @@ def main():
                      f"{ours['train']:.3f} / {theirs['train']:.3f}",
                      f"{ours['val']:.3f} / {theirs['val']:.3f}",
                      f"{ours['val_bpb']:.3f} / {bpb_loss / math.log(2):.3f} (step {step})"])
+    print(f"d_model {SHAPE['d']}, {SHAPE['layers']} layers, batch {SHAPE['batch']} × "
+          f"{SHAPE['length']}, {args.steps} steps; PyTorch model {theirs['parameters'] / 1e6:.2f} M "
+          f"parameters")
     print(markdown_table(
         ["threads", "steps", "structseq tok/s", "PyTorch tok/s", "ratio",
          "train loss (last log / last 50), ours / torch", "val loss ours / torch",
