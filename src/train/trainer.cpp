@@ -165,9 +165,10 @@ private:
 void log_settings_not_applied(const RunConfig& config) {
     if (config.training.mixed_precision != "no") {
         log::info(
-            "training.mixed_precision = {}: training runs in float32 (weights, activations and "
-            "gradients; AdamW moments in float64): no half-precision training path is "
-            "implemented on the CPU",
+            "training.mixed_precision = {}: training runs in float32 (AdamW moments in float64). "
+            "Most of a step is float32 GEMM, and Debian's OpenBLAS has no half-precision GEMM "
+            "(it exports no sbgemm), so fp16/bf16 storage would only add conversions around "
+            "every product",
             config.training.mixed_precision);
     }
 }
