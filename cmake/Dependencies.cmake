@@ -11,6 +11,7 @@ find_package(ZLIB REQUIRED)
 find_package(ICU REQUIRED COMPONENTS uc)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SentencePiece REQUIRED IMPORTED_TARGET sentencepiece)
+pkg_check_modules(Zstd REQUIRED IMPORTED_TARGET libzstd)
 
 # OpenBLAS, OpenMP flavour: the default pthread flavour would start its own threads beside
 # ours and oversubscribe the cores. Debian ships the OpenMP build without a linker symlink,

@@ -14,7 +14,7 @@ apt_packages=(
     cmake g++ make pkg-config
     libeigen3-dev libopenblas-dev libopenblas0-openmp
     libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-    pybind11-dev libgtest-dev zlib1g-dev libicu-dev libsentencepiece-dev
+    pybind11-dev libgtest-dev zlib1g-dev libicu-dev libsentencepiece-dev libzstd-dev
 )
 requirement_files=(requirements-dev.txt)
 

@@ -15,8 +15,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A dataset file's text, decompressed when it ends in .zst.
 std::string read_file(const fs::path& path) {
-    return io::read_file(path.string(), "the dataset file");
+    return path.extension() == ".zst" ? io::read_zstd_file(path.string(), "the dataset file")
+                                      : io::read_file(path.string(), "the dataset file");
+}
+
+// The extension that says how to parse a file: "data.jsonl.zst" → ".jsonl".
+std::string format_of(const fs::path& path) {
+    return path.extension() == ".zst" ? path.stem().extension().string()
+                                      : path.extension().string();
 }
 
 std::string text_of(const nlohmann::json& item, const std::string& field,
@@ -159,9 +167,64 @@ std::vector<std::string> read_documents(const std::string& source, const std::st
             "file, or '{}'); nothing is downloaded",
             source, kBundledCorpus);
     }
-    const std::string extension = path.extension().string();
+    const std::string extension = format_of(path);
     if (extension == ".jsonl" || extension == ".json") return json_documents(path, text_field);
     return paragraphs(read_file(path));
+}
+
+std::vector<std::string> wikitext_articles(const std::string& text) {
+    std::vector<std::string> articles;
+    std::string current;
+    std::istringstream lines(text);
+    std::string line;
+    const auto flush = [&] {
+        const std::vector<std::string> parts = paragraphs(current);
+        std::string article;
+        for (const std::string& p : parts) article += (article.empty() ? "" : "\n\n") + p;
+        if (!article.empty()) articles.push_back(std::move(article));
+        current.clear();
+    };
+    while (std::getline(lines, line)) {
+        const auto first = line.find_first_not_of(' ');
+        const auto last = line.find_last_not_of(" \r");
+        const bool heading =
+            first != std::string::npos && last > first + 2 && line.compare(first, 2, "= ") == 0 &&
+            line.compare(first, 3, "= =") != 0 && line.compare(last - 1, 2, " =") == 0;
+        if (heading) flush();
+        current += line + "\n";
+    }
+    flush();
+    return articles;
+}
+
+std::vector<std::string> read_dataset_documents(const std::string& type, const std::string& source,
+                                                const std::string& text_field) {
+    if (type != "wikitext103") return read_documents(source, text_field);
+    const fs::path path(source);
+    std::vector<fs::path> files;
+    std::error_code error;
+    if (fs::is_directory(path, error)) {
+        for (const char* split : {"train", "valid", "test"}) {
+            for (const char* kind : {"raw", "tokens"}) {
+                const fs::path file = path / fmt::format("wiki.{}.{}", split, kind);
+                if (fs::exists(file, error)) {
+                    files.push_back(file);
+                    break;
+                }
+            }
+        }
+        if (files.empty()) {
+            fail(
+                "dataset.data_path: {} holds no wiki.train.raw / wiki.train.tokens (WikiText-103 "
+                "as published); nothing is downloaded",
+                source);
+        }
+    } else {
+        files.push_back(path);
+    }
+    std::vector<std::string> documents;
+    for (const fs::path& file : files) append(documents, wikitext_articles(read_file(file)));
+    return documents;
 }
 
 }  // namespace structseq

@@ -43,7 +43,8 @@ std::unique_ptr<Tokenizer> make_tokenizer(const RunConfig& config,
         log::info("tokenizer: training a SentencePiece model of {} pieces on {}",
                   config.tokenizer_vocab_size, config.dataset.data_path);
         return train_sentencepiece_tokenizer(
-            read_documents(config.dataset.data_path, config.dataset.text_field),
+            read_dataset_documents(config.dataset.type, config.dataset.data_path,
+                                   config.dataset.text_field),
             config.tokenizer_vocab_size);
     }
     std::unique_ptr<Tokenizer> t = load_tokenizer(config.tokenizer_path);
@@ -189,13 +190,8 @@ TokenDataset load_run_dataset(const RunConfig& config, const Tokenizer& tokenize
                                   : "",
             kBundledCorpus);
     }
-    if (d.data_path.ends_with(".zst")) {
-        fail(
-            "dataset.data_path: '{}' is zstd-compressed (the Pile's published form); "
-            "decompress it first (zstd -d) and point at the .jsonl",
-            d.data_path);
-    }
-    const std::vector<std::string> documents = read_documents(d.data_path, d.text_field);
+    const std::vector<std::string> documents =
+        read_dataset_documents(d.type, d.data_path, d.text_field);
     DatasetOptions options;
     options.max_seq_len = d.max_seq_len;
     options.stride = d.stride;

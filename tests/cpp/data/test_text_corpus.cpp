@@ -3,6 +3,7 @@
 #include "test_util.h"
 
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 namespace structseq {
 namespace {
@@ -52,6 +53,45 @@ TEST(TextCorpus, ErrorsNameThePathAndLine) {
     }
     EXPECT_THROW(read_documents(dir.file("absent.txt")), Error);
     EXPECT_THROW(read_documents("bundled:nothing"), Error);
+}
+
+}  // namespace
+}  // namespace structseq
+
+namespace structseq {
+namespace {
+
+// The Pile as distributed: JSON lines compressed with zstd.
+TEST(TextCorpus, ReadsZstdCompressedJsonLines) {
+    testing::TempDir dir;
+    const std::string lines = "{\"text\": \"first\", \"meta\": {}}\n{\"text\": \"second\"}\n";
+    std::string compressed(ZSTD_compressBound(lines.size()), '\0');
+    compressed.resize(
+        ZSTD_compress(compressed.data(), compressed.size(), lines.data(), lines.size(), 3));
+    testing::write_bytes(dir.file("00.jsonl.zst"), compressed);
+    EXPECT_EQ(read_dataset_documents("pile", dir.file("00.jsonl.zst")),
+              (std::vector<std::string>{"first", "second"}));
+    testing::write_bytes(dir.file("bad.jsonl.zst"), compressed.substr(0, compressed.size() / 2));
+    EXPECT_THROW(read_documents(dir.file("bad.jsonl.zst")), Error);
+}
+
+// WikiText-103 as published: one document per article, sections kept inside it.
+TEST(TextCorpus, WikitextArticlesStartAtTopLevelHeadings) {
+    const std::string text =
+        " \n = Valkyria Chronicles = \n \n Senjō no Valkyria is a game . \n \n"
+        " = = Gameplay = = \n \n It has turns . \n \n = Tower Building = \n \n A tower . \n";
+    const std::vector<std::string> articles = wikitext_articles(text);
+    ASSERT_EQ(articles.size(), 2u);
+    EXPECT_TRUE(articles[0].starts_with(" = Valkyria Chronicles ="));
+    EXPECT_NE(articles[0].find(" = = Gameplay = ="), std::string::npos);
+    EXPECT_NE(articles[0].find("It has turns"), std::string::npos);
+    EXPECT_TRUE(articles[1].starts_with(" = Tower Building ="));
+    testing::TempDir dir;
+    testing::write_bytes(dir.file("wiki.train.raw"), text);
+    testing::write_bytes(dir.file("wiki.valid.raw"), " = Other = \n \n Text . \n");
+    EXPECT_EQ(read_dataset_documents("wikitext103", dir.path().string()).size(), 3u);
+    testing::TempDir empty;
+    EXPECT_THROW(read_dataset_documents("wikitext103", empty.path().string()), Error);
 }
 
 }  // namespace
