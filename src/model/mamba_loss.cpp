@@ -164,15 +164,24 @@ double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
             layer_forward(static_cast<std::int64_t>(l), record[l].input, tokens_in.dim(0),
                           tokens_in.dim(1), &record[l]);
         }
+        // Through a block's dropout: its output's gradient is dx ⊙ mask.
+        const auto through_dropout = [&](const Tensor& mask) {
+            if (!mask.defined()) return dx;
+            Tensor d = dx.clone();
+            model_detail::multiply_in_place(d, mask);
+            return d;
+        };
         if (config_.ffn_dim > 0) {
-            const Tensor dh2 = feed_forward_backward(layer.ffn, record[l].ffn, dx, g.ffn);
+            const Tensor dh2 = feed_forward_backward(layer.ffn, record[l].ffn,
+                                                     through_dropout(record[l].ffn_mask), g.ffn);
             model_detail::add_in_place(
                 dx, rms_norm_backward(dh2, record[l].ffn_input, layer.ffn_norm, g.ffn_norm,
                                       config_.norm_eps));
         }
+        const Tensor dmixer = through_dropout(record[l].mixer_mask);
         const Tensor dh = is_bk_layer(static_cast<std::int64_t>(l))
-                              ? bk_mixer_backward(layer.bk, record[l].bk, dx, g.bk)
-                              : mamba_mixer_backward(layer.mixer, record[l].mixer, dx, g.mixer);
+                              ? bk_mixer_backward(layer.bk, record[l].bk, dmixer, g.bk)
+                              : mamba_mixer_backward(layer.mixer, record[l].mixer, dmixer, g.mixer);
         const Tensor dnorm =
             rms_norm_backward(dh, record[l].input, layer.norm, g.norm, config_.norm_eps);
         model_detail::add_in_place(dx, dnorm);

@@ -18,7 +18,9 @@ namespace structseq {
 namespace {
 
 using model_detail::add_in_place;
+using model_detail::dropout_mask;
 using model_detail::gather_rows;
+using model_detail::multiply_in_place;
 
 void check_weight(const Tensor& t, const std::string& name, const Shape& expected, DType dtype) {
     check_argument(t.defined(), "MambaModel", name, "missing", "a tensor");
@@ -258,13 +260,24 @@ Tensor MambaModel::layer_forward(std::int64_t l, Tensor x, std::int64_t batch, s
         record->input = x;
         x = x.clone();  // the record keeps this layer's input
     }
+    // The block's output y, dropped out (the mask kept in `record`), added to the residual.
+    const auto add_block = [&](Tensor y, int part, Tensor LayerRecord::*mask_field) {
+        if (dropout_p_ > 0) {
+            const Tensor mask = dropout_mask_for(l, part, y);
+            multiply_in_place(y, mask);
+            if (record != nullptr) record->*mask_field = mask;
+        }
+        add_in_place(x, y);
+    };
     if (is_bk_layer(l)) {
-        add_in_place(x, bk_mixer_forward(layer.bk, h, batch, length,
-                                         record != nullptr ? &record->bk : nullptr));
+        add_block(
+            bk_mixer_forward(layer.bk, h, batch, length, record != nullptr ? &record->bk : nullptr),
+            0, &LayerRecord::mixer_mask);
     } else {
-        add_in_place(x, mamba_mixer_forward(layer.mixer, h, batch, length,
-                                            record != nullptr ? &record->mixer : nullptr,
-                                            config_.discretization));
+        add_block(mamba_mixer_forward(layer.mixer, h, batch, length,
+                                      record != nullptr ? &record->mixer : nullptr,
+                                      config_.discretization),
+                  0, &LayerRecord::mixer_mask);
     }
     if (config_.ffn_dim == 0) return x;
     const Tensor h2 = rms_norm_forward(x, layer.ffn_norm, config_.norm_eps);
@@ -272,9 +285,23 @@ Tensor MambaModel::layer_forward(std::int64_t l, Tensor x, std::int64_t batch, s
         record->ffn_input = x;
         x = x.clone();
     }
-    add_in_place(x, feed_forward_forward(layer.ffn, h2, config_.activation,
-                                         record != nullptr ? &record->ffn : nullptr));
+    add_block(feed_forward_forward(layer.ffn, h2, config_.activation,
+                                   record != nullptr ? &record->ffn : nullptr),
+              1, &LayerRecord::ffn_mask);
     return x;
+}
+
+void MambaModel::set_dropout(double p, std::uint64_t seed, std::uint64_t step) {
+    check_argument(p >= 0 && p < 1, "MambaModel.set_dropout", "p", fmt::format("{}", p),
+                   "in [0, 1)");
+    dropout_p_ = p;
+    dropout_seed_ = seed;
+    dropout_step_ = step;
+}
+
+Tensor MambaModel::dropout_mask_for(std::int64_t l, int part, const Tensor& y) const {
+    const auto stream = (dropout_step_ << 20) | static_cast<std::uint64_t>(2 * l + part);
+    return dropout_mask(y, dropout_p_, dropout_seed_, stream);
 }
 
 Tensor MambaModel::hidden_states(std::string_view where, const Tensor& tokens,

@@ -1,7 +1,6 @@
 #include "structseq/model/model_config.h"
 
 #include "structseq/core/error.h"
-#include "structseq/core/log.h"
 #include "structseq/model/mamba_init.h"
 
 namespace structseq {
@@ -70,9 +69,6 @@ LanguageModelConfig language_model_config(const io::Config& config) {
 }
 
 MambaModel init_language_model(const LanguageModelConfig& config, std::uint64_t seed) {
-    if (config.dropout > 0) {
-        log::warn("model.dropout = {} is ignored: the model has no dropout layers", config.dropout);
-    }
     MambaInitOptions options;
     options.a_init = config.a_init;
     options.seed = seed;

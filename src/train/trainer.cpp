@@ -335,6 +335,7 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
         const Clock::time_point start = Clock::now();
         const double lr =
             learning_rate_at(config.scheduler, config.optimizer.learning_rate, s, total_steps);
+        model.set_dropout(config.model.dropout, seed, static_cast<std::uint64_t>(s));
         MambaWeights grads = weights.zeros_like();
         const std::vector<Tensor*> g = gradient_tensors(grads);
         double loss = 0;
@@ -390,6 +391,7 @@ TrainResult train_language_model(const RunConfig& config, const TrainOptions& op
             interval_steps = interval_tokens = 0;
         }
         bool saved = false;
+        model.set_dropout(0);  // evaluation sees the whole model
         if ((state.step % t.eval_steps == 0 || last) && data.val.size() > 0) {
             const SplitLoss val = evaluate_split(model, data.val, t.batch_size, t.eval_batches);
             metrics.write({{"step", state.step},

@@ -145,6 +145,14 @@ public:
     void set_recompute_layers(bool recompute) { recompute_layers_ = recompute; }
     bool recompute_layers() const { return recompute_layers_; }
 
+    // Dropout (seed 002's model.dropout): while p > 0, logits() and loss() drop each mixer's and
+    // feed-forward block's output before its residual add with probability p and scale the rest
+    // by 1/(1 − p) (inverted dropout); step() never does. The masks are drawn from
+    // (seed, step, layer), so a recomputed layer and a resumed run see the same ones; a trainer
+    // sets p = 0 to evaluate. Error for p outside [0, 1).
+    void set_dropout(double p, std::uint64_t seed = 0, std::uint64_t step = 0);
+    double dropout() const { return dropout_p_; }
+
     // Whether layer l's mixer is the BK mixer.
     bool is_bk_layer(std::int64_t l) const;
 
@@ -160,6 +168,7 @@ private:
         BkMixerSaved bk;
         Tensor ffn_input;  // with ffn_dim > 0
         FeedForwardSaved ffn;
+        Tensor mixer_mask, ffn_mask;  // with dropout
     };
     // tokens (batch, L) through the embedding and every layer: x_L as (batch·L, d_model).
     // With `record`, keeps one LayerRecord per layer (only its input with `inputs_only`).
@@ -176,6 +185,10 @@ private:
     MambaWeights weights_;
     std::vector<Tensor> A_;  // per layer −exp(A_log), (d_inner, d_state)
     bool recompute_layers_ = false;
+    double dropout_p_ = 0;
+    std::uint64_t dropout_seed_ = 0, dropout_step_ = 0;
+    // The dropout mask of layer l's block `part` (0: mixer, 1: feed-forward), shaped like y.
+    Tensor dropout_mask_for(std::int64_t l, int part, const Tensor& y) const;
 };
 
 }  // namespace structseq

@@ -9,10 +9,9 @@
 // norm_eps 1e-5. `language_model_config` turns a loaded section into a MambaConfig and the
 // per-layer mixers; `init_language_model` draws its initial weights.
 //
-// Not applied yet, and said so: dropout (no dropout layers; a nonzero value is logged as
-// ignored). The model's
-// scan is parallel over channel blocks; use_parallel_scan selects the time-parallel mode of the
-// selective_scan API, not of the model.
+// dropout applies in training (MambaModel::set_dropout, set by the trainer every step). The
+// model's scan is parallel over channel blocks; use_parallel_scan selects the time-parallel mode
+// of the selective_scan API, not of the model.
 
 #include "structseq/io/config.h"
 #include "structseq/model/mamba_model.h"

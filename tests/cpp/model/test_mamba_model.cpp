@@ -218,6 +218,41 @@ TEST(MambaModelLoss, RecomputedLayersGiveTheSameGradientsInLessMemory) {
         << recomputed << " vs " << full;
 }
 
+// Dropout with a fixed (seed, step) draws fixed masks, so the loss is a function of the weights
+// whose gradient matches central differences (mixer and feed-forward masks); p = 0 is the plain
+// loss; another step draws other masks; recomputed layers reproduce the same gradients.
+TEST(MambaModelLoss, DropoutIsDeterministicAndDifferentiable) {
+    MambaModel model = tiny_model(4, 5, false);
+    const Tensor tokens = ids({2, 5}, {1, 4, 2, 6, 0, 3, 3, 5, 1, 2});
+    const Tensor targets = ids({2, 5}, {4, 2, 6, 0, 1, 3, 5, 1, 2, 6});
+    const double plain = model.loss(tokens, targets);
+    const auto with_dropout = [&](const MambaModel& m, std::uint64_t step) {
+        MambaModel d = m;
+        d.set_dropout(0.3, 7, step);
+        return d.loss(tokens, targets);
+    };
+    const double dropped = with_dropout(model, 2);
+    EXPECT_NE(dropped, plain);
+    EXPECT_EQ(dropped, with_dropout(model, 2));
+    EXPECT_NE(dropped, with_dropout(model, 3));
+    model.set_dropout(0.3, 7, 2);
+    MambaWeights grads = model.weights().zeros_like(), recomputed = grads.zeros_like();
+    EXPECT_EQ(model.loss(tokens, targets, &grads), dropped);
+    expect_gradients_match_differences(
+        model, grads, [&](const MambaModel& m) { return with_dropout(m, 2); }, "dropout");
+    model.set_recompute_layers(true);
+    model.loss(tokens, targets, &recomputed);
+    const auto x = grads.named_tensors(), y = recomputed.named_tensors();
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        EXPECT_EQ(
+            0, std::memcmp(x[i].second->raw_data(), y[i].second->raw_data(), x[i].second->nbytes()))
+            << x[i].first;
+    }
+    model.set_dropout(0);
+    EXPECT_EQ(model.loss(tokens, targets), plain);
+    EXPECT_ERROR_CONTAINS(model.set_dropout(1.0), "p");
+}
+
 TEST(MambaModelLoss, BadTargetsAreNamed) {
     const MambaModel model = tiny_model(2);
     const Tensor tokens = ids({1, 3}, {1, 2, 3});

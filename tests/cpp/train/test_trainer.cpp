@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 RunConfig micro_config(const std::string& data_path, std::int64_t max_steps) {
     return parse_run_config(fmt::format(R"(
 model: {{vocab_size: 256, hidden_dim: 16, state_dim: 4, ffn_dim: 0, num_layers: 2,
-         max_seq_len: 24, dropout: 0.0, selective_param_class: dense}}
+         max_seq_len: 24, dropout: 0.1, selective_param_class: dense}}
 training: {{batch_size: 2, gradient_accumulation_steps: 2, max_steps: {}, logging_steps: 1,
             eval_steps: 3, save_steps: 2, save_total_limit: 2, mixed_precision: "no",
             gradient_checkpointing: false}}
