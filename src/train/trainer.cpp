@@ -21,10 +21,8 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <map>
 #include <numbers>
 #include <optional>
-#include <sstream>
 
 namespace structseq {
 

@@ -10,7 +10,8 @@
 // each layer in the backward (MambaModel::set_recompute_layers). A dataset that carries a teacher's
 // top-k logits (create-synthetic --distillation) trains on the distillation loss of
 // MambaModel::Distillation with the `distillation:` section's T and α; validation and test
-// losses stay plain cross-entropy.
+// losses stay plain cross-entropy. model.dropout is set for every step (MambaModel::set_dropout,
+// masks from (seed, step, layer)) and off for evaluation.
 //
 // Output (OUT = output_dir): checkpoints as checkpoint.h describes (every save_steps, at each new
 // best validation loss, and at the end; the newest save_total_limit kept, and the best);
@@ -18,6 +19,7 @@
 // bits_per_byte for validation and test); OUT/loss.svg, the train and validation curves
 // (loss_plot.h), redrawn at every evaluation.
 
+#include "structseq/data/token_dataset.h"
 #include "structseq/train/run_config.h"
 
 #include <cstdint>
@@ -53,8 +55,6 @@ struct TrainResult {
 TrainResult train_language_model(const RunConfig& config, const TrainOptions& options);
 
 // The run's dataset (dataset section, tokenized, split by `seed`), as training sees it.
-class Tokenizer;
-struct TokenDataset;
 TokenDataset load_run_dataset(const RunConfig& config, const Tokenizer& tokenizer,
                               std::uint64_t seed);
 
@@ -65,8 +65,6 @@ struct SplitLoss {
     double bits_per_byte = 0;
     std::int64_t windows = 0;
 };
-class MambaModel;
-class TokenWindows;
 SplitLoss evaluate_split(const MambaModel& model, const TokenWindows& split,
                          std::int64_t batch_size, std::int64_t max_batches);
 
