@@ -78,6 +78,21 @@ std::string decode_chunked(std::string_view body, const std::string& url) {
     }
 }
 
+// Whether `response` holds its headers and the Content-Length bytes they announce (a server
+// that keeps the connection open is not waited on); without Content-Length, the server's close
+// ends it.
+bool response_complete(const std::string& response) {
+    const auto header_end = response.find("\r\n\r\n");
+    if (header_end == std::string::npos) return false;
+    std::string headers = response.substr(0, header_end);
+    std::transform(headers.begin(), headers.end(), headers.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const auto at = headers.find("\r\ncontent-length:");
+    if (at == std::string::npos) return false;
+    const std::size_t length = std::strtoull(headers.c_str() + at + 17, nullptr, 10);
+    return response.size() >= header_end + 4 + length;
+}
+
 }  // namespace
 
 std::string http_post_json(const std::string& url, const std::string& body,
@@ -118,7 +133,7 @@ std::string http_post_json(const std::string& url, const std::string& body,
     }
     std::string response;
     char buffer[1 << 16];
-    while (true) {
+    while (!response_complete(response)) {
         wait_for(fd, POLLIN, deadline, url);
         const ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
         if (n < 0) fail("{}: reading failed ({})", url, std::strerror(errno));

@@ -133,3 +133,26 @@ def test_training_distills_from_a_dataset_with_teacher_logits(run_cli, trained, 
     result = run_cli("train", "--config", config, "--output-dir", tmp_path / "student")
     assert result.returncode == 0, result.stderr
     assert "training distills (T = 2, α = 0.5)" in result.stderr
+
+
+class SlowToClose(OllamaLike):
+    """Answers at once, then holds the connection open for a long time."""
+
+    def do_POST(self):
+        super().do_POST()
+        self.wfile.flush()
+        import time
+        time.sleep(30)
+
+
+def test_a_reply_is_read_by_its_content_length_not_the_close(run_cli, tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowToClose)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = run_cli("create-synthetic", "--teacher", "ollama:phi4-mini", "--ollama-url", url,
+                         "--num-samples", "1", "--output-dir", tmp_path, timeout=15)
+        assert result.returncode == 0, result.stderr
+    finally:
+        server.shutdown()
