@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <string>
 #include <numbers>
+#include <string>
 
 namespace structseq {
 
@@ -149,7 +149,8 @@ std::vector<std::int64_t> Rng::permutation(std::int64_t n) {
     std::vector<std::int64_t> order(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
     for (std::int64_t i = n - 1; i > 0; --i) {
-        const auto j = std::min(i, static_cast<std::int64_t>(uniform() * static_cast<double>(i + 1)));
+        const auto j =
+            std::min(i, static_cast<std::int64_t>(uniform() * static_cast<double>(i + 1)));
         std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
     }
     return order;
