@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <filesystem>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -53,18 +52,9 @@ struct EvalOptions {
     int top_k = 5;
 };
 
-// A directory written by `structseq train` (or one of its checkpoint folders).
-bool is_trained_model(const std::string& dir) {
-    std::error_code error;
-    return std::filesystem::is_directory(dir + "/checkpoints", error) ||
-           std::filesystem::exists(dir + "/config.yaml", error);
-}
-
 // Loss, perplexity and bits per byte of a trained model on its dataset's split.
 int evaluate_on_split(const EvalOptions& o) {
-    const std::string directory = std::filesystem::exists(o.model_dir + "/config.yaml")
-                                      ? o.model_dir
-                                      : find_checkpoint(o.model_dir, o.checkpoint);
+    const std::string directory = find_checkpoint(o.model_dir, o.checkpoint);
     const LoadedCheckpoint loaded = load_checkpoint(directory);
     const TokenDataset data = load_run_dataset(loaded.config, *loaded.tokenizer, loaded.state.seed);
     const TokenWindows& split = o.split == "test" ? data.test : data.val;
@@ -88,13 +78,9 @@ int run_eval(const EvalOptions& o) {
             "evaluation on a dataset split needs a model directory written by `structseq train`");
     }
     const std::vector<std::int64_t> ids = parse_tokens(o.tokens);
-    const MambaModel model =
-        is_trained_model(o.model_dir)
-            ? load_checkpoint(std::filesystem::exists(o.model_dir + "/config.yaml")
-                                  ? o.model_dir
-                                  : find_checkpoint(o.model_dir, o.checkpoint))
-                  .model
-            : load_mamba_checkpoint(o.model_dir);
+    const MambaModel model = is_trained_model(o.model_dir)
+                                 ? load_checkpoint(find_checkpoint(o.model_dir, o.checkpoint)).model
+                                 : load_mamba_checkpoint(o.model_dir);
     const MambaConfig& c = model.config();
     Tensor tokens({1, static_cast<std::int64_t>(ids.size())}, DType::I64);
     std::copy(ids.begin(), ids.end(), tokens.data<std::int64_t>());

@@ -58,9 +58,8 @@ struct Generator {
 
 Generator open_generator(const GenerateOptions& o) {
     std::error_code error;
-    const bool hugging_face = std::filesystem::exists(o.model_dir + "/config.json", error) &&
-                              !std::filesystem::exists(o.model_dir + "/config.yaml", error);
-    if (hugging_face) {
+    if (!is_trained_model(o.model_dir) &&
+        std::filesystem::exists(o.model_dir + "/config.json", error)) {  // Hugging Face
         if (!o.config.empty()) {
             fail(
                 "--config applies to models trained by structseq; {} is a Hugging Face "

@@ -148,9 +148,13 @@ std::vector<std::int64_t> Rng::permutation(std::int64_t n) {
     check_argument(n >= 0, "Rng::permutation", "n", std::to_string(n), "n >= 0");
     std::vector<std::int64_t> order(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
-    for (std::int64_t i = n - 1; i > 0; --i) {
-        const auto j =
-            std::min(i, static_cast<std::int64_t>(uniform() * static_cast<double>(i + 1)));
+    if (n < 2) return order;
+    // The n − 1 draws at once: the same values as n − 1 single uniform() calls.
+    Tensor draws = Tensor::empty({n - 1}, DType::F64);
+    uniform(draws);
+    const double* u = draws.data<double>();
+    for (std::int64_t i = n - 1, k = 0; i > 0; --i, ++k) {
+        const auto j = std::min(i, static_cast<std::int64_t>(u[k] * static_cast<double>(i + 1)));
         std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
     }
     return order;

@@ -42,8 +42,9 @@ std::int64_t sample_next_token(std::span<const float> logits, const SamplingOpti
         return sa > sb || (sa == sb && a < b);
     };
     if (o.temperature == 0) return *std::min_element(order.begin(), order.end(), more_likely);
-    std::sort(order.begin(), order.end(), more_likely);
+    // Only the top_k most likely need ordering (a 50k vocabulary is sorted per token otherwise).
     const std::int64_t kept_k = o.top_k > 0 ? std::min(o.top_k, vocab) : vocab;
+    std::partial_sort(order.begin(), order.begin() + kept_k, order.end(), more_likely);
     const double top = score[static_cast<std::size_t>(order[0])];
     std::vector<double> p(static_cast<std::size_t>(kept_k));
     double total = 0;

@@ -124,8 +124,15 @@ void rotate_checkpoints(const std::string& output_dir, std::int64_t keep) {
     }
 }
 
+bool is_trained_model(const std::string& dir) {
+    std::error_code error;
+    return fs::is_directory(fs::path(dir) / "checkpoints", error) ||
+           fs::exists(fs::path(dir) / "config.yaml", error);
+}
+
 std::string find_checkpoint(const std::string& model_dir, const std::string& which) {
     std::error_code error;
+    if (fs::exists(fs::path(model_dir) / "config.yaml", error)) return model_dir;  // a checkpoint
     if (which == "best" || which == "latest") {
         const std::vector<std::int64_t> steps = checkpoint_steps(model_dir);
         if (steps.empty()) {

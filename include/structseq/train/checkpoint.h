@@ -45,8 +45,13 @@ void mark_best_checkpoint(const std::string& output_dir, std::int64_t step, doub
 // Removes all but the newest `keep` checkpoints, never the best one.
 void rotate_checkpoints(const std::string& output_dir, std::int64_t keep);
 
+// Whether `dir` was written by `structseq train`: a run's output directory or one of its
+// checkpoint folders.
+bool is_trained_model(const std::string& dir);
+
 // The checkpoint folder `which` names in a model directory: "best", "latest", or a path to a
-// checkpoint folder. Error when there is none.
+// checkpoint folder; a model directory that is itself a checkpoint folder names itself. Error
+// when there is none.
 std::string find_checkpoint(const std::string& model_dir, const std::string& which);
 
 struct LoadedCheckpoint {

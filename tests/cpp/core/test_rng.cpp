@@ -140,5 +140,28 @@ TEST(Rng, BadArgumentsAreErrors) {
     EXPECT_ERROR_CONTAINS(rng.normal(strided), "strided view");
 }
 
+// permutation(n) is Fisher–Yates over the stream's next n − 1 uniforms, written out here with
+// single uniform() draws; every id appears once; the stream and the seed change it.
+TEST(Rng, PermutationIsFisherYatesOverTheUniforms) {
+    const std::int64_t n = 1000;
+    const std::vector<std::int64_t> order = Rng(5, 9).permutation(n);
+    Rng reference(5, 9);
+    std::vector<std::int64_t> expected(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) expected[static_cast<std::size_t>(i)] = i;
+    for (std::int64_t i = n - 1; i > 0; --i) {
+        const auto j = std::min(
+            i, static_cast<std::int64_t>(reference.uniform() * static_cast<double>(i + 1)));
+        std::swap(expected[static_cast<std::size_t>(i)], expected[static_cast<std::size_t>(j)]);
+    }
+    EXPECT_EQ(order, expected);
+    std::vector<std::int64_t> sorted = order;
+    std::sort(sorted.begin(), sorted.end());
+    for (std::int64_t i = 0; i < n; ++i) EXPECT_EQ(sorted[static_cast<std::size_t>(i)], i);
+    EXPECT_NE(order, Rng(5, 10).permutation(n));
+    EXPECT_NE(order, Rng(6, 9).permutation(n));
+    EXPECT_EQ(Rng(1).permutation(1), std::vector<std::int64_t>{0});
+    EXPECT_TRUE(Rng(1).permutation(0).empty());
+}
+
 }  // namespace
 }  // namespace structseq
