@@ -159,7 +159,7 @@ LoadedCheckpoint load_checkpoint(const std::string& directory) {
     RunConfig config =
         parse_run_config(read_text(dir / "config.yaml"), (dir / "config.yaml").string());
     MambaModel initial = init_language_model(config.model, 0);
-    MambaWeights weights = initial.weights().zeros_like();
+    MambaWeights weights = initial.weights();  // each tensor is replaced by the loaded one
     const std::string model_path = (dir / "model.safetensors").string();
     const io::SafetensorsFile file = io::SafetensorsFile::open(model_path);
     for (const auto& [name, tensor] : weights.named_tensors()) {
