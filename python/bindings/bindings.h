@@ -5,6 +5,7 @@
 
 namespace structseq::python {
 
+void bind_attention(pybind11::module_& m);
 void bind_core(pybind11::module_& m);
 void bind_data(pybind11::module_& m);
 void bind_bk(pybind11::module_& m);

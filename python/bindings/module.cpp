@@ -23,4 +23,5 @@ PYBIND11_MODULE(_core, m) {
     structseq::python::bind_bk(m);
     structseq::python::bind_ssm(m);
     structseq::python::bind_model(m);
+    structseq::python::bind_attention(m);
 }

@@ -13,18 +13,19 @@ void sgesdd_(const char* jobz, const int* m, const int* n, float* a, const int* 
              float* u, const int* ldu, float* vt, const int* ldvt, float* work, const int* lwork,
              int* iwork, int* info);
 void dgesdd_(const char* jobz, const int* m, const int* n, double* a, const int* lda, double* s,
-             double* u, const int* ldu, double* vt, const int* ldvt, double* work,
-             const int* lwork, int* iwork, int* info);
+             double* u, const int* ldu, double* vt, const int* ldvt, double* work, const int* lwork,
+             int* iwork, int* info);
 void sgeqrf_(const int* m, const int* n, float* a, const int* lda, float* tau, float* work,
              const int* lwork, int* info);
 void dgeqrf_(const int* m, const int* n, double* a, const int* lda, double* tau, double* work,
              const int* lwork, int* info);
 void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info);
 void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
+void dpotri_(const char* uplo, const int* n, double* a, const int* lda, int* info);
 void sorgqr_(const int* m, const int* n, const int* k, float* a, const int* lda, const float* tau,
              float* work, const int* lwork, int* info);
-void dorgqr_(const int* m, const int* n, const int* k, double* a, const int* lda,
-             const double* tau, double* work, const int* lwork, int* info);
+void dorgqr_(const int* m, const int* n, const int* k, double* a, const int* lda, const double* tau,
+             double* work, const int* lwork, int* info);
 }
 
 namespace structseq::lapack {
@@ -37,8 +38,8 @@ inline int to_lapack_int(std::int64_t value, std::string_view where) {
     return static_cast<int>(value);
 }
 
-inline void gesdd(const char* jobz, const int* m, const int* n, float* a, const int* lda,
-                  float* s, float* u, const int* ldu, float* vt, const int* ldvt, float* work,
+inline void gesdd(const char* jobz, const int* m, const int* n, float* a, const int* lda, float* s,
+                  float* u, const int* ldu, float* vt, const int* ldvt, float* work,
                   const int* lwork, int* iwork, int* info) {
     sgesdd_(jobz, m, n, a, lda, s, u, ldu, vt, ldvt, work, lwork, iwork, info);
 }
@@ -53,12 +54,16 @@ inline void potrf(const char* uplo, const int* n, float* a, const int* lda, int*
 inline void potrf(const char* uplo, const int* n, double* a, const int* lda, int* info) {
     dpotrf_(uplo, n, a, lda, info);
 }
+// The inverse of an SPD matrix from its potrf factor (the `uplo` triangle only).
+inline void potri(const char* uplo, const int* n, double* a, const int* lda, int* info) {
+    dpotri_(uplo, n, a, lda, info);
+}
 inline void geqrf(const int* m, const int* n, float* a, const int* lda, float* tau, float* work,
                   const int* lwork, int* info) {
     sgeqrf_(m, n, a, lda, tau, work, lwork, info);
 }
-inline void geqrf(const int* m, const int* n, double* a, const int* lda, double* tau,
-                  double* work, const int* lwork, int* info) {
+inline void geqrf(const int* m, const int* n, double* a, const int* lda, double* tau, double* work,
+                  const int* lwork, int* info) {
     dgeqrf_(m, n, a, lda, tau, work, lwork, info);
 }
 inline void orgqr(const int* m, const int* n, const int* k, float* a, const int* lda,

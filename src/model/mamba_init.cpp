@@ -74,6 +74,9 @@ MambaWeights init_mamba_weights(const MambaConfig& c, const MambaInitOptions& o,
     MambaWeights w;
     w.embedding = Rng(++stream).normal({c.vocab_size, c.d_model}, dtype, 0.0, 0.02);
     w.norm_f = ones(c.d_model);
+    if (c.positions == "learned") {
+        w.positions = Rng(++stream).normal({c.max_seq_len, c.d_model}, dtype, 0.0, 0.02);
+    }
     const Tensor A_log = mamba_a_log_init(o.a_init, c.d_inner, c.d_state).to(dtype);
     const auto add_feed_forward = [&](MambaLayerWeights& layer) {
         if (c.ffn_dim == 0)
@@ -92,7 +95,19 @@ MambaWeights init_mamba_weights(const MambaConfig& c, const MambaInitOptions& o,
         MambaLayerWeights layer;
         layer.norm = ones(c.d_model);
         add_feed_forward(layer);
-        if (!c.mixers.empty() && c.mixers[static_cast<std::size_t>(l)] == "bk") {
+        const std::string mixer = c.mixers.empty() ? "ssm" : c.mixers[static_cast<std::size_t>(l)];
+        if (mixer == "attention" || mixer == "ridge") {
+            // q, k, v and the output as Linear layers, the output scaled by 1/√n_layer as
+            // out_proj is above; ridge λ = exp(0) = 1 in every head.
+            const double bound = 1 / std::sqrt(double(c.d_model));
+            layer.attention.qkv = uniform({3 * c.d_model, c.d_model}, bound);
+            layer.attention.out_proj =
+                uniform({c.d_model, c.d_model}, bound / std::sqrt(double(c.n_layer)));
+            if (mixer == "ridge") layer.attention.log_lambda = Tensor({attention_heads(c)}, dtype);
+            w.layers.push_back(std::move(layer));
+            continue;
+        }
+        if (mixer == "bk") {
             // BkBlock's draw: W_in ~ N(0, 1/d_model), W_out ~ N(0, 1/(2C)) / √n_layer, biases 0.
             const std::int64_t channels = c.bk_channels > 0 ? c.bk_channels : c.d_model;
             layer.bk.in_proj = Rng(++stream).normal({channels, c.d_model}, dtype, 0.0,

@@ -179,7 +179,11 @@ double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
                                       config_.norm_eps));
         }
         const Tensor dmixer = through_dropout(record[l].mixer_mask);
-        const Tensor dh = is_bk_layer(static_cast<std::int64_t>(l))
+        const auto li = static_cast<std::int64_t>(l);
+        const Tensor dh = is_attention_layer(li)
+                              ? attention_mixer_backward(layer.attention, attention_options(),
+                                                         record[l].attention, dmixer, g.attention)
+                          : is_bk_layer(li)
                               ? bk_mixer_backward(layer.bk, record[l].bk, dmixer, g.bk)
                               : mamba_mixer_backward(layer.mixer, record[l].mixer, dmixer, g.mixer);
         const Tensor dnorm =
@@ -187,13 +191,17 @@ double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
         model_detail::add_in_place(dx, dnorm);
         if (recompute_layers_) record[l] = {};  // freed before the next layer is recomputed
     }
-    // The embedding rows the tokens picked.
+    // The embedding rows the tokens picked, and the learned positions' rows.
     const Tensor ids = tokens_in.contiguous();
+    const std::int64_t length = tokens_in.dim(1);
     const auto scatter = [&]<class Real>(Real) {
         const std::int64_t d = config_.d_model;
         for (std::int64_t k = 0; k < ids.numel(); ++k) {
             Real* row = grads->embedding.data<Real>() + ids.data<std::int64_t>()[k] * d;
             for (std::int64_t j = 0; j < d; ++j) row[j] += dx.data<Real>()[k * d + j];
+            if (!grads->positions.defined()) continue;
+            Real* position = grads->positions.data<Real>() + (k % length) * d;
+            for (std::int64_t j = 0; j < d; ++j) position[j] += dx.data<Real>()[k * d + j];
         }
     };
     dtype == DType::F32 ? scatter(0.0f) : scatter(0.0);

@@ -71,9 +71,10 @@ MambaWeights MambaWeights::zeros_like() const {
     g.embedding = z(embedding);
     g.norm_f = z(norm_f);
     g.head = z(head);
+    g.positions = z(positions);
     for (const MambaLayerWeights& l : layers) {
-        g.layers.push_back({z(l.norm), l.mixer.zeros_like(), l.bk.zeros_like(), z(l.ffn_norm),
-                            l.ffn.zeros_like()});
+        g.layers.push_back({z(l.norm), l.mixer.zeros_like(), l.bk.zeros_like(),
+                            l.attention.zeros_like(), z(l.ffn_norm), l.ffn.zeros_like()});
     }
     return g;
 }
@@ -91,6 +92,7 @@ std::vector<std::pair<std::string, Tensor*>> MambaWeights::named_tensors() {
         add(name + ".diag", p.diag);
     };
     add("embedding", embedding);
+    add("positions", positions);
     for (std::size_t l = 0; l < layers.size(); ++l) {
         const std::string p = "layers." + std::to_string(l) + ".";
         MambaLayerWeights& layer = layers[l];
@@ -111,6 +113,9 @@ std::vector<std::pair<std::string, Tensor*>> MambaWeights::named_tensors() {
         add(p + "bk.in_proj_bias", layer.bk.in_proj_bias);
         add(p + "bk.out_proj", layer.bk.out_proj);
         add(p + "bk.out_proj_bias", layer.bk.out_proj_bias);
+        add(p + "attention.qkv", layer.attention.qkv);
+        add(p + "attention.out_proj", layer.attention.out_proj);
+        add(p + "attention.log_lambda", layer.attention.log_lambda);
         add(p + "ffn_norm", layer.ffn_norm);
         add(p + "ffn.fc1", layer.ffn.fc1);
         add(p + "ffn.fc1_bias", layer.ffn.fc1_bias);
@@ -159,8 +164,20 @@ MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
                    "MambaModel", "mixers", std::to_string(c.mixers.size()) + " names",
                    "none, or one per layer (n_layer = " + std::to_string(c.n_layer) + ")");
     for (std::size_t l = 0; l < c.mixers.size(); ++l) {
-        check_argument(c.mixers[l] == "ssm" || c.mixers[l] == "bk", "MambaModel",
-                       "mixers[" + std::to_string(l) + "]", c.mixers[l], "ssm or bk");
+        const std::string& m = c.mixers[l];
+        check_argument(m == "ssm" || m == "bk" || m == "attention" || m == "ridge", "MambaModel",
+                       "mixers[" + std::to_string(l) + "]", m, "ssm, bk, attention or ridge");
+    }
+    check_argument(c.positions == "rotary" || c.positions == "learned", "MambaModel", "positions",
+                   c.positions, "rotary or learned");
+    check_argument(c.attention_heads >= 0, "MambaModel", "attention_heads",
+                   std::to_string(c.attention_heads), ">= 0 (0: d_model / 64)");
+    if (c.positions == "learned") {
+        positive(c.max_seq_len, "max_seq_len");
+        check_weight(weights_.positions, "positions", {c.max_seq_len, c.d_model}, dtype);
+    } else {
+        check_argument(!weights_.positions.defined(), "MambaModel", "positions", "given",
+                       "no position table with rotary positions");
     }
     check_argument(c.bk_channels >= 0, "MambaModel", "bk_channels", std::to_string(c.bk_channels),
                    ">= 0 (0: d_model)");
@@ -171,6 +188,31 @@ MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
         const std::string p = "layers." + std::to_string(i) + ".";
         check_weight(layer.norm, p + "norm", {c.d_model}, dtype);
         check_feed_forward(c, layer, p, dtype);
+        if (is_attention_layer(i)) {
+            const AttentionMixerWeights& a = layer.attention;
+            check_argument(a.defined() && !w.in_proj.defined() && !layer.bk.defined(), "MambaModel",
+                           p + "attention", "missing, or beside other mixer weights",
+                           "attention mixer weights only");
+            const AttentionMixerOptions options = attention_options();
+            check_argument(c.d_model % options.heads == 0, "MambaModel", "attention_heads",
+                           std::to_string(options.heads),
+                           fmt::format("a divisor of d_model = {}", c.d_model));
+            check_argument(options.rotary == false || (c.d_model / options.heads) % 2 == 0,
+                           "MambaModel", "attention_heads", std::to_string(options.heads),
+                           "an even head size d_model / heads for rotary positions");
+            check_weight(a.qkv, p + "attention.qkv", {3 * c.d_model, c.d_model}, dtype);
+            check_weight(a.out_proj, p + "attention.out_proj", {c.d_model, c.d_model}, dtype);
+            if (config_.mixers[static_cast<std::size_t>(i)] == "ridge") {
+                check_weight(a.log_lambda, p + "attention.log_lambda", {options.heads}, dtype);
+            } else {
+                check_argument(!a.log_lambda.defined(), "MambaModel", p + "attention.log_lambda",
+                               "given", "none in a softmax \"attention\" layer");
+            }
+            A_.emplace_back();
+            continue;
+        }
+        check_argument(!layer.attention.defined(), "MambaModel", p + "attention", "given",
+                       "no attention weights in an \"ssm\" or \"bk\" layer");
         if (is_bk_layer(i)) {
             check_argument(layer.bk.defined() && !w.in_proj.defined(), "MambaModel", p + "bk",
                            "missing, or beside SSM mixer weights", "BK mixer weights only");
@@ -211,9 +253,20 @@ bool MambaModel::is_bk_layer(std::int64_t l) const {
     return !config_.mixers.empty() && config_.mixers[static_cast<std::size_t>(l)] == "bk";
 }
 
+bool MambaModel::is_attention_layer(std::int64_t l) const {
+    if (config_.mixers.empty()) return false;
+    const std::string& m = config_.mixers[static_cast<std::size_t>(l)];
+    return m == "attention" || m == "ridge";
+}
+
+AttentionMixerOptions MambaModel::attention_options() const {
+    return {attention_heads(config_), config_.positions == "rotary"};
+}
+
 std::int64_t MambaModel::parameter_count() const {
     const auto n = [](const Tensor& t) { return t.defined() ? t.numel() : 0; };
-    std::int64_t total = n(weights_.embedding) + n(weights_.norm_f) + n(weights_.head);
+    std::int64_t total =
+        n(weights_.embedding) + n(weights_.norm_f) + n(weights_.head) + n(weights_.positions);
     for (const MambaLayerWeights& layer : weights_.layers) {
         const MambaMixerWeights& w = layer.mixer;
         total += n(layer.norm) + w.in_proj.parameter_count() + n(w.in_proj_bias) +
@@ -222,7 +275,8 @@ std::int64_t MambaModel::parameter_count() const {
                  n(w.out_proj_bias) + n(layer.bk.in_proj) + n(layer.bk.in_proj_bias) +
                  n(layer.bk.out_proj) + n(layer.bk.out_proj_bias) + n(layer.ffn_norm) +
                  n(layer.ffn.fc1) + n(layer.ffn.fc1_bias) + n(layer.ffn.fc2) +
-                 n(layer.ffn.fc2_bias);
+                 n(layer.ffn.fc2_bias) + n(layer.attention.qkv) + n(layer.attention.out_proj) +
+                 n(layer.attention.log_lambda);
     }
     return total;
 }
@@ -240,11 +294,21 @@ void MambaModel::check_tokens(std::string_view where, const Tensor& tokens) cons
     }
 }
 
-Tensor MambaModel::embed(const Tensor& tokens) const {
+Tensor MambaModel::embed(const Tensor& tokens, std::int64_t first_position) const {
     const Tensor ids = tokens.contiguous();
     const std::int64_t* p = ids.data<std::int64_t>();
-    return gather_rows(weights_.embedding.contiguous(),
-                       std::vector<std::int64_t>(p, p + ids.numel()));
+    Tensor x =
+        gather_rows(weights_.embedding.contiguous(), std::vector<std::int64_t>(p, p + ids.numel()));
+    if (!weights_.positions.defined()) return x;
+    const std::int64_t length = tokens.rank() == 2 ? tokens.dim(1) : 1;
+    check_argument(
+        first_position + length <= config_.max_seq_len, "MambaModel", "tokens",
+        fmt::format("reaching position {}", first_position + length),
+        fmt::format("at most max_seq_len = {} positions (learned positions)", config_.max_seq_len));
+    std::vector<std::int64_t> rows;
+    for (std::int64_t k = 0; k < ids.numel(); ++k) rows.push_back(first_position + k % length);
+    add_in_place(x, gather_rows(weights_.positions.contiguous(), rows));
+    return x;
 }
 
 Tensor MambaModel::head_logits(const Tensor& x) const {
@@ -269,7 +333,11 @@ Tensor MambaModel::layer_forward(std::int64_t l, Tensor x, std::int64_t batch, s
         }
         add_in_place(x, y);
     };
-    if (is_bk_layer(l)) {
+    if (is_attention_layer(l)) {
+        add_block(attention_mixer_forward(layer.attention, attention_options(), h, batch, length,
+                                          record != nullptr ? &record->attention : nullptr),
+                  0, &LayerRecord::mixer_mask);
+    } else if (is_bk_layer(l)) {
         add_block(
             bk_mixer_forward(layer.bk, h, batch, length, record != nullptr ? &record->bk : nullptr),
             0, &LayerRecord::mixer_mask);

@@ -70,11 +70,22 @@ void zoh_step(const StepOperands& op, std::int64_t c0, std::int64_t c1) {
 
 }  // namespace
 
-MambaState MambaModel::initial_state(std::int64_t batch) const {
+MambaState MambaModel::initial_state(std::int64_t batch, const KvCacheOptions& kv_cache) const {
     check_argument(batch >= 1, "MambaModel.initial_state", "batch", std::to_string(batch), ">= 1");
     MambaState state;
     state.batch = batch;
     for (std::int64_t l = 0; l < config_.n_layer; ++l) {
+        state.attention.emplace_back();
+        if (is_attention_layer(l)) {
+            for (std::int64_t b = 0; b < batch; ++b) {
+                state.attention.back().push_back(
+                    attention_mixer_cache(weights_.layers[static_cast<std::size_t>(l)].attention,
+                                          attention_options(), config_.d_model, kv_cache));
+            }
+            state.conv.emplace_back();
+            state.ssm.emplace_back();
+            continue;
+        }
         if (is_bk_layer(l)) {
             const std::int64_t channels =
                 weights_.layers[static_cast<std::size_t>(l)].bk.channels();
@@ -97,15 +108,18 @@ Tensor MambaModel::step(const Tensor& tokens_in, MambaState& state) const {
         "MambaModel.step", "state", "not made by initial_state for this model",
         "MambaModel.initial_state(batch)");
     check_shape("MambaModel.step", "tokens", tokens_in, {state.batch});
-    Tensor x = embed(tokens_in.contiguous());
+    Tensor x = embed(tokens_in.contiguous(), state.tokens_seen);
     float* px = x.data<float>();
     for (std::int64_t l = 0; l < config_.n_layer; ++l) {
         const Tensor h = rms_norm_forward(x, weights_.layers[static_cast<std::size_t>(l)].norm,
                                           config_.norm_eps);
-        const Tensor out = is_bk_layer(l)
-                               ? bk_mixer_step(weights_.layers[static_cast<std::size_t>(l)].bk, h,
-                                               state.ssm[static_cast<std::size_t>(l)])
-                               : mixer_step(l, h, state);
+        const MambaLayerWeights& weights = weights_.layers[static_cast<std::size_t>(l)];
+        const Tensor out =
+            is_attention_layer(l)
+                ? attention_mixer_step(weights.attention, attention_options(), h, state.tokens_seen,
+                                       state.attention[static_cast<std::size_t>(l)])
+            : is_bk_layer(l) ? bk_mixer_step(weights.bk, h, state.ssm[static_cast<std::size_t>(l)])
+                             : mixer_step(l, h, state);
         const float* po = out.data<float>();
         for (std::int64_t k = 0; k < x.numel(); ++k) px[k] += po[k];
         if (config_.ffn_dim == 0) continue;

@@ -21,6 +21,8 @@ io::ConfigField model_config_section() {
         {"use_parallel_scan", F::boolean(true)},
         {"mixer", F::strings({"ssm"})},
         {"bk_channels", F::integer(0).at_least(0)},
+        {"attention_heads", F::integer(0).at_least(0)},
+        {"positions", F::choice("rotary", {"rotary", "learned"})},
         {"expand", F::integer(2).at_least(1)},
         {"d_conv", F::integer(4).at_least(1)},
         {"dt_rank", F::integer(0).at_least(0)},
@@ -60,11 +62,15 @@ LanguageModelConfig language_model_config(const io::Config& config) {
     for (std::int64_t l = 0; l < m.n_layer; ++l) {
         const std::string& name =
             mixers.size() == 1 ? mixers[0] : mixers[static_cast<std::size_t>(l)];
-        check_argument(name == "ssm" || name == "bk", "model config",
-                       "model.mixer[" + std::to_string(l) + "]", name, "ssm or bk");
+        check_argument(name == "ssm" || name == "bk" || name == "attention" || name == "ridge",
+                       "model config", "model.mixer[" + std::to_string(l) + "]", name,
+                       "ssm, bk, attention or ridge");
         m.mixers.push_back(name);
     }
     m.bk_channels = config.integer("model.bk_channels");
+    m.attention_heads = config.integer("model.attention_heads");
+    m.positions = config.string("model.positions");
+    m.max_seq_len = c.max_seq_len;
     return c;
 }
 

@@ -4,8 +4,10 @@
 // (the head is tied to the embedding E unless a separate head is given). With ffn_dim > 0 each
 // layer adds a feed-forward block after its mixer (seed 002's `ffn_dim`, `activation`):
 //   x ← x + FFN_l(RMSNorm'_l(x)).
-// A layer's mixer is Mamba's (below) or, where config.mixers says "bk", the causal BK mixer
-// (nn/bk_mixer.h). One mixer, over a
+// A layer's mixer is Mamba's (below) or, where config.mixers says so, the causal BK mixer ("bk",
+// nn/bk_mixer.h), causal softmax attention ("attention") or causal ridge attention ("ridge",
+// nn/attention_mixer.h); attention layers take rotary positions, or learned absolute ones added
+// to x₀ (config.positions = "learned": x₀ = E[tokens] + P[0 … L−1]). One Mamba mixer, over a
 // sequence of length L with d_inner = expand · d_model channels and state size N:
 //   [x, z] = h W_inᵀ (+ b_in)                                  (L, 2 d_inner)
 //   x ← silu(causal depthwise conv(x) + b_conv)                 kernel d_conv per channel
@@ -19,6 +21,7 @@
 // except for `step`, which is float32 only); the scan runs in the weights' precision.
 
 #include "structseq/core/tensor.h"
+#include "structseq/nn/attention_mixer.h"
 #include "structseq/nn/bk_mixer.h"
 #include "structseq/nn/feed_forward.h"
 #include "structseq/nn/mamba_mixer.h"
@@ -52,6 +55,11 @@ struct MambaConfig {
     // d_model); empty: every layer "ssm".
     std::vector<std::string> mixers;
     std::int64_t bk_channels = 0;
+    // "attention" and "ridge" layers: heads (0: max(1, d_model / 64)) and positions, "rotary" or
+    // "learned" (a (max_seq_len, d_model) table; sequences longer than max_seq_len are refused).
+    std::int64_t attention_heads = 0;
+    std::string positions = "rotary";
+    std::int64_t max_seq_len = 1024;
     std::int64_t ffn_dim = 0;         // > 0: a feed-forward block after each mixer
     std::string activation = "gelu";  // of the feed-forward blocks (nn/feed_forward.h)
 };
@@ -74,19 +82,27 @@ inline MambaConfig mamba_config(std::int64_t d_model, std::int64_t n_layer,
     return c;
 }
 
+// The heads of the attention layers: config.attention_heads, or max(1, d_model / 64) for 0.
+inline std::int64_t attention_heads(const MambaConfig& c) {
+    return c.attention_heads > 0 ? c.attention_heads
+                                 : (c.d_model / 64 > 1 ? c.d_model / 64 : std::int64_t{1});
+}
+
 struct MambaLayerWeights {
-    Tensor norm;              // (d_model)
-    MambaMixerWeights mixer;  // the selective-SSM mixer ("ssm" layers)
-    BkMixerWeights bk;        // the causal BK mixer ("bk" layers; nn/bk_mixer.h)
-    Tensor ffn_norm;          // (d_model), with ffn_dim > 0
-    FeedForwardWeights ffn;   // with ffn_dim > 0
+    Tensor norm;                      // (d_model)
+    MambaMixerWeights mixer;          // the selective-SSM mixer ("ssm" layers)
+    BkMixerWeights bk;                // the causal BK mixer ("bk" layers; nn/bk_mixer.h)
+    AttentionMixerWeights attention;  // "attention" and "ridge" layers (nn/attention_mixer.h)
+    Tensor ffn_norm;                  // (d_model), with ffn_dim > 0
+    FeedForwardWeights ffn;           // with ffn_dim > 0
 };
 
 struct MambaWeights {
     Tensor embedding;  // (vocab_size, d_model)
     std::vector<MambaLayerWeights> layers;
-    Tensor norm_f;  // (d_model)
-    Tensor head;    // (vocab_size, d_model), or undefined: tied to the embedding
+    Tensor norm_f;     // (d_model)
+    Tensor head;       // (vocab_size, d_model), or undefined: tied to the embedding
+    Tensor positions;  // (max_seq_len, d_model) with learned positions, else undefined
 
     // Zero tensors shaped like these weights, for gradients.
     MambaWeights zeros_like() const;
@@ -102,6 +118,8 @@ struct MambaState {
     std::vector<Tensor> conv;  // per layer (batch, d_inner, d_conv): the last d_conv inputs
     std::vector<Tensor> ssm;   // per layer (batch, d_inner, d_state); for "bk" layers the
                                // pivots (batch, bk_channels, 2) and no conv
+    // per layer, for "attention" and "ridge" layers: one cache per sequence (else empty)
+    std::vector<std::vector<AttentionMixerCache>> attention;
 };
 
 class MambaModel {
@@ -135,7 +153,8 @@ public:
     double loss(const Tensor& tokens, const Tensor& targets, const Distillation& teacher,
                 MambaWeights* grads = nullptr) const;
 
-    MambaState initial_state(std::int64_t batch) const;
+    // kv_cache: the KV cache of "attention" layers (exact, or spectral: attention/kv_cache.h).
+    MambaState initial_state(std::int64_t batch, const KvCacheOptions& kv_cache = {}) const;
     // tokens (batch,) int64 → next-token logits (batch, vocab_size); advances `state`.
     Tensor step(const Tensor& tokens, MambaState& state) const;
     // Gradient checkpointing for loss() with gradients: keep only each layer's input in the
@@ -153,11 +172,14 @@ public:
     void set_dropout(double p, std::uint64_t seed = 0, std::uint64_t step = 0);
     double dropout() const { return dropout_p_; }
 
-    // Whether layer l's mixer is the BK mixer.
+    // Whether layer l's mixer is the BK mixer; softmax or ridge attention.
     bool is_bk_layer(std::int64_t l) const;
+    bool is_attention_layer(std::int64_t l) const;
+    AttentionMixerOptions attention_options() const;
 
 private:
-    Tensor embed(const Tensor& tokens) const;  // (M,) → (M, d_model)
+    // tokens (batch, L) → (batch·L, d_model), with learned positions first_position, … added.
+    Tensor embed(const Tensor& tokens, std::int64_t first_position = 0) const;
     // int64 ids in [0, vocab_size); Error naming the first one outside.
     void check_tokens(std::string_view where, const Tensor& tokens) const;
     Tensor head_logits(const Tensor& x) const;  // (M, d_model) → (M, vocab_size)
@@ -166,6 +188,7 @@ private:
         Tensor input;
         MambaMixerSaved mixer;
         BkMixerSaved bk;
+        AttentionMixerSaved attention;
         Tensor ffn_input;  // with ffn_dim > 0
         FeedForwardSaved ffn;
         Tensor mixer_mask, ffn_mask;  // with dropout

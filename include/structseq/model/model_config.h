@@ -3,7 +3,8 @@
 //   vocab_size 50000, hidden_dim 768, state_dim 128, ffn_dim 2048, num_layers 12,
 //   max_seq_len 1024, dropout 0.1, activation gelu, selective_param_class sparse,
 //   sparsity_level 0.9, use_parallel_scan true
-// and structseq's own: mixer ("ssm" or "bk", or one name per layer), bk_channels (0: hidden_dim),
+// and structseq's own: mixer ("ssm", "bk", "attention" or "ridge", or one name per layer),
+// bk_channels (0: hidden_dim), attention_heads (0: hidden_dim / 64), positions (rotary, learned),
 // expand 2, d_conv 4, dt_rank
 // (0: ⌈hidden_dim/16⌉), low_rank_dim (0: ⌈hidden_dim/4⌉), discretization zoh, a_init s4d_real,
 // norm_eps 1e-5. `language_model_config` turns a loaded section into a MambaConfig and the

@@ -131,6 +131,81 @@ TEST(MambaModelLoss, ValueAndGradientOfEveryWeight) {
     }
 }
 
+// A float64 model with a softmax-attention layer and a ridge-attention layer (2 heads of size
+// 2 over d_model 4), rotary or learned positions, from init_mamba_weights with λ moved off 1.
+MambaModel attention_model(std::uint64_t seed, const std::string& positions,
+                           DType dtype = DType::F64) {
+    MambaConfig c = mamba_config(4, 2, 7);
+    c.mixers = {"attention", "ridge"};
+    c.attention_heads = 2;
+    c.positions = positions;
+    c.max_seq_len = 6;
+    c.ffn_dim = 3;
+    MambaInitOptions init;
+    init.seed = seed;
+    MambaWeights w = init_mamba_weights(c, init, dtype);
+    w.layers[1].attention.log_lambda = normals({2}, seed + 1, 0.5).to(dtype);
+    // unit-scale rows: RMSNorm of 0.02-scale rows is too curved for central differences
+    w.embedding = normals({7, 4}, seed + 4, 1.0).to(dtype);
+    if (positions == "learned") w.positions = normals({6, 4}, seed + 5, 0.5).to(dtype);
+    w.layers[0].attention.qkv = normals({12, 4}, seed + 2, 0.6).to(dtype);
+    w.layers[1].attention.qkv = normals({12, 4}, seed + 3, 0.6).to(dtype);
+    return MambaModel(c, std::move(w));
+}
+
+// Every weight's gradient of the attention and ridge layers (and the learned position table)
+// against central differences; the recomputed-layer gradients are the same bits.
+TEST(MambaModelLoss, AttentionAndRidgeLayersGradients) {
+    for (const std::string positions : {"rotary", "learned"}) {
+        MambaModel model = attention_model(5, positions);
+        const Tensor tokens = ids({2, 5}, {1, 4, 2, 6, 0, 3, 3, 5, 1, 2});
+        const Tensor targets = ids({2, 5}, {4, 2, 6, 0, -1, 3, 5, 1, 2, 6});
+        MambaWeights grads = model.weights().zeros_like();
+        model.loss(tokens, targets, &grads);
+        expect_gradients_match_differences(
+            model, grads, [&](const MambaModel& m) { return m.loss(tokens, targets); }, positions);
+        model.set_recompute_layers(true);
+        MambaWeights again = model.weights().zeros_like();
+        model.loss(tokens, targets, &again);
+        const auto x = grads.named_tensors(), y = again.named_tensors();
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            EXPECT_EQ(0, std::memcmp(x[i].second->raw_data(), y[i].second->raw_data(),
+                                     x[i].second->nbytes()))
+                << x[i].first;
+        }
+    }
+}
+
+// Token-by-token generation through the KV cache (softmax layer) and the Sherman–Morrison state
+// (ridge layer) gives the sequence form's logits; a spectral cache whose block never fills is
+// the exact cache; learned positions past max_seq_len are refused.
+TEST(MambaModelStep, AttentionAndRidgeLayersMatchTheSequenceForm) {
+    for (const std::string positions : {"rotary", "learned"}) {
+        const MambaModel model = attention_model(6, positions, DType::F32);
+        const Tensor tokens = ids({2, 6}, {1, 4, 2, 6, 0, 3, 3, 5, 1, 2, 2, 0});
+        const Tensor logits = model.logits(tokens);
+        KvCacheOptions spectral;
+        spectral.kind = "spectral";
+        spectral.block_size = 8;
+        spectral.k_rank_keys = spectral.k_rank_values = 1;
+        for (const KvCacheOptions& cache : {KvCacheOptions{}, spectral}) {
+            MambaState state = model.initial_state(2, cache);
+            for (std::int64_t t = 0; t < 6; ++t) {
+                const Tensor step = model.step(tokens.select(1, t).contiguous(), state);
+                for (std::int64_t b = 0; b < 2; ++b) {
+                    for (std::int64_t v = 0; v < 7; ++v) {
+                        EXPECT_NEAR(step.at<float>({b, v}), logits.at<float>({b, t, v}), 2e-5)
+                            << positions << " t " << t;
+                    }
+                }
+            }
+            if (positions == "learned") {
+                EXPECT_THROW(model.step(tokens.select(1, 0).contiguous(), state), Error);
+            }
+        }
+    }
+}
+
 // The distillation loss (1 − α) CE + α T² KL(p_teacher ‖ p_student) written out from logits(),
 // with a position without teacher targets and one with a padded (−1) id; its gradient for every
 // weight matches central differences.
