@@ -38,11 +38,12 @@ void block_probabilities(const AttentionDims& s, bool causal, Index q0, Index ro
     for (Index r = 0; r < rows; ++r) {
         Real* row = S + r * width;
         const Index seen = std::min(width, visible_keys(s, causal, q0 + r));
-        const double top = *std::max_element(row, row + seen);
+        const Real top = *std::max_element(row, row + seen);
         double sum = 0;
-        for (Index j = 0; j < seen; ++j) sum += std::exp(row[j] - top);
-        const double log_sum = top + std::log(sum);
-        for (Index j = 0; j < seen; ++j) row[j] = static_cast<Real>(std::exp(row[j] - log_sum));
+        for (Index j = 0; j < seen; ++j) sum += row[j] = std::exp(row[j] - top);
+        const double log_sum = static_cast<double>(top) + std::log(sum);
+        const Real inverse = static_cast<Real>(1 / sum);
+        for (Index j = 0; j < seen; ++j) row[j] *= inverse;
         std::fill(row + seen, row + width, Real(0));
         if (lse != nullptr) lse[r] = log_sum;
     }
@@ -58,7 +59,8 @@ void block_probabilities_from(const AttentionDims& s, bool causal, Index q0, Ind
     for (Index r = 0; r < rows; ++r) {
         Real* row = S + r * width;
         const Index seen = std::min(width, visible_keys(s, causal, q0 + r));
-        for (Index j = 0; j < seen; ++j) row[j] = static_cast<Real>(std::exp(row[j] - lse[r]));
+        const Real shift = static_cast<Real>(lse[r]);
+        for (Index j = 0; j < seen; ++j) row[j] = std::exp(row[j] - shift);
         std::fill(row + seen, row + width, Real(0));
     }
 }

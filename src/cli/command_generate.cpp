@@ -1,6 +1,7 @@
 // structseq generate [--config C] --model-dir D [--checkpoint best|latest|PATH] --prompt P
 //   [--max-length N] [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R]
-//   [--output-file F] [--seed S]
+//   [--output-file F] [--seed S] [--kv-cache exact|spectral [--block-size B]
+//   [--k-rank-keys R] [--k-rank-values R]]
 // The prompt runs through the recurrent state once; each new token costs one step
 // (model/text_generation.h).
 
@@ -36,6 +37,7 @@ struct GenerateOptions {
     SamplingOptions sampling{0.8, 50, 0.9, 1.0};
     std::string output_file;
     std::uint64_t seed = 0;
+    KvCacheOptions kv_cache;
 };
 
 // The model-defining fields of a configuration, to compare --config with a checkpoint's.
@@ -43,9 +45,10 @@ std::string model_signature(const RunConfig& c) {
     const MambaConfig& m = c.model.mamba;
     return fmt::format(
         "vocab_size {}, hidden_dim {}, state_dim {}, num_layers {}, ffn_dim {}, d_inner {}, "
-        "mixers {}, selective_param_class {}, tokenizer {}",
+        "mixers {}, selective_param_class {}, attention_heads {}, positions {}, tokenizer {}",
         m.vocab_size, m.d_model, m.d_state, m.n_layer, m.ffn_dim, m.d_inner,
-        fmt::join(m.mixers, ","), m.selective_param_class, c.tokenizer);
+        fmt::join(m.mixers, ","), m.selective_param_class, m.attention_heads, m.positions,
+        c.tokenizer);
 }
 
 // A model to generate with and its tokenizer: a run of `structseq train` (its checkpoint
@@ -103,6 +106,7 @@ int run_generate(const GenerateOptions& o) {
     options.sampling = o.sampling;
     options.seed = o.seed;
     options.vocab = loaded.tokenizer->vocab_size();
+    options.kv_cache = o.kv_cache;
     options.on_token = [&](std::int64_t id) {
         const std::string piece = utf8.push(loaded.tokenizer->decode(std::span(&id, 1)));
         text += piece;
@@ -117,9 +121,13 @@ int run_generate(const GenerateOptions& o) {
     text += rest;
     std::fputs(rest.c_str(), stdout);
     std::fflush(stdout);
-    fmt::print(stderr, "{} tokens in {:.2f} s ({:.1f} tokens/s), checkpoint {}\n",
+    fmt::print(stderr, "{} tokens in {:.2f} s ({:.1f} tokens/s), checkpoint {}{}\n",
                generated.tokens.size(), seconds,
-               static_cast<double>(generated.tokens.size()) / seconds, loaded.source);
+               static_cast<double>(generated.tokens.size()) / seconds, loaded.source,
+               generated.kv_cache_bytes > 0
+                   ? fmt::format(", {} KV cache {:.2f} MiB", o.kv_cache.kind,
+                                 static_cast<double>(generated.kv_cache_bytes) / (1 << 20))
+                   : std::string());
     if (!o.output_file.empty()) {
         io::write_file_atomic(o.output_file, text);
     }
@@ -162,6 +170,23 @@ Command add_generate_command(CLI::App& parent) {
         ->capture_default_str();
     app->add_option("--output-file", o->output_file, "Also write prompt + text here (atomically)");
     app->add_option("--seed", o->seed, "Seed of the sampling draws")->capture_default_str();
+    app->add_option("--kv-cache", o->kv_cache.kind,
+                    "KV cache of softmax-attention layers: exact (float32) or spectral (full "
+                    "blocks compressed by randomized SVD + int8)")
+        ->check(CLI::IsMember({"exact", "spectral"}))
+        ->capture_default_str();
+    app->add_option("--block-size", o->kv_cache.block_size,
+                    "Spectral cache: positions per compressed block")
+        ->check(CLI::Range(2, 1 << 20))
+        ->capture_default_str();
+    app->add_option("--k-rank-keys", o->kv_cache.k_rank_keys,
+                    "Spectral cache: rank of each block's keys")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app->add_option("--k-rank-values", o->kv_cache.k_rank_values,
+                    "Spectral cache: rank of each block's values")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     return {app, [o] { return run_generate(*o); }};
 }
 

@@ -20,6 +20,7 @@ Command add_eval_command(CLI::App& parent);
 Command add_train_command(CLI::App& parent);
 Command add_generate_command(CLI::App& parent);
 Command add_create_synthetic_command(CLI::App& parent);
+Command add_attention_map_command(CLI::App& parent);
 
 // What `structseq inspect PATH` prints: the tensors of a .safetensors or .npy file
 // (name, dtype, shape, bytes) and its metadata.

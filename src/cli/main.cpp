@@ -43,6 +43,7 @@ int run(int argc, char** argv) {
         structseq::cli::add_train_command(app),
         structseq::cli::add_generate_command(app),
         structseq::cli::add_create_synthetic_command(app),
+        structseq::cli::add_attention_map_command(app),
         // clang-format on
     };
 

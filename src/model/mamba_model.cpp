@@ -404,3 +404,22 @@ Tensor MambaModel::logits(const Tensor& tokens, bool last_only) const {
 }
 
 }  // namespace structseq
+
+namespace structseq {
+
+Tensor MambaModel::attention_weights(const Tensor& tokens, std::int64_t layer) const {
+    constexpr std::string_view where = "MambaModel.attention_weights";
+    check_argument(layer >= 0 && layer < config_.n_layer && is_attention_layer(layer), where,
+                   "layer", std::to_string(layer), "an \"attention\" or \"ridge\" layer");
+    check_tokens(where, tokens);
+    check_argument(tokens.rank() == 2 && tokens.dim(0) == 1 && tokens.dim(1) >= 1, where, "tokens",
+                   "shape " + shape_string(tokens.shape()), "(1, L), one sequence");
+    const std::int64_t length = tokens.dim(1);
+    Tensor x = embed(tokens);
+    for (std::int64_t l = 0; l < layer; ++l) x = layer_forward(l, std::move(x), 1, length, nullptr);
+    const MambaLayerWeights& w = weights_.layers[static_cast<std::size_t>(layer)];
+    return attention_mixer_weights(w.attention, attention_options(),
+                                   rms_norm_forward(x, w.norm, config_.norm_eps));
+}
+
+}  // namespace structseq

@@ -37,7 +37,7 @@ GeneratedTokens generate_tokens(const MambaModel& model, std::span<const std::in
     check_argument(vocab <= model.config().vocab_size, "generate", "vocab", std::to_string(vocab),
                    "at most the model's vocab_size " + std::to_string(model.config().vocab_size));
     GeneratedTokens out;
-    MambaState state = model.initial_state(1);
+    MambaState state = model.initial_state(1, o.kv_cache);
     Tensor token({1}, DType::I64);
     Tensor logits;
     const auto advance = [&](std::int64_t id, bool record) {
@@ -63,6 +63,11 @@ GeneratedTokens generate_tokens(const MambaModel& model, std::span<const std::in
         if (recent.size() > 64) recent.pop_front();
         if (o.on_token) o.on_token(next);
         if (i + 1 < o.max_new_tokens) advance(next, true);
+    }
+    for (const auto& layer : state.attention) {
+        for (const AttentionMixerCache& cache : layer) {
+            if (cache.kv != nullptr) out.kv_cache_bytes += cache.kv->memory_bytes();
+        }
     }
     return out;
 }

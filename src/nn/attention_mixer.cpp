@@ -170,6 +170,34 @@ Tensor attention_mixer_backward(const AttentionMixerWeights& w, const AttentionM
     return linear_backward(dqkv, s.h, w.qkv, g.qkv, nullptr);
 }
 
+Tensor attention_mixer_weights(const AttentionMixerWeights& w, const AttentionMixerOptions& o,
+                               const Tensor& h_in) {
+    check_weights("attention_mixer_weights", w, o, h_in);
+    const Tensor h = h_in.contiguous();
+    const Index length = h.dim(0);
+    const HeadLayout layout{1, length, o.heads, h.dim(1)};
+    const Tensor qkv = linear_forward(h, w.qkv, nullptr);
+    Tensor q = layout.split(qkv, 0), k = layout.split(qkv, 1);
+    if (o.rotary) {
+        apply_rotary(q, 0);
+        apply_rotary(k, 0);
+    }
+    if (w.is_ridge()) return ridge_attention_weights(q, k, lambdas(w), true).select(0, 0);
+    // Softmax: the probabilities are the output for values I (L × L), an O(L³) product that is
+    // fine at the prompt lengths a heat map shows.
+    Tensor identity = Tensor({1, o.heads, length, length}, h.dtype());
+    for (Index hd = 0; hd < o.heads; ++hd) {
+        for (Index t = 0; t < length; ++t) {
+            if (h.dtype() == DType::F32) {
+                identity.data<float>()[(hd * length + t) * length + t] = 1.0f;
+            } else {
+                identity.data<double>()[(hd * length + t) * length + t] = 1.0;
+            }
+        }
+    }
+    return softmax_attention(q, k, identity, true).out.select(0, 0);
+}
+
 AttentionMixerCache attention_mixer_cache(const AttentionMixerWeights& w,
                                           const AttentionMixerOptions& o, std::int64_t d_model,
                                           const KvCacheOptions& kv_options) {

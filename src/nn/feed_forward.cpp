@@ -2,6 +2,7 @@
 
 #include "nn/silu.h"
 #include "structseq/core/error.h"
+#include "structseq/core/threads.h"
 #include "structseq/nn/linear.h"
 
 #include <cmath>
@@ -12,6 +13,7 @@ namespace {
 
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+constexpr std::int64_t kParallelValues = 16384;
 
 // act(a) over n values.
 template <class Real>
@@ -20,7 +22,8 @@ void activate(std::string_view activation, const Real* a, Real* out, std::int64_
         nn_detail::silu_forward(a, out, n);
     } else if (activation == "relu") {
         for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] > Real(0) ? a[i] : Real(0);
-    } else {  // gelu: a Φ(a)
+    } else {  // gelu: a Φ(a); erf is costly enough to share among the threads
+#pragma omp parallel for num_threads(num_threads()) schedule(static) if (n >= kParallelValues)
         for (std::int64_t i = 0; i < n; ++i) {
             const double x = a[i];
             out[i] = static_cast<Real>(0.5 * x * (1 + std::erf(x * kInvSqrt2)));
@@ -36,6 +39,7 @@ void activation_backward(std::string_view activation, const Real* a, Real* g, st
     } else if (activation == "relu") {
         for (std::int64_t i = 0; i < n; ++i) g[i] = a[i] > Real(0) ? g[i] : Real(0);
     } else {  // gelu' = Φ(a) + a φ(a)
+#pragma omp parallel for num_threads(num_threads()) schedule(static) if (n >= kParallelValues)
         for (std::int64_t i = 0; i < n; ++i) {
             const double x = a[i];
             const double slope =

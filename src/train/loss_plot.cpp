@@ -1,5 +1,7 @@
 #include "structseq/train/loss_plot.h"
 
+#include "io/xml_escape.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -25,22 +27,6 @@ std::vector<double> ticks(double low, double high, int count) {
     std::vector<double> out;
     for (double v = std::ceil(low / step) * step; v <= high + step * 1e-9; v += step) {
         out.push_back(v);
-    }
-    return out;
-}
-
-std::string escape(const std::string& text) {
-    std::string out;
-    for (const char c : text) {
-        if (c == '<') {
-            out += "&lt;";
-        } else if (c == '>') {
-            out += "&gt;";
-        } else if (c == '&') {
-            out += "&amp;";
-        } else {
-            out += c;
-        }
     }
     return out;
 }
@@ -73,7 +59,7 @@ std::string loss_plot_svg(const LossCurve& train, const LossCurve& validation,
         "viewBox=\"0 0 {} {}\" font-family=\"sans-serif\" font-size=\"12\">\n"
         "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         "<text x=\"{}\" y=\"24\" font-size=\"15\">{}</text>\n",
-        kWidth, kHeight, kWidth, kHeight, kLeft, escape(title));
+        kWidth, kHeight, kWidth, kHeight, kLeft, io::xml_escape(title));
     for (const double v : ticks(0, x_max, 6)) {
         svg += fmt::format(
             "<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#ddd\"/>"

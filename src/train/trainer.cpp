@@ -57,7 +57,10 @@ std::unique_ptr<Tokenizer> make_tokenizer(const RunConfig& config,
 std::vector<AdamWParameter> parameter_groups(MambaWeights& weights, const OptimizerSettings& o) {
     std::vector<AdamWParameter> parameters = adamw_parameters(weights.named_tensors());
     for (AdamWParameter& p : parameters) {
-        if (p.name.ends_with("A_log") || p.name.ends_with(".D")) p.decay = false;
+        if (p.name.ends_with("A_log") || p.name.ends_with(".D") || p.name.ends_with("log_lambda") ||
+            p.name == "positions") {
+            p.decay = false;
+        }
         const bool selective = p.name.find("x_proj") != std::string::npos ||
                                p.name.find("dt_proj") != std::string::npos;
         if (o.use_param_groups && selective) p.lr_scale = o.selective_param_lr_multiplier;

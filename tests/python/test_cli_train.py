@@ -185,7 +185,8 @@ def test_a_run_killed_while_saving_leaves_loadable_checkpoints(structseq_bin, ru
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["tiny", "bk", "default"])
+@pytest.mark.parametrize("name", ["tiny", "bk", "default", "mixers/ssm", "mixers/bk",
+                                  "mixers/attention", "mixers/ridge"])
 def test_bundled_configs_are_valid(run_cli, name, tmp_path):
     result = run_cli("train", "--config", ROOT / "configs" / f"{name}.yaml", "--dry-run",
                      "--output-dir", tmp_path / "never")

@@ -155,6 +155,9 @@ public:
 
     // kv_cache: the KV cache of "attention" layers (exact, or spectral: attention/kv_cache.h).
     MambaState initial_state(std::int64_t batch, const KvCacheOptions& kv_cache = {}) const;
+    // The attention weights of an "attention" or "ridge" layer for one sequence: tokens (1, L)
+    // → (heads, L, L) (nn/attention_mixer.h, attention_mixer_weights).
+    Tensor attention_weights(const Tensor& tokens, std::int64_t layer) const;
     // tokens (batch,) int64 → next-token logits (batch, vocab_size); advances `state`.
     Tensor step(const Tensor& tokens, MambaState& state) const;
     // Gradient checkpointing for loss() with gradients: keep only each layer's input in the

@@ -22,6 +22,7 @@ struct GenerationOptions {
     std::uint64_t seed = 0;
     std::int64_t vocab = 0;         // draw ids below this; 0: the model's vocab_size
     std::int64_t record_top_k = 0;  // > 0: keep the k largest logits at every position
+    KvCacheOptions kv_cache;        // of softmax-attention layers: exact or spectral
     std::function<void(std::int64_t id)> on_token;  // called with each new token as it comes
 };
 
@@ -30,6 +31,7 @@ struct GeneratedTokens {
     // With record_top_k: for positions 0 … prompt + new − 2, the model's k most likely next
     // tokens (id, logit), most likely first.
     std::vector<std::vector<std::pair<std::int64_t, float>>> top_logits;
+    std::int64_t kv_cache_bytes = 0;  // what the attention layers' KV caches held at the end
 };
 
 // Error for an empty prompt or ids outside the vocabulary.

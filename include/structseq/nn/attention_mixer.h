@@ -54,6 +54,12 @@ Tensor attention_mixer_backward(const AttentionMixerWeights& w,
                                 const AttentionMixerSaved& saved, const Tensor& dout,
                                 AttentionMixerWeights& grads);
 
+// The attention weights α of one sequence h (L, d_model): (heads, L, L) with out = α V per head.
+// Softmax: the causal attention probabilities; ridge: α_{t,i} = q_tᵀ M_t⁻¹ k_i for i ≤ t (signed;
+// attention/ridge_attention.h), zero above the diagonal.
+Tensor attention_mixer_weights(const AttentionMixerWeights& w, const AttentionMixerOptions& options,
+                               const Tensor& h);
+
 // One sequence's generation state in one layer.
 struct AttentionMixerCache {
     std::unique_ptr<KvCache> kv;                 // `attention`
