@@ -38,10 +38,14 @@ void cholesky_lower(Real* a, Index n, std::string_view where) {
     }
 }
 
-// One head's float64 running sums M = λI + Σ k_i k_iᵀ (d × d) and b = Σ k_i v_iᵀ (d × d_v).
+// One head's float64 running sums M = λI + Σ k_i k_iᵀ (d × d) and b = Σ k_i v_iᵀ (d × d_v). A
+// chunk's own sums (C terms) are formed in Real, then added in float64, so rounding does not pile
+// up along the sequence.
+template <class Real>
 struct RunningSums {
     Index d, dv;
-    std::vector<double> M, b, rows_k, rows_v;
+    std::vector<double> M, b;
+    std::vector<Real> rows, chunk;  // [K | V] (c × (d + d_v)) and Kᵀ [K | V] (d × (d + d_v))
     RunningSums(Index d_, Index dv_, double lam)
         : d(d_),
           dv(dv_),
@@ -49,16 +53,22 @@ struct RunningSums {
           b(static_cast<std::size_t>(d_ * dv_)) {
         for (Index i = 0; i < d; ++i) M[static_cast<std::size_t>(i * d + i)] = lam;
     }
-    template <class Real>
-    void add(const Real* k, const Real* v, Index rows) {
-        rows_k.assign(k, k + rows * d);
-        rows_v.assign(v, v + rows * dv);
-        gemm_rows(true, false, d, d, rows, 1.0, rows_k.data(), d, rows_k.data(), d, 1.0, M.data(),
-                  d);
-        gemm_rows(true, false, d, dv, rows, 1.0, rows_k.data(), d, rows_v.data(), dv, 1.0, b.data(),
-                  dv);
+    void add(const Real* k, const Real* v, Index c) {
+        const Index width = d + dv;
+        rows.resize(static_cast<std::size_t>(c * width));
+        chunk.resize(static_cast<std::size_t>(d * width));
+        for (Index r = 0; r < c; ++r) {
+            std::copy_n(k + r * d, d, rows.data() + r * width);
+            if (dv > 0) std::copy_n(v + r * dv, dv, rows.data() + r * width + d);
+        }
+        gemm_rows(true, false, d, width, c, Real(1), k, d, rows.data(), width, Real(0),
+                  chunk.data(), width);
+        for (Index r = 0; r < d; ++r) {
+            for (Index j = 0; j < d; ++j) M[r * d + j] += chunk[r * width + j];
+            for (Index j = 0; j < dv; ++j) b[r * dv + j] += chunk[r * width + d + j];
+        }
     }
-    // P = M⁻¹ in float64 (a fresh factorization, so no rounding carries over).
+    // P = M⁻¹ in float64 from a fresh factorization of M.
     void inverse(std::vector<double>& P, std::string_view where) const {
         P = M;
         cholesky_lower(P.data(), d, where);
@@ -71,19 +81,59 @@ struct RunningSums {
     }
 };
 
-// What a chunk starts from: P = M₀⁻¹ (d × d), X₀ = P b₀ and b₀ (d × d_v), in Real.
+// The chunked recursion's state at each chunk start, P = M⁻¹ kept in float64: after a chunk,
+// either a fresh Cholesky factorization of M (every `refactor_every` tokens, and always without
+// the chunk's Sherman–Morrison vectors) or the chunk's downdate P ← P − ZᵀZ. What a chunk reads,
+// in Real: P, b₀ and X₀ = P b₀ (d × d, d × d_v, d × d_v).
 template <class Real>
-struct ChunkStart {
-    std::vector<Real> P, X0, b0;
-    void set(const RunningSums& s, std::vector<double>& scratch, std::string_view where) {
-        s.inverse(scratch, where);
-        P.assign(scratch.begin(), scratch.end());
-        std::vector<double> X(static_cast<std::size_t>(s.d * s.dv));
-        gemm_rows(false, false, s.d, s.dv, s.d, 1.0, scratch.data(), s.d, s.b.data(), s.dv, 0.0,
-                  X.data(), s.dv);
-        X0.assign(X.begin(), X.end());
-        b0.assign(s.b.begin(), s.b.end());
+class ChunkRecursion {
+public:
+    ChunkRecursion(Index d, Index dv, double lam, Index refactor_every)
+        : sums_(d, dv, lam),
+          refactor_every_(refactor_every),
+          P64_(static_cast<std::size_t>(d * d)),
+          ZtZ_(P64_.size()) {
+        for (Index i = 0; i < d; ++i) P64_[static_cast<std::size_t>(i * d + i)] = 1 / lam;
+        publish();
     }
+    const std::vector<Real>& P() const { return P_; }
+    const std::vector<Real>& b0() const { return b0_; }
+    // [P | X₀] (d × (d + d_v)), and X₀ inside it (row stride d + d_v).
+    const std::vector<Real>& PX() const { return PX_; }
+    const Real* X0() const { return PX_.data() + sums_.d; }
+
+    // The next chunk start, after rows K (c × d), V (c × d_v) with vectors Z (c × d, row stride
+    // ldz) or null.
+    void advance(const Real* K, const Real* V, const Real* Z, Index ldz, Index c,
+                 std::string_view where) {
+        const Index d = sums_.d;
+        sums_.add(K, V, c);
+        since_ += c;
+        if (Z == nullptr || since_ >= refactor_every_) {
+            sums_.inverse(P64_, where);
+            since_ = 0;
+        } else {
+            gemm_rows(true, false, d, d, c, Real(1), Z, ldz, Z, ldz, Real(0), ZtZ_.data(), d);
+            for (std::size_t i = 0; i < P64_.size(); ++i) P64_[i] -= ZtZ_[i];
+        }
+        publish();
+    }
+
+private:
+    void publish() {
+        const Index d = sums_.d, dv = sums_.dv, width = d + dv;
+        P_.assign(P64_.begin(), P64_.end());
+        b0_.assign(sums_.b.begin(), sums_.b.end());
+        PX_.resize(static_cast<std::size_t>(d * width));
+        for (Index r = 0; r < d; ++r) std::copy_n(P_.data() + r * d, d, PX_.data() + r * width);
+        gemm_rows(false, false, d, dv, d, Real(1), P_.data(), d, b0_.data(), dv, Real(0),
+                  PX_.data() + d, width);
+    }
+
+    RunningSums<Real> sums_;
+    Index refactor_every_, since_ = 0;
+    std::vector<double> P64_;
+    std::vector<Real> ZtZ_, P_, PX_, b0_;
 };
 
 // One chunk's rows K (c × d) against P: L = chol(I + K P Kᵀ) (c × c) and Z = L⁻¹ K P (c × d),
@@ -114,10 +164,10 @@ using attention_detail::QueryCount;
 
 template <class Real>
 struct HeadScratch {
-    std::vector<Real> L, Z, S, U, W, Gr, C, T, A, B;
-    std::vector<double> P64;
+    std::vector<Real> L, Z, S, U, W, Gr, C, T, A, B, R;
     void size(Index c, Index d, Index dv) {
         const auto n = [](Index x) { return static_cast<std::size_t>(x); };
+        R.resize(n(c * (d + dv)));
         L.resize(n(c * c));
         S.resize(n(c * c));
         T.resize(n(c * c));
@@ -136,43 +186,46 @@ struct HeadScratch {
 template <class Real>
 void noncausal_head(const Dims& s, const Real* q, const Real* k, const Real* v, double lam,
                     Real* out) {
-    RunningSums sums(s.d, s.dv, lam);
-    sums.add(k, v, s.n);
-    ChunkStart<Real> start;
-    std::vector<double> scratch;
-    start.set(sums, scratch, "ridge_attention");
-    gemm_rows(false, false, s.n_q, s.dv, s.d, Real(1), q, s.d, start.X0.data(), s.dv, Real(0), out,
+    ChunkRecursion<Real> all(s.d, s.dv, lam, 1);
+    all.advance(k, v, nullptr, 0, s.n, "ridge_attention");
+    gemm_rows(false, false, s.n_q, s.dv, s.d, Real(1), q, s.d, all.X0(), s.d + s.dv, Real(0), out,
               s.dv);
 }
 
 template <class Real>
-void chunked_head(const Dims& s, Index chunk, const Real* q, const Real* k, const Real* v,
-                  double lam, Real* out) {
+void chunked_head(const Dims& s, const RidgeAttentionOptions& o, const Real* q, const Real* k,
+                  const Real* v, double lam, Real* out) {
     constexpr std::string_view where = "ridge_attention";
-    RunningSums sums(s.d, s.dv, lam);
-    ChunkStart<Real> start;
+    const Index chunk = o.chunk_size;
+    ChunkRecursion<Real> start(s.d, s.dv, lam, o.refactor_every);
     HeadScratch<Real> w;
     w.size(chunk, s.d, s.dv);
     for (Index t0 = 0; t0 < s.n; t0 += chunk) {
         const Index c = std::min(chunk, s.n - t0);
         const Real *Q = q + t0 * s.d, *K = k + t0 * s.d, *V = v + t0 * s.dv;
         Real* O = out + t0 * s.dv;
-        start.set(sums, w.P64, where);
-        factor_chunk(K, c, s.d, start.P.data(), w.L.data(), w.Z.data(), where);
-        // U = L⁻¹ (K X₀ − V): the chunk's residuals against the chunk-start regression.
-        std::copy_n(V, c * s.dv, w.U.data());
-        gemm_rows(false, false, c, s.dv, s.d, Real(1), K, s.d, start.X0.data(), s.dv, Real(-1),
-                  w.U.data(), s.dv);
-        blas::trsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, c, s.dv,
-                   Real(1), w.L.data(), c, w.U.data(), s.dv);
+        // R = K [P | X₀] in one product: K P (left) and K X₀ − V (right).
+        const Index width = s.d + s.dv;
+        gemm_rows(false, false, c, width, s.d, Real(1), K, s.d, start.PX().data(), width, Real(0),
+                  w.R.data(), width);
+        for (Index r = 0; r < c; ++r) {
+            for (Index j = 0; j < s.dv; ++j) w.R[r * width + s.d + j] -= V[r * s.dv + j];
+        }
+        // L = chol(I + K P Kᵀ); then [Z | U] = L⁻¹ [K P | K X₀ − V]: the chunk's Sherman–Morrison
+        // vectors and its residuals against the chunk-start regression.
+        gemm_rows(false, true, c, c, s.d, Real(1), w.R.data(), width, K, s.d, Real(0), w.L.data(),
+                  c);
+        for (Index i = 0; i < c; ++i) w.L[i * c + i] += Real(1);
+        cholesky_lower(w.L.data(), c, where);
+        blas::trsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, c, width,
+                   Real(1), w.L.data(), c, w.R.data(), width);
+        const Real *Z = w.R.data(), *U = w.R.data() + s.d;
         // out = Q X₀ − tril(Q Zᵀ) U.
-        gemm_rows(false, true, c, c, s.d, Real(1), Q, s.d, w.Z.data(), s.d, Real(0), w.S.data(), c);
+        gemm_rows(false, true, c, c, s.d, Real(1), Q, s.d, Z, width, Real(0), w.S.data(), c);
         keep_lower(w.S.data(), c);
-        gemm_rows(false, false, c, s.dv, s.d, Real(1), Q, s.d, start.X0.data(), s.dv, Real(0), O,
-                  s.dv);
-        gemm_rows(false, false, c, s.dv, c, Real(-1), w.S.data(), c, w.U.data(), s.dv, Real(1), O,
-                  s.dv);
-        sums.add(K, V, c);
+        gemm_rows(false, false, c, s.dv, s.d, Real(1), Q, s.d, start.X0(), width, Real(0), O, s.dv);
+        gemm_rows(false, false, c, s.dv, c, Real(-1), w.S.data(), c, U, width, Real(1), O, s.dv);
+        start.advance(K, V, Z, width, c, where);
     }
 }
 
@@ -218,7 +271,7 @@ public:
     }
 
 private:
-    RunningSums sums_;
+    RunningSums<double> sums_;
     Index refactor_every_;
     std::vector<double> P_, u_, w_;
     Index tokens_ = 0;
@@ -271,17 +324,14 @@ double dot(const Real* a, const Real* b, Index n) {
 template <class Real>
 double noncausal_head_backward(const Dims& s, const Real* dout, const Real* q, const Real* k,
                                const Real* v, double lam, Real* dq, Real* dk, Real* dv) {
-    RunningSums sums(s.d, s.dv, lam);
-    sums.add(k, v, s.n);
-    ChunkStart<Real> start;
-    std::vector<double> scratch;
-    start.set(sums, scratch, "ridge_attention_backward");
+    ChunkRecursion<Real> all(s.d, s.dv, lam, 1);
+    all.advance(k, v, nullptr, 0, s.n, "ridge_attention_backward");
     std::vector<Real> W(static_cast<std::size_t>(s.n_q * s.d));
-    gemm_rows(false, false, s.n_q, s.d, s.d, Real(1), q, s.d, start.P.data(), s.d, Real(0),
+    gemm_rows(false, false, s.n_q, s.d, s.d, Real(1), q, s.d, all.P().data(), s.d, Real(0),
               W.data(), s.d);
     // g_t = X dout_t, the rows of dout Xᵀ: dq.
-    gemm_rows(false, true, s.n_q, s.d, s.dv, Real(1), dout, s.dv, start.X0.data(), s.dv, Real(0),
-              dq, s.d);
+    gemm_rows(false, true, s.n_q, s.d, s.dv, Real(1), dout, s.dv, all.X0(), s.d + s.dv, Real(0), dq,
+              s.d);
     std::vector<double> Sw(static_cast<std::size_t>(s.d * s.dv)),
         Swg(static_cast<std::size_t>(s.d * s.d));
     accumulate_transposed(s.n_q, s.d, s.dv, W.data(), dout, Sw);
@@ -293,29 +343,33 @@ double noncausal_head_backward(const Dims& s, const Real* dout, const Real* q, c
 }
 
 template <class Real>
-double chunked_head_backward(const Dims& s, Index chunk, const Real* dout, const Real* q,
-                             const Real* k, const Real* v, double lam, Real* dq, Real* dk,
-                             Real* dv) {
+double chunked_head_backward(const Dims& s, const RidgeAttentionOptions& o, const Real* dout,
+                             const Real* q, const Real* k, const Real* v, double lam, Real* dq,
+                             Real* dk, Real* dv) {
     constexpr std::string_view where = "ridge_attention_backward";
-    // The chunk starts again, in the forward order.
-    const Index chunks = (s.n + chunk - 1) / chunk;
-    std::vector<ChunkStart<Real>> starts(static_cast<std::size_t>(chunks));
-    {
-        RunningSums sums(s.d, s.dv, lam);
-        std::vector<double> scratch;
-        for (Index j = 0; j < chunks; ++j) {
-            starts[static_cast<std::size_t>(j)].set(sums, scratch, where);
-            const Index t0 = j * chunk, c = std::min(chunk, s.n - t0);
-            sums.add(k + t0 * s.d, v + t0 * s.dv, c);
-        }
-    }
+    const Index chunk = o.chunk_size, chunks = (s.n + chunk - 1) / chunk;
     HeadScratch<Real> w;
     w.size(chunk, s.d, s.dv);
+    // The chunk starts again, in the forward order (the same recursion, so the same values).
+    struct ChunkStart {
+        std::vector<Real> P, b0;
+    };
+    std::vector<ChunkStart> starts;
+    {
+        ChunkRecursion<Real> recursion(s.d, s.dv, lam, o.refactor_every);
+        for (Index j = 0; j < chunks; ++j) {
+            starts.push_back({recursion.P(), recursion.b0()});
+            const Index t0 = j * chunk, c = std::min(chunk, s.n - t0);
+            const Real* K = k + t0 * s.d;
+            factor_chunk(K, c, s.d, recursion.P().data(), w.L.data(), w.Z.data(), where);
+            recursion.advance(K, v + t0 * s.dv, w.Z.data(), s.d, c, where);
+        }
+    }
     std::vector<double> Sw(static_cast<std::size_t>(s.d * s.dv)),
         Swg(static_cast<std::size_t>(s.d * s.d));
     double dlam = 0;
     for (Index j = chunks; j-- > 0;) {
-        const ChunkStart<Real>& start = starts[static_cast<std::size_t>(j)];
+        const ChunkStart& start = starts[static_cast<std::size_t>(j)];
         const Index t0 = j * chunk, c = std::min(chunk, s.n - t0);
         const Real *Q = q + t0 * s.d, *K = k + t0 * s.d, *V = v + t0 * s.dv, *dO = dout + t0 * s.dv;
         Real *dQ = dq + t0 * s.d, *dK = dk + t0 * s.d, *dV = dv + t0 * s.dv;
@@ -357,36 +411,32 @@ template <class Real>
 void weights_head(const Dims& s, bool causal, Index chunk, const Real* q, const Real* k, double lam,
                   Real* alpha) {
     constexpr std::string_view where = "ridge_attention_weights";
+    const Real* no_values = nullptr;  // the weights need M only
     if (!causal) {
-        RunningSums sums(s.d, 0, lam);  // no values: only M
-        sums.add(k, static_cast<const Real*>(nullptr), s.n);
-        ChunkStart<Real> start;
-        std::vector<double> scratch;
-        start.set(sums, scratch, where);
+        ChunkRecursion<Real> all(s.d, 0, lam, 1);
+        all.advance(k, no_values, nullptr, 0, s.n, where);
         std::vector<Real> W(static_cast<std::size_t>(s.n_q * s.d));
-        gemm_rows(false, false, s.n_q, s.d, s.d, Real(1), q, s.d, start.P.data(), s.d, Real(0),
+        gemm_rows(false, false, s.n_q, s.d, s.d, Real(1), q, s.d, all.P().data(), s.d, Real(0),
                   W.data(), s.d);
         gemm_rows(false, true, s.n_q, s.n, s.d, Real(1), W.data(), s.d, k, s.d, Real(0), alpha,
                   s.n);
         return;
     }
-    RunningSums sums(s.d, 0, lam);
-    ChunkStart<Real> start;
+    ChunkRecursion<Real> start(s.d, 0, lam, RidgeAttentionOptions{}.refactor_every);
     HeadScratch<Real> w;
     w.size(chunk, s.d, 0);
     for (Index t0 = 0; t0 < s.n; t0 += chunk) {
         const Index c = std::min(chunk, s.n - t0);
         const Real *Q = q + t0 * s.d, *K = k + t0 * s.d;
-        start.set(sums, w.P64, where);
-        factor_chunk(K, c, s.d, start.P.data(), w.L.data(), w.Z.data(), where);
-        solve_in_chunk(Q, c, s.d, start.P.data(), w.Z.data(), w.S.data(), w.W.data());
+        factor_chunk(K, c, s.d, start.P().data(), w.L.data(), w.Z.data(), where);
+        solve_in_chunk(Q, c, s.d, start.P().data(), w.Z.data(), w.S.data(), w.W.data());
         Real* rows = alpha + t0 * s.n;
         gemm_rows(false, true, c, t0 + c, s.d, Real(1), w.W.data(), s.d, k, s.d, Real(0), rows,
                   s.n);
         for (Index r = 0; r < c; ++r) {
             std::fill(rows + r * s.n + t0 + r + 1, rows + (r + 1) * s.n, Real(0));
         }
-        sums.add(K, static_cast<const Real*>(nullptr), c);
+        start.advance(K, no_values, w.Z.data(), s.d, c, where);
     }
 }
 
@@ -439,7 +489,7 @@ Tensor ridge_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
             if (!options.causal) {
                 noncausal_head(s, Q, K, V, l, O);
             } else if (options.method == RidgeMethod::Chunked) {
-                chunked_head(s, options.chunk_size, Q, K, V, l, O);
+                chunked_head(s, options, Q, K, V, l, O);
             } else {
                 sequential_head(s, options.refactor_every, Q, K, V, l, O);
             }
@@ -476,9 +526,8 @@ RidgeAttentionGrads ridge_attention_backward(const Tensor& dout_in, const Tensor
             Real* dK = g.dk.data<Real>() + bh * s.n * s.d;
             Real* dV = g.dv.data<Real>() + bh * s.n * s.dv;
             dlam[static_cast<std::size_t>(bh)] =
-                options.causal
-                    ? chunked_head_backward(s, options.chunk_size, dO, Q, K, V, l, dQ, dK, dV)
-                    : noncausal_head_backward(s, dO, Q, K, V, l, dQ, dK, dV);
+                options.causal ? chunked_head_backward(s, options, dO, Q, K, V, l, dQ, dK, dV)
+                               : noncausal_head_backward(s, dO, Q, K, V, l, dQ, dK, dV);
         });
     };
     q.dtype() == DType::F32 ? run(0.0f) : run(0.0);

@@ -3,6 +3,8 @@
 #include "attention_inputs.h"
 #include "linalg/blas.h"
 #include "softmax_attention_rows.h"
+#include "ssm/lane_exp.h"
+#include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/error.h"
 #include "structseq/core/threads.h"
 
@@ -23,6 +25,49 @@ using blas::gemm_rows;
 
 constexpr Index kQueryBlock = 64;
 
+// max_j row[j] and, in place, row[j] ← exp(row[j] − shift) with their sum, over j < n: 16
+// float32 lanes at a time with the vectorized exp (ssm/lane_exp.h), float64 with std::exp.
+STRUCTSEQ_CPU_CLONES
+float row_max(const float* row, Index n) {
+    using ssm_detail::Lanes16f;
+    Lanes16f top = Lanes16f{} + row[0];
+    Index j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const Lanes16f x = load_lanes<Lanes16f>(row + j);
+        top = x > top ? x : top;
+    }
+    float out = top[0];
+    for (int l = 1; l < 16; ++l) out = std::max(out, top[l]);
+    for (; j < n; ++j) out = std::max(out, row[j]);
+    return out;
+}
+
+double row_max(const double* row, Index n) {
+    return *std::max_element(row, row + n);
+}
+
+STRUCTSEQ_CPU_CLONES
+double exp_shifted(float* row, Index n, float shift) {
+    using ssm_detail::Lanes16f;
+    Lanes16f acc{};
+    Index j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const Lanes16f e = ssm_detail::lane_exp(load_lanes<Lanes16f>(row + j) - shift);
+        store_lanes(row + j, e);
+        acc += e;
+    }
+    double sum = 0;
+    for (int l = 0; l < 16; ++l) sum += acc[l];
+    for (; j < n; ++j) sum += row[j] = std::exp(row[j] - shift);
+    return sum;
+}
+
+double exp_shifted(double* row, Index n, double shift) {
+    double sum = 0;
+    for (Index j = 0; j < n; ++j) sum += row[j] = std::exp(row[j] - shift);
+    return sum;
+}
+
 // The keys query row r of a block starting at q0 sees: all n, or 0 … q0 + r + n − n_q (causal).
 Index visible_keys(const AttentionDims& s, bool causal, Index row) {
     return causal ? row + s.n - s.n_q + 1 : s.n;
@@ -38,9 +83,8 @@ void block_probabilities(const AttentionDims& s, bool causal, Index q0, Index ro
     for (Index r = 0; r < rows; ++r) {
         Real* row = S + r * width;
         const Index seen = std::min(width, visible_keys(s, causal, q0 + r));
-        const Real top = *std::max_element(row, row + seen);
-        double sum = 0;
-        for (Index j = 0; j < seen; ++j) sum += row[j] = std::exp(row[j] - top);
+        const Real top = row_max(row, seen);
+        const double sum = exp_shifted(row, seen, top);
         const double log_sum = static_cast<double>(top) + std::log(sum);
         const Real inverse = static_cast<Real>(1 / sum);
         for (Index j = 0; j < seen; ++j) row[j] *= inverse;
@@ -59,8 +103,7 @@ void block_probabilities_from(const AttentionDims& s, bool causal, Index q0, Ind
     for (Index r = 0; r < rows; ++r) {
         Real* row = S + r * width;
         const Index seen = std::min(width, visible_keys(s, causal, q0 + r));
-        const Real shift = static_cast<Real>(lse[r]);
-        for (Index j = 0; j < seen; ++j) row[j] = std::exp(row[j] - shift);
+        exp_shifted(row, seen, static_cast<Real>(lse[r]));
         std::fill(row + seen, row + width, Real(0));
     }
 }

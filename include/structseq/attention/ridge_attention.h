@@ -16,10 +16,12 @@
 //    updates inside the chunk are the rows of Z: M_t⁻¹ = P − Σ_{i≤t} z_i z_iᵀ, so
 //      out_c = Q_c X₀ − tril(Q_c Zᵀ) L⁻¹ (K_c X₀ − V_c)
 //    in matrix products: O(n (d² + C d + C²)) in all, at GEMM speed.
-// Stability: both forms keep M and b as float64 sums and factor M afresh in float64 (every chunk;
-// every `refactor_every` tokens in the sequential form), so rounding does not accumulate along
-// the sequence: a plain float32 Sherman–Morrison recursion drifts, this does not
-// (tests/cpp/test_ridge_attention.cpp checks n = 65536 against a float64 per-prefix solve).
+// Stability: M and b are float64 sums (each chunk's own sum formed in the input precision, then
+// added), and P = M⁻¹ is kept in float64: the chunked form downdates it by the chunk's ZᵀZ and
+// factors M afresh every `refactor_every` tokens; the sequential form downdates by u uᵀ/(1 + kᵀu)
+// with the same refresh. Rounding therefore does not accumulate along the sequence: a plain float32
+// Sherman–Morrison recursion drifts, this does not (tests/cpp/attention/test_ridge_attention.cpp
+// checks n = 65536 against a float64 per-prefix solve).
 //
 // Backward (exact, both modes): with w_t = M_t⁻¹ q_t and g_t = M_t⁻¹ b_t dout_t,
 //   dq_t = g_t,  dλ = −Σ_t w_t·g_t,
@@ -42,7 +44,7 @@ struct RidgeAttentionOptions {
     bool causal = true;
     RidgeMethod method = RidgeMethod::Chunked;  // causal only
     std::int64_t chunk_size = 64;               // C of the chunked form
-    std::int64_t refactor_every = 256;          // tokens between refactorizations (sequential)
+    std::int64_t refactor_every = 256;          // tokens between fresh factorizations of M
 };
 
 // lam: one λ per head, or a single λ for every head.
