@@ -99,6 +99,20 @@ double worst_central_difference(Tensor& x, const Tensor& grad, Loss loss, double
     return worst;
 }
 
+// (ℓ(x + h d) − ℓ(x − h d)) / 2h along a direction d (float64 tensors shaped alike): checks a
+// gradient's projection ⟨grad, d⟩ with two evaluations. `loss` takes the shifted tensor.
+template <class Loss>
+double directional_difference(const Tensor& x, const Tensor& direction, Loss loss,
+                              double h = 1e-6) {
+    const auto shifted = [&](double s) {
+        Tensor y = x.clone();
+        for (std::int64_t k = 0; k < y.numel(); ++k)
+            y.data<double>()[k] += s * direction.data<double>()[k];
+        return y;
+    };
+    return (loss(shifted(h)) - loss(shifted(-h))) / (2 * h);
+}
+
 // Asserts that `statement` throws structseq::Error whose message contains `fragment`.
 #define EXPECT_ERROR_CONTAINS(statement, fragment)                                            \
     do {                                                                                      \

@@ -142,27 +142,19 @@ TEST(RidgeAttention, BackwardMatchesFiniteDifferences) {
                               const std::vector<double>& l) {
             return testing::dot(ridge_attention(qq, kk, vv, l, o), dout);
         };
-        const double eps = 1e-6;
-        const auto shifted = [&](const Tensor& x, const Tensor& dir, double s) {
-            Tensor y = x.clone();
-            for (std::int64_t i = 0; i < y.numel(); ++i)
-                y.data<double>()[i] += s * dir.data<double>()[i];
-            return y;
-        };
         const Tensor dir_q = normal_tensor(q.shape(), 20), dir_k = normal_tensor(k.shape(), 21),
                      dir_v = normal_tensor(v.shape(), 22);
+        using testing::directional_difference;
         const double fd_q =
-            (loss(shifted(q, dir_q, eps), k, v, lam) - loss(shifted(q, dir_q, -eps), k, v, lam)) /
-            (2 * eps);
+            directional_difference(q, dir_q, [&](const Tensor& x) { return loss(x, k, v, lam); });
         const double fd_k =
-            (loss(q, shifted(k, dir_k, eps), v, lam) - loss(q, shifted(k, dir_k, -eps), v, lam)) /
-            (2 * eps);
+            directional_difference(k, dir_k, [&](const Tensor& x) { return loss(q, x, v, lam); });
         const double fd_v =
-            (loss(q, k, shifted(v, dir_v, eps), lam) - loss(q, k, shifted(v, dir_v, -eps), lam)) /
-            (2 * eps);
+            directional_difference(v, dir_v, [&](const Tensor& x) { return loss(q, k, x, lam); });
         EXPECT_NEAR(testing::dot(g.dq, dir_q), fd_q, 1e-6 * std::abs(fd_q) + 1e-8) << causal;
         EXPECT_NEAR(testing::dot(g.dk, dir_k), fd_k, 1e-6 * std::abs(fd_k) + 1e-8) << causal;
         EXPECT_NEAR(testing::dot(g.dv, dir_v), fd_v, 1e-6 * std::abs(fd_v) + 1e-8) << causal;
+        const double eps = 1e-6;
         ASSERT_EQ(g.dlam.size(), 2u);
         for (int h = 0; h < 2; ++h) {
             std::vector<double> up = lam, down = lam;
@@ -213,30 +205,13 @@ TEST(RidgeAttention, RecurrentStateMatchesTheSequenceForm) {
 
 TEST(RidgeAttention, BadArgumentsAreNamed) {
     const Tensor q = normal_tensor({1, 2, 5, 4}, 1), v = normal_tensor({1, 2, 5, 3}, 2);
-    const auto message = [](auto&& f) {
-        try {
-            f();
-        } catch (const Error& e) {
-            return std::string(e.what());
-        }
-        return std::string("no error");
-    };
-    EXPECT_NE(message([&] { ridge_attention(q, q, v, {0.0}); }).find("lam is 0"),
-              std::string::npos);
-    EXPECT_NE(message([&] {
-                  ridge_attention(q, q, v, {1, 2, 3});
-              }).find("one per head"),
-              std::string::npos);
-    EXPECT_NE(message([&] {
-                  ridge_attention(q, normal_tensor({1, 2, 5, 3}, 3), v, {1});
-              }).find("k has shape"),
-              std::string::npos);
-    EXPECT_NE(message([&] {
-                  ridge_attention(normal_tensor({1, 2, 4, 4}, 3), q, v, {1});
-              }).find("as many as keys"),
-              std::string::npos);
-    EXPECT_NE(message([&] { ridge_attention(q.to(DType::F32), q, v, {1}); }).find("dtype"),
-              std::string::npos);
+    EXPECT_ERROR_CONTAINS(ridge_attention(q, q, v, {0.0}), "lam is 0");
+    EXPECT_ERROR_CONTAINS(ridge_attention(q, q, v, {1, 2, 3}), "one per head");
+    EXPECT_ERROR_CONTAINS(ridge_attention(q, normal_tensor({1, 2, 5, 3}, 3), v, {1}),
+                          "k has shape");
+    EXPECT_ERROR_CONTAINS(ridge_attention(normal_tensor({1, 2, 4, 4}, 3), q, v, {1}),
+                          "as many as keys");
+    EXPECT_ERROR_CONTAINS(ridge_attention(q.to(DType::F32), q, v, {1}), "dtype");
 }
 
 }  // namespace

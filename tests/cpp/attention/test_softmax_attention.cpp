@@ -65,21 +65,15 @@ TEST(SoftmaxAttention, BackwardMatchesFiniteDifferences) {
         const auto loss = [&](const Tensor& qq, const Tensor& kk, const Tensor& vv) {
             return testing::dot(softmax_attention(qq, kk, vv, causal).out, dout);
         };
-        const double eps = 1e-6;
-        const auto shifted = [&](const Tensor& x, const Tensor& dir, double s) {
-            Tensor y = x.clone();
-            for (std::int64_t i = 0; i < y.numel(); ++i)
-                y.data<double>()[i] += s * dir.data<double>()[i];
-            return y;
-        };
         const Tensor dq = normal_tensor(q.shape(), 8), dk = normal_tensor(k.shape(), 9),
                      dv = normal_tensor(v.shape(), 10);
+        using testing::directional_difference;
         const double fq =
-            (loss(shifted(q, dq, eps), k, v) - loss(shifted(q, dq, -eps), k, v)) / (2 * eps);
+            directional_difference(q, dq, [&](const Tensor& x) { return loss(x, k, v); });
         const double fk =
-            (loss(q, shifted(k, dk, eps), v) - loss(q, shifted(k, dk, -eps), v)) / (2 * eps);
+            directional_difference(k, dk, [&](const Tensor& x) { return loss(q, x, v); });
         const double fv =
-            (loss(q, k, shifted(v, dv, eps)) - loss(q, k, shifted(v, dv, -eps))) / (2 * eps);
+            directional_difference(v, dv, [&](const Tensor& x) { return loss(q, k, x); });
         EXPECT_NEAR(testing::dot(g.dq, dq), fq, 1e-6 * std::abs(fq) + 1e-8) << causal;
         EXPECT_NEAR(testing::dot(g.dk, dk), fk, 1e-6 * std::abs(fk) + 1e-8) << causal;
         EXPECT_NEAR(testing::dot(g.dv, dv), fv, 1e-6 * std::abs(fv) + 1e-8) << causal;
