@@ -79,7 +79,11 @@ template <class Real>
 void block_probabilities(const AttentionDims& s, bool causal, Index q0, Index rows, Index width,
                          const Real* Q, const Real* K, Real* S, double* lse) {
     const Real scale = Real(1 / std::sqrt(double(s.d)));
-    gemm_rows(false, true, rows, width, s.d, scale, Q, s.d, K, s.d, Real(0), S, width);
+    if (rows == 1) {  // one query (a generated token): a matrix-vector product
+        blas::gemv(CblasRowMajor, CblasNoTrans, width, s.d, scale, K, s.d, Q, Real(0), S);
+    } else {
+        gemm_rows(false, true, rows, width, s.d, scale, Q, s.d, K, s.d, Real(0), S, width);
+    }
     for (Index r = 0; r < rows; ++r) {
         Real* row = S + r * width;
         const Index seen = std::min(width, visible_keys(s, causal, q0 + r));
@@ -117,8 +121,13 @@ void softmax_attention_rows(const AttentionDims& s, bool causal, Index q0, Index
     const Index width = std::min(s.n, visible_keys(s, causal, q0 + rows - 1));
     scratch.resize(static_cast<std::size_t>(rows * width));
     block_probabilities(s, causal, q0, rows, width, Q, K, scratch.data(), lse);
-    gemm_rows(false, false, rows, s.dv, width, Real(1), scratch.data(), width, V, s.dv, Real(0),
-              out, s.dv);
+    if (rows == 1) {
+        blas::gemv(CblasRowMajor, CblasTrans, width, s.dv, Real(1), V, s.dv, scratch.data(),
+                   Real(0), out);
+    } else {
+        gemm_rows(false, false, rows, s.dv, width, Real(1), scratch.data(), width, V, s.dv, Real(0),
+                  out, s.dv);
+    }
 }
 
 template void softmax_attention_rows(const AttentionDims&, bool, Index, Index, const float*,

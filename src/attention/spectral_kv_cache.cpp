@@ -1,5 +1,7 @@
 #include "structseq/attention/spectral_kv_cache.h"
 
+#include "linalg/blas.h"
+#include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/error.h"
 #include "structseq/linalg/svd.h"
 
@@ -32,19 +34,29 @@ void quantize(const float* x, Index heads, Index per_head, std::vector<std::int8
     }
 }
 
-// The rank-`rank` factors of every head's (rows, cols) block.
+// The rank-`rank` factors of every head's (rows, cols) block; `transposed` stores U as
+// (rank, rows) and Vh as (cols, rank) per head.
 Factors factor_block(const std::vector<float>& block, Index heads, Index rows, Index cols,
-                     Index rank, std::uint64_t seed) {
+                     Index rank, std::uint64_t seed, bool transposed) {
     Tensor M = Tensor::empty({heads, rows, cols}, DType::F32);
     std::copy(block.begin(), block.end(), M.data<float>());
     const SvdResult svd = batched_randomized_svd(M, rank, 2, 5, seed);
+    const auto layout = [&](const Tensor& t) {
+        return (transposed ? t.transpose(1, 2) : t).contiguous();
+    };
     Factors f;
     f.rank = rank;
-    quantize(svd.U.contiguous().data<float>(), heads, rows * rank, f.U, f.u_scale);
-    quantize(svd.Vh.contiguous().data<float>(), heads, rank * cols, f.Vh, f.vh_scale);
+    quantize(layout(svd.U).data<float>(), heads, rows * rank, f.U, f.u_scale);
+    quantize(layout(svd.Vh).data<float>(), heads, rank * cols, f.Vh, f.vh_scale);
     const Tensor S = svd.S.contiguous();
     f.S.assign(S.data<float>(), S.data<float>() + S.numel());
     return f;
+}
+
+// y[0 … n) += a · x[0 … n) for int8 x, vectorized in each CPU clone.
+STRUCTSEQ_CPU_CLONES
+void add_scaled_int8(float a, const std::int8_t* x, float* y, Index n) {
+    for (Index i = 0; i < n; ++i) y[i] += a * static_cast<float>(x[i]);
 }
 
 }  // namespace
@@ -98,10 +110,10 @@ void SpectralKVCache::append(const Tensor& k_in, const Tensor& v_in) {
 
 void SpectralKVCache::compress_recent() {
     const std::uint64_t block_seed = seed_ * 1000003 + keys_.size();
-    keys_.push_back(
-        factor_block(recent_keys_, heads_, block_size_, head_dim_, rank_keys_, block_seed));
-    values_.push_back(
-        factor_block(recent_values_, heads_, block_size_, head_dim_, rank_values_, block_seed));
+    keys_.push_back(factor_block(recent_keys_, heads_, block_size_, head_dim_, rank_keys_,
+                                 block_seed, /*transposed=*/true));
+    values_.push_back(factor_block(recent_values_, heads_, block_size_, head_dim_, rank_values_,
+                                   block_seed, /*transposed=*/false));
     recent_ = 0;
 }
 
@@ -112,41 +124,36 @@ Tensor SpectralKVCache::attend(const Tensor& q_in) const {
     Tensor out(Shape{heads_, n_q, d}, DType::F32);
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     std::vector<float> scores(static_cast<std::size_t>(length_)), t;
+    const Index base = static_cast<Index>(keys_.size()) * B;  // where the recent block starts
     for (Index h = 0; h < heads_; ++h) {
         for (Index row = 0; row < n_q; ++row) {
             const float* x = q.data<float>() + (h * n_q + row) * d;
             float* o = out.data<float>() + (h * n_q + row) * d;
-            // Scores: compressed blocks through (Vh q) ⊙ S, then the recent block exactly.
+            // Compressed blocks' scores: t = (Vh q) ⊙ S, then U t (keys are stored transposed,
+            // Vhᵀ (d, r) and Uᵀ (r, B), so both run along contiguous rows).
             for (std::size_t b = 0; b < keys_.size(); ++b) {
                 const Factors& f = keys_[b];
                 const Index r = f.rank;
-                const std::int8_t* Vh = f.Vh.data() + h * r * d;
-                const std::int8_t* U = f.U.data() + h * B * r;
+                const std::int8_t* VhT = f.Vh.data() + h * d * r;
+                const std::int8_t* UT = f.U.data() + h * r * B;
                 t.assign(static_cast<std::size_t>(r), 0.0f);
-                for (Index i = 0; i < r; ++i) {
-                    float acc = 0;
-                    for (Index j = 0; j < d; ++j) acc += static_cast<float>(Vh[i * d + j]) * x[j];
-                    t[i] = acc * f.vh_scale[h] * f.S[h * r + i] * f.u_scale[h] * scale;
-                }
+                for (Index j = 0; j < d; ++j) add_scaled_int8(x[j], VhT + j * r, t.data(), r);
                 float* s = scores.data() + b * B;
-                for (Index i = 0; i < B; ++i) {
-                    float acc = 0;
-                    for (Index j = 0; j < r; ++j) acc += static_cast<float>(U[i * r + j]) * t[j];
-                    s[i] = acc;
+                std::fill(s, s + B, 0.0f);
+                for (Index i = 0; i < r; ++i) {
+                    const float w = t[i] * f.vh_scale[h] * f.S[h * r + i] * f.u_scale[h] * scale;
+                    add_scaled_int8(w, UT + i * B, s, B);
                 }
             }
-            const Index base = static_cast<Index>(keys_.size()) * B;
-            const float* K = recent_keys_.data() + h * B * d;
-            for (Index i = 0; i < recent_; ++i) {
-                float acc = 0;
-                for (Index j = 0; j < d; ++j) acc += K[i * d + j] * x[j];
-                scores[base + i] = acc * scale;
+            if (recent_ > 0) {  // the recent block, exactly
+                blas::gemv(CblasRowMajor, CblasNoTrans, recent_, d, scale,
+                           recent_keys_.data() + h * B * d, d, x, 0.0f, scores.data() + base);
             }
             const float top = *std::max_element(scores.begin(), scores.end());
             double sum = 0;
             for (float& s : scores) sum += s = std::exp(s - top);
             for (float& s : scores) s = static_cast<float>(s / sum);
-            // Output: compressed blocks through (p U') ⊙ S', then the recent block.
+            // Output: compressed blocks through (p U') ⊙ S', then Vh'; the recent block exactly.
             for (std::size_t b = 0; b < values_.size(); ++b) {
                 const Factors& f = values_[b];
                 const Index r = f.rank;
@@ -154,17 +161,15 @@ Tensor SpectralKVCache::attend(const Tensor& q_in) const {
                 const std::int8_t* U = f.U.data() + h * B * r;
                 const float* p = scores.data() + b * B;
                 t.assign(static_cast<std::size_t>(r), 0.0f);
-                for (Index i = 0; i < B; ++i) {
-                    for (Index j = 0; j < r; ++j) t[j] += p[i] * static_cast<float>(U[i * r + j]);
-                }
+                for (Index i = 0; i < B; ++i) add_scaled_int8(p[i], U + i * r, t.data(), r);
                 for (Index i = 0; i < r; ++i) {
                     const float w = t[i] * f.u_scale[h] * f.S[h * r + i] * f.vh_scale[h];
-                    for (Index j = 0; j < d; ++j) o[j] += w * static_cast<float>(Vh[i * d + j]);
+                    add_scaled_int8(w, Vh + i * d, o, d);
                 }
             }
-            const float* V = recent_values_.data() + h * B * d;
-            for (Index i = 0; i < recent_; ++i) {
-                for (Index j = 0; j < d; ++j) o[j] += scores[base + i] * V[i * d + j];
+            if (recent_ > 0) {
+                blas::gemv(CblasRowMajor, CblasTrans, recent_, d, 1.0f,
+                           recent_values_.data() + h * B * d, d, scores.data() + base, 1.0f, o);
             }
         }
     }

@@ -39,10 +39,11 @@ public:
     std::int64_t compressed_blocks() const { return static_cast<std::int64_t>(keys_.size()); }
 
     // One factored matrix per head: M_h ≈ U_h diag(S_h) Vh_h, U (rows, rank) and Vh (rank, cols)
-    // int8 with scales u_scale[h], vh_scale[h].
+    // int8 with scales u_scale[h], vh_scale[h]. Keys keep both transposed, Uᵀ (rank, rows) and
+    // Vhᵀ (cols, rank), so that a query's two products run along contiguous rows.
     struct QuantizedFactors {
         std::int64_t rank = 0;
-        std::vector<std::int8_t> U, Vh;  // (heads, rows, rank), (heads, rank, cols)
+        std::vector<std::int8_t> U, Vh;  // (heads, rows, rank), (heads, rank, cols) per head
         std::vector<float> S, u_scale, vh_scale;
         std::int64_t bytes() const;
     };
