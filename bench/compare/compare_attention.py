@@ -6,7 +6,8 @@ against torch's scaled_dot_product_attention. Accuracy: relative L2 error agains
 per-prefix solve.
 
 Usage: PYTHONPATH=build/python python3 bench/compare/compare_attention.py [--threads 1]
-       [--n 4096] [--d 64] [--heads 4] [--repetitions 5]
+       [--n 4096] [--d 64] [--heads 4] [--repetitions 5] [--no-sweep]
+The float32 drift case of docs/attention.md: ... --drift --n 65536 --d 16
 """
 
 import argparse
@@ -57,6 +58,32 @@ def relative_error(x, reference):
     return float(np.linalg.norm(np.asarray(x, np.float64) - reference) / np.linalg.norm(reference))
 
 
+def drift(args):
+    """Relative error against the float64 per-prefix solve over the whole sequence and its last
+    1024 tokens: a plain float32 recursion's error grows along the sequence, ours should not."""
+    rng = np.random.default_rng(0)
+    q, k, v = rng.standard_normal((3, 1, args.n, args.d)).astype(np.float32)
+    reference = naive_per_prefix(q.astype(np.float64), k.astype(np.float64),
+                                 v.astype(np.float64), 1.0)
+    tail = slice(max(0, args.n - 1024), args.n)
+    rows = []
+    candidates = [
+        ("structseq chunked", lambda: structseq.ridge_attention(q[None], k[None], v[None], 1.0)[0]),
+        ("structseq Sherman–Morrison (float64 state)", lambda: structseq.ridge_attention(
+            q[None], k[None], v[None], 1.0, method="sherman_morrison")[0]),
+    ]
+    if torch is not None:
+        candidates.insert(0, ("PyTorch Sherman–Morrison loop, float32", lambda: torch_sherman_morrison(
+            *(torch.from_numpy(x) for x in (q, k, v)), 1.0).numpy()))
+    for name, run in candidates:
+        out = run()
+        rows.append([name, f"{relative_error(out, reference):.1e}",
+                     f"{relative_error(out[:, tail], reference[:, tail]):.1e}"])
+    print(f"ridge attention, causal, n {args.n}, d {args.d}, q, k, v standard normal, λ 1, "
+          "float32; relative L2 error against the float64 per-prefix solve\n")
+    print(markdown_table(["form", "whole sequence", "last 1024 tokens"], rows))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -64,7 +91,13 @@ def main():
     parser.add_argument("--d", type=int, default=64)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--no-sweep", action="store_true", help="skip the chunk-size sweep")
+    parser.add_argument("--drift", action="store_true",
+                        help="only the float32 accuracy along the sequence, standard-normal q, k, v "
+                             "(the issue's stability case: --drift --n 65536 --d 16)")
     args = parser.parse_args()
+    if args.drift:
+        return drift(args)
     structseq.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)
@@ -90,7 +123,7 @@ def main():
     t_torch = None
     if torch is not None:
         tq, tk, tv = map(torch.from_numpy, (q, k, v))
-        t_torch = median_seconds(lambda: torch_sherman_morrison(tq, tk, tv, lam), repetitions=1)
+        t_torch = median_seconds(lambda: torch_sherman_morrison(tq, tk, tv, lam), repetitions=3)
         err = relative_error(torch_sherman_morrison(tq, tk, tv, lam).numpy(), reference)
         rows.append(["PyTorch Sherman–Morrison loop, float32", f"{t_torch * 1e3:.0f}",
                      f"{t_naive / t_torch:.1f}×", f"{err:.1e}"])
@@ -105,7 +138,7 @@ def main():
               f"Sherman–Morrison vs PyTorch loop: {t_torch / t_sm:.0f}×")
 
     sweep = []
-    for chunk in (8, 16, 32, 64, 128, 256, 512):
+    for chunk in () if args.no_sweep else (8, 16, 32, 64, 128, 256, 512):
         t = median_seconds(lambda: ours(chunk_size=chunk), repetitions=reps)
         dout = np.ones_like(v4)
         tb = median_seconds(
@@ -113,10 +146,11 @@ def main():
             repetitions=reps)
         sweep.append([chunk, f"{t * 1e3:.1f}", f"{tb * 1e3:.1f}",
                       f"{relative_error(ours(chunk_size=chunk)[0], reference):.1e}"])
-    print("\nchunk size C of the chunked form\n")
-    print(markdown_table(["C", "forward ms", "backward ms", "rel. error"], sweep))
+    if sweep:
+        print("\nchunk size C of the chunked form\n")
+        print(markdown_table(["C", "forward ms", "backward ms", "rel. error"], sweep))
 
-    if torch is not None:
+    if torch is not None and args.n <= 8192:  # torch's SDPA materializes n × n scores
         tq, tk, tv = (torch.from_numpy(x)[None] for x in (q, k, v))
         t_sdpa = median_seconds(
             lambda: torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True),
