@@ -219,7 +219,7 @@ TEST(MambaInit, HybridModelStepsLikeItsSequenceForm) {
     MambaConfig wrong = c;
     wrong.mixers = {"ssm", "ssm", "ssm", "bk"};  // layer 1 holds BK weights
     EXPECT_ERROR_CONTAINS(MambaModel(wrong, init_mamba_weights(c)), "layers.1");
-    wrong.mixers = {"ssm", "bk", "attention", "bk"};
+    wrong.mixers = {"ssm", "bk", "lstm", "bk"};
     EXPECT_ERROR_CONTAINS(MambaModel(wrong, init_mamba_weights(c)), "mixers[2]");
 }
 

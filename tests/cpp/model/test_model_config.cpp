@@ -62,7 +62,7 @@ TEST(ModelConfig, BadSectionsAreNamed) {
     EXPECT_ERROR_CONTAINS(
         language_model_config(parse("model:\n  num_layers: 2\n  mixer: [ssm, ssm, ssm]\n")),
         "model.mixer");
-    EXPECT_ERROR_CONTAINS(language_model_config(parse("model:\n  mixer: attention\n")),
+    EXPECT_ERROR_CONTAINS(language_model_config(parse("model:\n  mixer: lstm\n")),
                           "model.mixer[0]");
     EXPECT_ERROR_CONTAINS(parse("model:\n  selective_param_class: banded\n"),
                           "selective_param_class");
