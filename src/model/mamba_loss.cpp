@@ -196,12 +196,15 @@ double MambaModel::loss(const Tensor& tokens_in, const Tensor& targets_in,
     const std::int64_t length = tokens_in.dim(1);
     const auto scatter = [&]<class Real>(Real) {
         const std::int64_t d = config_.d_model;
+        const std::int64_t* id = ids.data<std::int64_t>();
+        const Real* g = dx.data<Real>();
+        Real* positions = grads->positions.defined() ? grads->positions.data<Real>() : nullptr;
         for (std::int64_t k = 0; k < ids.numel(); ++k) {
-            Real* row = grads->embedding.data<Real>() + ids.data<std::int64_t>()[k] * d;
-            for (std::int64_t j = 0; j < d; ++j) row[j] += dx.data<Real>()[k * d + j];
-            if (!grads->positions.defined()) continue;
-            Real* position = grads->positions.data<Real>() + (k % length) * d;
-            for (std::int64_t j = 0; j < d; ++j) position[j] += dx.data<Real>()[k * d + j];
+            Real* row = grads->embedding.data<Real>() + id[k] * d;
+            for (std::int64_t j = 0; j < d; ++j) row[j] += g[k * d + j];
+            if (positions == nullptr) continue;
+            Real* position = positions + (k % length) * d;
+            for (std::int64_t j = 0; j < d; ++j) position[j] += g[k * d + j];
         }
     };
     dtype == DType::F32 ? scatter(0.0f) : scatter(0.0);

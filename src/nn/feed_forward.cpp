@@ -24,9 +24,9 @@ void activate(std::string_view activation, const Real* a, Real* out, std::int64_
         for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] > Real(0) ? a[i] : Real(0);
     } else {  // gelu: a Φ(a); erf is costly enough to share among the threads
 #pragma omp parallel for num_threads(num_threads()) schedule(static) if (n >= kParallelValues)
-        for (std::int64_t i = 0; i < n; ++i) {
-            const double x = a[i];
-            out[i] = static_cast<Real>(0.5 * x * (1 + std::erf(x * kInvSqrt2)));
+        for (std::int64_t i = 0; i < n; ++i) {  // erf and exp in the data's precision
+            const Real x = a[i];
+            out[i] = Real(0.5) * x * (Real(1) + std::erf(x * Real(kInvSqrt2)));
         }
     }
 }
@@ -41,10 +41,10 @@ void activation_backward(std::string_view activation, const Real* a, Real* g, st
     } else {  // gelu' = Φ(a) + a φ(a)
 #pragma omp parallel for num_threads(num_threads()) schedule(static) if (n >= kParallelValues)
         for (std::int64_t i = 0; i < n; ++i) {
-            const double x = a[i];
-            const double slope =
-                0.5 * (1 + std::erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * std::exp(-0.5 * x * x);
-            g[i] = static_cast<Real>(g[i] * slope);
+            const Real x = a[i];
+            const Real slope = Real(0.5) * (Real(1) + std::erf(x * Real(kInvSqrt2))) +
+                               x * Real(kInvSqrt2Pi) * std::exp(Real(-0.5) * x * x);
+            g[i] *= slope;
         }
     }
 }

@@ -115,8 +115,9 @@ Tensor linear_backward(const Tensor& dy_in, const Tensor& x_in, const Tensor& W_
                    out, x.data<Real>(), in, Real(1), dW.data<Real>(), in);
         if (db != nullptr) {
             Real* pb = db->data<Real>();
+            const Real* pdy = dy.data<Real>();
             for (std::int64_t r = 0; r < m; ++r) {
-                for (std::int64_t o = 0; o < out; ++o) pb[o] += dy.data<Real>()[r * out + o];
+                for (std::int64_t o = 0; o < out; ++o) pb[o] += pdy[r * out + o];
             }
         }
     };
