@@ -136,17 +136,25 @@ private:
     std::vector<Real> ZtZ_, P_, PX_, b0_;
 };
 
-// One chunk's rows K (c × d) against P: L = chol(I + K P Kᵀ) (c × c) and Z = L⁻¹ K P (c × d),
-// whose rows are the chunk's Sherman–Morrison vectors: M_t⁻¹ = P − Σ_{i≤t} z_i z_iᵀ.
+// One chunk's rows K (c × d) against its start: L = chol(I + K P Kᵀ) (c × c) and
+// R = L⁻¹ [K P | K X₀ − V] (c × (d + d_v)). R's first d columns are Z, the chunk's Sherman–Morrison
+// vectors (M_t⁻¹ = P − Σ_{i≤t} z_i z_iᵀ); the others, when V is given, U: the chunk's residuals
+// against the chunk-start regression. PX is [P | X₀] (d × (d + d_v)), or P alone without V.
 template <class Real>
-void factor_chunk(const Real* K, Index c, Index d, const Real* P, Real* L, Real* Z,
-                  std::string_view where) {
-    gemm_rows(false, false, c, d, d, Real(1), K, d, P, d, Real(0), Z, d);
-    gemm_rows(false, true, c, c, d, Real(1), Z, d, K, d, Real(0), L, c);
+void factor_chunk(const Real* K, const Real* V, Index c, Index d, Index dv, const Real* PX, Real* L,
+                  Real* R, std::string_view where) {
+    const Index width = d + (V != nullptr ? dv : 0);
+    gemm_rows(false, false, c, width, d, Real(1), K, d, PX, width, Real(0), R, width);
+    if (V != nullptr) {
+        for (Index r = 0; r < c; ++r) {
+            for (Index j = 0; j < dv; ++j) R[r * width + d + j] -= V[r * dv + j];
+        }
+    }
+    gemm_rows(false, true, c, c, d, Real(1), R, width, K, d, Real(0), L, c);
     for (Index i = 0; i < c; ++i) L[i * c + i] += Real(1);
     cholesky_lower(L, c, where);
-    blas::trsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, c, d, Real(1), L,
-               c, Z, d);
+    blas::trsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, c, width, Real(1),
+               L, c, R, width);
 }
 
 // Rows M_t⁻¹ x_t for rows x_t of X (c × d) inside a chunk: Y = X P − tril(X Zᵀ) Z.
@@ -162,22 +170,17 @@ void solve_in_chunk(const Real* X, Index c, Index d, const Real* P, const Real* 
 using Dims = attention_detail::AttentionDims;
 using attention_detail::QueryCount;
 
+// One head's work buffers for the chunked forms, sized once per call.
 template <class Real>
 struct HeadScratch {
-    std::vector<Real> L, Z, S, U, W, Gr, C, T, A, B, R;
+    std::vector<Real> L, S, T, A, B;  // c × c
+    std::vector<Real> Z, W, C;        // c × d
+    std::vector<Real> R;              // c × (d + d_v)
     void size(Index c, Index d, Index dv) {
         const auto n = [](Index x) { return static_cast<std::size_t>(x); };
+        for (auto* square : {&L, &S, &T, &A, &B}) square->resize(n(c * c));
+        for (auto* rows : {&Z, &W, &C}) rows->resize(n(c * d));
         R.resize(n(c * (d + dv)));
-        L.resize(n(c * c));
-        S.resize(n(c * c));
-        T.resize(n(c * c));
-        A.resize(n(c * c));
-        B.resize(n(c * c));
-        Z.resize(n(c * d));
-        W.resize(n(c * d));
-        Gr.resize(n(c * d));
-        C.resize(n(c * d));
-        U.resize(n(c * dv));
     }
 };
 
@@ -204,21 +207,8 @@ void chunked_head(const Dims& s, const RidgeAttentionOptions& o, const Real* q, 
         const Index c = std::min(chunk, s.n - t0);
         const Real *Q = q + t0 * s.d, *K = k + t0 * s.d, *V = v + t0 * s.dv;
         Real* O = out + t0 * s.dv;
-        // R = K [P | X₀] in one product: K P (left) and K X₀ − V (right).
         const Index width = s.d + s.dv;
-        gemm_rows(false, false, c, width, s.d, Real(1), K, s.d, start.PX().data(), width, Real(0),
-                  w.R.data(), width);
-        for (Index r = 0; r < c; ++r) {
-            for (Index j = 0; j < s.dv; ++j) w.R[r * width + s.d + j] -= V[r * s.dv + j];
-        }
-        // L = chol(I + K P Kᵀ); then [Z | U] = L⁻¹ [K P | K X₀ − V]: the chunk's Sherman–Morrison
-        // vectors and its residuals against the chunk-start regression.
-        gemm_rows(false, true, c, c, s.d, Real(1), w.R.data(), width, K, s.d, Real(0), w.L.data(),
-                  c);
-        for (Index i = 0; i < c; ++i) w.L[i * c + i] += Real(1);
-        cholesky_lower(w.L.data(), c, where);
-        blas::trsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, c, width,
-                   Real(1), w.L.data(), c, w.R.data(), width);
+        factor_chunk(K, V, c, s.d, s.dv, start.PX().data(), w.L.data(), w.R.data(), where);
         const Real *Z = w.R.data(), *U = w.R.data() + s.d;
         // out = Q X₀ − tril(Q Zᵀ) U.
         gemm_rows(false, true, c, c, s.d, Real(1), Q, s.d, Z, width, Real(0), w.S.data(), c);
@@ -348,6 +338,7 @@ double chunked_head_backward(const Dims& s, const RidgeAttentionOptions& o, cons
                              Real* dk, Real* dv) {
     constexpr std::string_view where = "ridge_attention_backward";
     const Index chunk = o.chunk_size, chunks = (s.n + chunk - 1) / chunk;
+    const Real* no_values = nullptr;  // the chunk factors alone
     HeadScratch<Real> w;
     w.size(chunk, s.d, s.dv);
     // The chunk starts again, in the forward order (the same recursion, so the same values).
@@ -361,7 +352,8 @@ double chunked_head_backward(const Dims& s, const RidgeAttentionOptions& o, cons
             starts.push_back({recursion.P(), recursion.b0()});
             const Index t0 = j * chunk, c = std::min(chunk, s.n - t0);
             const Real* K = k + t0 * s.d;
-            factor_chunk(K, c, s.d, recursion.P().data(), w.L.data(), w.Z.data(), where);
+            factor_chunk(K, no_values, c, s.d, 0, recursion.P().data(), w.L.data(), w.Z.data(),
+                         where);
             recursion.advance(K, v + t0 * s.dv, w.Z.data(), s.d, c, where);
         }
     }
@@ -374,7 +366,7 @@ double chunked_head_backward(const Dims& s, const RidgeAttentionOptions& o, cons
         const Real *Q = q + t0 * s.d, *K = k + t0 * s.d, *V = v + t0 * s.dv, *dO = dout + t0 * s.dv;
         Real *dQ = dq + t0 * s.d, *dK = dk + t0 * s.d, *dV = dv + t0 * s.dv;
         const Real* P = start.P.data();
-        factor_chunk(K, c, s.d, P, w.L.data(), w.Z.data(), where);
+        factor_chunk(K, no_values, c, s.d, 0, P, w.L.data(), w.Z.data(), where);
         // W: rows w_t = M_t⁻¹ q_t.
         solve_in_chunk(Q, c, s.d, P, w.Z.data(), w.S.data(), w.W.data());
         // C: rows b_t dout_t = b₀ dout_t + Σ_{j≤t} k_j (v_j·dout_t); T = tril(dout Vᵀ).
@@ -428,7 +420,7 @@ void weights_head(const Dims& s, bool causal, Index chunk, const Real* q, const 
     for (Index t0 = 0; t0 < s.n; t0 += chunk) {
         const Index c = std::min(chunk, s.n - t0);
         const Real *Q = q + t0 * s.d, *K = k + t0 * s.d;
-        factor_chunk(K, c, s.d, start.P().data(), w.L.data(), w.Z.data(), where);
+        factor_chunk(K, no_values, c, s.d, 0, start.P().data(), w.L.data(), w.Z.data(), where);
         solve_in_chunk(Q, c, s.d, start.P().data(), w.Z.data(), w.S.data(), w.W.data());
         Real* rows = alpha + t0 * s.n;
         gemm_rows(false, true, c, t0 + c, s.d, Real(1), w.W.data(), s.d, k, s.d, Real(0), rows,

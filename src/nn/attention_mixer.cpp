@@ -34,7 +34,8 @@ void check_weights(std::string_view where, const AttentionMixerWeights& w,
 }
 
 // Moves between time-major rows (batch·L, P·D), whose columns [p·D, (p+1)·D) are part p, and
-// head-major tensors (batch, H, L, D/H).
+// head-major tensors (batch, H, L, D/H): split copies part p out, merge writes t into part p of
+// `rows` (a handle to the storage it fills; rows must be contiguous).
 struct HeadLayout {
     Index batch, length, heads, d;
     Index head_dim() const { return d / heads; }
