@@ -7,6 +7,7 @@
 #include "structseq/io/config.h"
 #include "structseq/model/mamba_checkpoint.h"
 #include "structseq/model/model_config.h"
+#include "structseq/train/checkpoint.h"
 
 #include <pybind11/stl.h>
 
@@ -116,15 +117,18 @@ void bind_model(py::module_& m) {
 
     m.def(
         "load_model",
-        [](const std::string& directory) {
+        [](const std::string& directory, const std::string& checkpoint) {
             py::gil_scoped_release release;
-            MambaModel model = load_mamba_checkpoint(directory);
+            MambaModel model = is_trained_model(directory)
+                                   ? load_checkpoint(find_checkpoint(directory, checkpoint)).model
+                                   : load_mamba_checkpoint(directory);
             MambaState state = model.initial_state(1);
             return std::make_shared<MambaLM>(MambaLM{std::move(model), std::move(state)});
         },
-        py::arg("directory"),
+        py::arg("directory"), py::arg("checkpoint") = "best",
         "Loads a Mamba checkpoint directory (state-spaces/mamba-* or transformers\n"
-        "MambaForCausalLM layout: config.json + model.safetensors or its shards).");
+        "MambaForCausalLM layout: config.json + model.safetensors or its shards), or a run of\n"
+        "`structseq train` (any mixers; `checkpoint`: best, latest or a checkpoint folder).");
 }
 
 }  // namespace structseq::python

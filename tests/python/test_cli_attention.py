@@ -3,7 +3,10 @@ spectral KV cache, evaluation, and the attention heat map (a micro model, second
 
 from xml.etree import ElementTree
 
+import numpy as np
 import pytest
+
+import structseq
 
 MICRO = """
 model: {{vocab_size: 256, hidden_dim: 16, state_dim: 4, ffn_dim: 24, num_layers: 2,
@@ -79,3 +82,15 @@ def test_attention_map_writes_an_svg_heat_map(run_cli, trained, tmp_path):
                          *bad)
         assert result.returncode != 0 and message in result.stderr
 
+
+
+def test_load_model_reads_a_trained_run(trained):
+    out, _ = trained
+    lm = structseq.load_model(str(out))
+    tokens = np.array([[76, 105, 110, 101, 32, 51]])
+    logits = lm.logits(tokens)
+    assert logits.shape == (1, 6, 256)
+    steps = [lm.step(int(t)) for t in tokens[0]]
+    np.testing.assert_allclose(np.stack(steps), logits[0], rtol=1e-4, atol=1e-4)
+    latest = structseq.load_model(str(out), checkpoint="latest")
+    assert latest.logits(tokens).shape == (1, 6, 256)
