@@ -5,13 +5,14 @@
 // step's data depends on nothing but s, and a resumed run repeats an uninterrupted one bit for
 // bit (same threads). The gradient is the mean over the micro-batches, clipped to
 // max_grad_norm in global L2 norm, then AdamW at the scheduled rate: no weight decay on norms,
-// biases, the embedding, the learned positions, A_log, D and ridge log λ; selective_param_lr_multiplier on x_proj and dt_proj (the
-// selective parameterization) when use_param_groups. training.gradient_checkpointing recomputes
-// each layer in the backward (MambaModel::set_recompute_layers). A dataset that carries a teacher's
-// top-k logits (create-synthetic --distillation) trains on the distillation loss of
-// MambaModel::Distillation with the `distillation:` section's T and α; validation and test
-// losses stay plain cross-entropy. model.dropout is set for every step (MambaModel::set_dropout,
-// masks from (seed, step, layer)) and off for evaluation.
+// biases, the embedding, the learned positions, A_log, D and ridge log λ;
+// selective_param_lr_multiplier on x_proj and dt_proj (the selective parameterization) when
+// use_param_groups. training.gradient_checkpointing recomputes each layer in the backward
+// (MambaModel::set_recompute_layers). A dataset that carries a teacher's top-k logits
+// (create-synthetic --distillation) trains on the distillation loss of MambaModel::Distillation
+// with the `distillation:` section's T and α; validation and test losses stay plain cross-entropy.
+// model.dropout is set for every step (MambaModel::set_dropout, masks from (seed, step, layer)) and
+// off for evaluation.
 //
 // Output (OUT = output_dir): checkpoints as checkpoint.h describes (every save_steps, at each new
 // best validation loss, and at the end; the newest save_total_limit kept, and the best);
