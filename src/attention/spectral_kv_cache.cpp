@@ -3,6 +3,7 @@
 #include "linalg/blas.h"
 #include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/error.h"
+#include "structseq/core/threads.h"
 #include "structseq/linalg/svd.h"
 
 #include <algorithm>
@@ -123,9 +124,11 @@ Tensor SpectralKVCache::attend(const Tensor& q_in) const {
     const Index n_q = q.dim(1), d = head_dim_, B = block_size_;
     Tensor out(Shape{heads_, n_q, d}, DType::F32);
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    std::vector<float> scores(static_cast<std::size_t>(length_)), t;
     const Index base = static_cast<Index>(keys_.size()) * B;  // where the recent block starts
+    // Heads in parallel (one query's work per head is B·(r + r') + d·(r + r') per block).
+#pragma omp parallel for num_threads(num_threads()) schedule(static) if (heads_ > 1)
     for (Index h = 0; h < heads_; ++h) {
+        std::vector<float> scores(static_cast<std::size_t>(length_)), t;
         for (Index row = 0; row < n_q; ++row) {
             const float* x = q.data<float>() + (h * n_q + row) * d;
             float* o = out.data<float>() + (h * n_q + row) * d;
