@@ -48,7 +48,7 @@ double sgemm_peak_flops() {
     return best;
 }
 
-// A full training step (forward, backward, AdamW update) of the 11.7 M-parameter
+// A full training step (forward, backward, AdamW update) of the 11.7 M-parameter
 // config: d_model 384, 12 layers, vocabulary 256, batch 8 × 256 tokens. args: threads.
 void BM_MambaTrainingStep(benchmark::State& state) {
     const ThreadScope scope(state.range(0));

@@ -1,4 +1,4 @@
-// Selective scan at the issue's shapes, one core: the (batch, dim, L) kernel of
+// Selective scan at the target shapes, one core: the (batch, dim, L) kernel of
 // selective_scan.h (float64 inside) and the time-major kernel the Mamba mixer runs (float32),
 // forward and forward + backward, in ns per state element (batch · dim · L · N); and the
 // chunked time-parallel forward against the sequential one for a long sequence with few channels.
@@ -91,7 +91,7 @@ void BM_SelectiveScanTimeMajor(benchmark::State& state) {
     set_counters(state, batch, dim, L);
 }
 
-// The issue's shapes (batch, dim, L) = (2, 1536, 2048) and (1, 768, 8192), N = 16.
+// The target shapes (batch, dim, L) = (2, 1536, 2048) and (1, 768, 8192), N = 16.
 void issue_shapes(benchmark::internal::Benchmark* b) {
     b->ArgsProduct({{2}, {1536}, {2048}, {0, 1}})
         ->ArgsProduct({{1}, {768}, {8192}, {0, 1}})

@@ -94,7 +94,7 @@ def main():
     parser.add_argument("--no-sweep", action="store_true", help="skip the chunk-size sweep")
     parser.add_argument("--drift", action="store_true",
                         help="only the float32 accuracy along the sequence, standard-normal q, k, v "
-                             "(the issue's stability case: --drift --n 65536 --d 16)")
+                             "(the long-sequence case of docs/attention.md: --drift --n 65536 --d 16)")
     args = parser.parse_args()
     if args.drift:
         return drift(args)
