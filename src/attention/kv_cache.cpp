@@ -1,5 +1,6 @@
 #include "structseq/attention/kv_cache.h"
 
+#include "attention_inputs.h"
 #include "softmax_attention_rows.h"
 #include "structseq/attention/spectral_kv_cache.h"
 #include "structseq/core/error.h"
@@ -8,32 +9,8 @@
 
 namespace structseq {
 
-void check_kv_append(const char* where, const Tensor& k, const Tensor& v, std::int64_t heads,
-                     std::int64_t head_dim) {
-    for (const auto& [t, name] : {std::pair{&k, "k"}, std::pair{&v, "v"}}) {
-        check_argument(t->defined() && (t->dtype() == DType::F32 || t->dtype() == DType::F64),
-                       where, std::string(name) + " dtype",
-                       t->defined() ? std::string(dtype_name(t->dtype())) : "missing",
-                       "float32 or float64");
-        check_argument(
-            t->rank() == 3 && t->dim(0) == heads && t->dim(1) >= 1 && t->dim(2) == head_dim, where,
-            name, "shape " + shape_string(t->shape()),
-            fmt::format("(heads = {}, n >= 1, head_dim = {})", heads, head_dim));
-    }
-    check_argument(k.dim(1) == v.dim(1), where, "v", "shape " + shape_string(v.shape()),
-                   fmt::format("as many positions as k ({})", k.dim(1)));
-}
-
-void check_kv_query(const char* where, const Tensor& q, std::int64_t heads, std::int64_t head_dim,
-                    std::int64_t length) {
-    check_argument(q.defined() && (q.dtype() == DType::F32 || q.dtype() == DType::F64), where,
-                   "q dtype", q.defined() ? std::string(dtype_name(q.dtype())) : "missing",
-                   "float32 or float64");
-    check_argument(q.rank() == 3 && q.dim(0) == heads && q.dim(1) >= 1 && q.dim(2) == head_dim,
-                   where, "q", "shape " + shape_string(q.shape()),
-                   fmt::format("(heads = {}, n_q >= 1, head_dim = {})", heads, head_dim));
-    check_argument(length >= 1, where, "cache", "empty", "append() before attend()");
-}
+using attention_detail::check_kv_append;
+using attention_detail::check_kv_query;
 
 ExactKvCache::ExactKvCache(std::int64_t heads, std::int64_t head_dim)
     : heads_(heads),

@@ -166,6 +166,24 @@ SoftmaxAttentionResult softmax_attention(const Tensor& q_in, const Tensor& k_in,
     return r;
 }
 
+Tensor softmax_attention_weights(const Tensor& q_in, const Tensor& k_in, bool causal) {
+    const AttentionDims s =
+        attention_detail::check_attention_inputs("softmax_attention_weights", q_in, k_in, nullptr,
+                                                 causal ? QueryCount::AtMostKeys : QueryCount::Any);
+    const Tensor q = q_in.contiguous(), k = k_in.contiguous();
+    Tensor P = Tensor::empty({s.batch, s.heads, s.n_q, s.n}, q.dtype());
+    const auto run = [&]<class Real>(Real) {
+#pragma omp parallel for num_threads(num_threads()) schedule(dynamic)
+        for (Index bh = 0; bh < s.heads_total(); ++bh) {
+            block_probabilities(s, causal, 0, s.n_q, s.n, q.data<Real>() + bh * s.n_q * s.d,
+                                k.data<Real>() + bh * s.n * s.d, P.data<Real>() + bh * s.n_q * s.n,
+                                nullptr);
+        }
+    };
+    q.dtype() == DType::F32 ? run(0.0f) : run(0.0);
+    return P;
+}
+
 SoftmaxAttentionGrads softmax_attention_backward(const Tensor& dout_in, const Tensor& q_in,
                                                  const Tensor& k_in, const Tensor& v_in,
                                                  const SoftmaxAttentionResult& forward,

@@ -1,5 +1,6 @@
 #include "structseq/attention/spectral_kv_cache.h"
 
+#include "attention_inputs.h"
 #include "linalg/blas.h"
 #include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/error.h"
@@ -11,6 +12,9 @@
 #include <string>
 
 namespace structseq {
+
+using attention_detail::check_kv_append;
+using attention_detail::check_kv_query;
 
 namespace {
 

@@ -183,20 +183,9 @@ Tensor attention_mixer_weights(const AttentionMixerWeights& w, const AttentionMi
         apply_rotary(q, 0);
         apply_rotary(k, 0);
     }
-    if (w.is_ridge()) return ridge_attention_weights(q, k, lambdas(w), true).select(0, 0);
-    // Softmax: the probabilities are the output for values I (L × L), an O(L³) product that is
-    // fine at the prompt lengths a heat map shows.
-    Tensor identity = Tensor({1, o.heads, length, length}, h.dtype());
-    for (Index hd = 0; hd < o.heads; ++hd) {
-        for (Index t = 0; t < length; ++t) {
-            if (h.dtype() == DType::F32) {
-                identity.data<float>()[(hd * length + t) * length + t] = 1.0f;
-            } else {
-                identity.data<double>()[(hd * length + t) * length + t] = 1.0;
-            }
-        }
-    }
-    return softmax_attention(q, k, identity, true).out.select(0, 0);
+    return (w.is_ridge() ? ridge_attention_weights(q, k, lambdas(w), true)
+                         : softmax_attention_weights(q, k, true))
+        .select(0, 0);
 }
 
 AttentionMixerCache attention_mixer_cache(const AttentionMixerWeights& w,

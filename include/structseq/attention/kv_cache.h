@@ -51,11 +51,4 @@ struct KvCacheOptions {
 std::unique_ptr<KvCache> make_kv_cache(const KvCacheOptions& options, std::int64_t heads,
                                        std::int64_t head_dim);
 
-// Error naming the argument unless k and v are float (heads, n, head_dim) alike, n >= 1.
-void check_kv_append(const char* where, const Tensor& k, const Tensor& v, std::int64_t heads,
-                     std::int64_t head_dim);
-// Error unless q is float (heads, n_q, head_dim) and the cache holds a position.
-void check_kv_query(const char* where, const Tensor& q, std::int64_t heads, std::int64_t head_dim,
-                    std::int64_t length);
-
 }  // namespace structseq

@@ -22,6 +22,10 @@ struct SoftmaxAttentionResult {
 SoftmaxAttentionResult softmax_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                          bool causal = true);
 
+// The attention probabilities P = softmax(q kᵀ / √d + mask): (batch, heads, n_q, n), so that
+// softmax_attention(q, k, v).out = P v; causal as above (zero where masked).
+Tensor softmax_attention_weights(const Tensor& q, const Tensor& k, bool causal = true);
+
 struct SoftmaxAttentionGrads {
     Tensor dq, dk, dv;
 };

@@ -89,6 +89,41 @@ TEST(SoftmaxAttention, Float32FollowsFloat64) {
               1e-6);
 }
 
+// The probabilities times v are the output; masked (future) keys get weight 0; rows sum to 1.
+TEST(SoftmaxAttention, WeightsReproduceTheOutput) {
+    for (int nq : {90, 1}) {
+        const Tensor q = normal_tensor({1, 2, nq, 4}, 14), k = normal_tensor({1, 2, 90, 4}, 15),
+                     v = normal_tensor({1, 2, 90, 3}, 16);
+        for (bool causal : {true, false}) {
+            const Tensor P = softmax_attention_weights(q, k, causal);
+            ASSERT_EQ(P.shape(), (Shape{1, 2, nq, 90}));
+            std::vector<double> pv;
+            for (int h = 0; h < 2; ++h) {
+                for (int t = 0; t < nq; ++t) {
+                    double total = 0;
+                    for (int i = 0; i < 90; ++i) {
+                        const double p = P.data<double>()[(h * nq + t) * 90 + i];
+                        total += p;
+                        if (causal && i > t + 90 - nq) {
+                            EXPECT_EQ(p, 0.0);
+                        }
+                    }
+                    EXPECT_NEAR(total, 1.0, 1e-12);
+                    for (int c = 0; c < 3; ++c) {
+                        double acc = 0;
+                        for (int i = 0; i < 90; ++i) {
+                            acc += P.data<double>()[(h * nq + t) * 90 + i] *
+                                   v.data<double>()[(h * 90 + i) * 3 + c];
+                        }
+                        pv.push_back(acc);
+                    }
+                }
+            }
+            EXPECT_LT(relative_error(pv, naive_attention(q, k, v, causal)), 1e-13) << causal;
+        }
+    }
+}
+
 TEST(SoftmaxAttention, RejectsMoreCausalQueriesThanKeys) {
     const Tensor q = normal_tensor({1, 1, 5, 4}, 1), k = normal_tensor({1, 1, 4, 4}, 2);
     EXPECT_THROW(softmax_attention(q, k, k, true), Error);
