@@ -1,6 +1,7 @@
 // MambaModel's recurrent form: one token per call, per layer the convolution window and the
 // scan state carried in MambaState (see mamba_model.h).
 
+#include "nn/silu.h"
 #include "ssm/lane_exp.h"
 #include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/error.h"
@@ -61,9 +62,7 @@ void zoh_step(const StepOperands& op, std::int64_t c0, std::int64_t c1) {
                 store_lanes(st + j, x);
                 acc += load_lanes<Lanes16f>(op.Ct + j) * x;
             }
-            float sum = 0.0f;
-            for (int l = 0; l < 16; ++l) sum += acc[l];
-            op.y[c] = (sum + op.D[c] * op.u[c]) * gate[k];
+            op.y[c] = (lane_sum(acc) + op.D[c] * op.u[c]) * gate[k];
         }
     }
 }
@@ -161,9 +160,10 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
             s[kc - 1] = pxz[b * 2 * di + c];
             float acc = pb != nullptr ? pb[c] : 0.0f;
             for (std::int64_t k = 0; k < kc; ++k) acc += pw[c * kc + k] * s[k];
-            pxc[b * di + c] = silu(acc);
+            pxc[b * di + c] = acc;
         }
     }
+    nn_detail::silu_forward(pxc, pxc, batch * di);
     const Tensor x_dbl = projection_forward(w.x_proj, xc);  // (batch, r + 2n)
     Tensor dt_low = Tensor::empty({batch, r}, DType::F32);
     for (std::int64_t b = 0; b < batch; ++b) {

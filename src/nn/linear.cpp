@@ -1,10 +1,9 @@
 #include "structseq/nn/linear.h"
 
 #include "structseq/core/error.h"
-#include "structseq/core/lane_vector.h"
-#include "structseq/core/threads.h"
 
 #include "linalg/blas.h"
+#include "streaming_gemv.h"
 
 #include <algorithm>
 #include <string>
@@ -29,26 +28,6 @@ void check_operands(std::string_view where, const Tensor& x, const Tensor& W, co
     }
 }
 
-// y[r] = β y[r] + W[r, :] · x for r < out, one thread, 64-byte lanes: small products run here,
-// since OpenBLAS threads even small GEMVs on its own and a fork and join cost more than the
-// product.
-template <class Real>
-void small_gemv(const Real* W, const Real* x, Real* y, std::int64_t out, std::int64_t in,
-                Real beta) {
-    constexpr int lanes = 64 / static_cast<int>(sizeof(Real));
-    using V = LaneVector<Real, lanes>;
-    for (std::int64_t r = 0; r < out; ++r) {
-        const Real* w = W + r * in;
-        V acc = {};
-        std::int64_t k = 0;
-        for (; k + lanes <= in; k += lanes) acc += load_lanes<V>(w + k) * load_lanes<V>(x + k);
-        Real sum = 0;
-        for (int l = 0; l < lanes; ++l) sum += acc[l];
-        for (; k < in; ++k) sum += w[k] * x[k];
-        y[r] = (beta != 0 ? beta * y[r] : Real(0)) + sum;
-    }
-}
-
 }  // namespace
 
 Tensor linear_forward(const Tensor& x_in, const Tensor& W_in, const Tensor* b) {
@@ -68,22 +47,8 @@ Tensor linear_forward(const Tensor& x_in, const Tensor& W_in, const Tensor* b) {
         }
         if (m == 1) {
             // One row (a token in generation): GEMM would first copy all of W into its packed
-            // layout, doubling the memory traffic of a memory-bound product. The threads split
-            // W's rows, one GEMV each (OpenBLAS runs single-threaded inside our region), which
-            // streams W at the machine's full read bandwidth; OpenBLAS's own threaded GEMV
-            // does not. Below 2^18 weights (1 MiB in float32) one thread streams W faster than
-            // a fork and join take (small_gemv).
-            if (out * in < (1 << 18)) {
-                small_gemv(W.data<Real>(), x.data<Real>(), py, out, in, beta);
-                return;
-            }
-            const int threads = num_threads();
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-            for (int part = 0; part < threads; ++part) {
-                const std::int64_t begin = out * part / threads, end = out * (part + 1) / threads;
-                blas::gemv(CblasRowMajor, CblasNoTrans, end - begin, in, Real(1),
-                           W.data<Real>() + begin * in, in, x.data<Real>(), beta, py + begin);
-            }
+            // layout, doubling the memory traffic of a memory-bound product.
+            streaming_gemv(W.data<Real>(), x.data<Real>(), py, out, in, beta);
         } else {
             blas::gemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, out, in, Real(1), x.data<Real>(),
                        in, W.data<Real>(), in, beta, py, out);

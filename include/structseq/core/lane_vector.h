@@ -76,6 +76,22 @@ STRUCTSEQ_ALWAYS_INLINE V lane_min(V x, V y) {
     return out;
 }
 
+// Sum of a lane vector's elements by halving: log2(lanes) vector adds where a loop over the
+// lanes is a chain of lanes − 1 dependent scalar adds.
+template <class V>
+STRUCTSEQ_ALWAYS_INLINE auto lane_sum(V v) {
+    using Element = std::remove_cvref_t<decltype(v[0])>;
+    if constexpr (sizeof(V) == 2 * sizeof(Element)) {
+        return v[0] + v[1];
+    } else {
+        typedef Element Half __attribute__((vector_size(sizeof(V) / 2)));
+        Half low, high;
+        __builtin_memcpy(&low, &v, sizeof(Half));
+        __builtin_memcpy(&high, reinterpret_cast<const char*>(&v) + sizeof(Half), sizeof(Half));
+        return lane_sum(low + high);
+    }
+}
+
 template <class V, class Real>
 STRUCTSEQ_ALWAYS_INLINE V load_lanes(const Real* p) {
     V v;
