@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <vector>
 
 namespace structseq {
 namespace {
@@ -137,28 +138,38 @@ BENCHMARK(BM_MambaGeneration)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// Sums n float32 values with the given threads, eight independent accumulators so that the adds
+// keep up with memory: a streaming read.
+double sum_values(const float* p, std::int64_t n, int threads) {
+    double total = 0;
+#pragma omp parallel for reduction(+ : total) schedule(static) num_threads(threads)
+    for (std::int64_t block = 0; block < n / 4096; ++block) {
+        float acc[8] = {};
+        for (std::int64_t i = block * 4096; i < (block + 1) * 4096; i += 8) {
+            for (int k = 0; k < 8; ++k) acc[k] += p[i + k];
+        }
+        for (float a : acc) total += a;
+    }
+    return total;
+}
+
+// A 1 GiB float32 buffer for the read-bandwidth measurements.
+const Tensor& read_buffer() {
+    static const Tensor buffer = Rng(3).uniform({std::int64_t{1} << 28}, DType::F32);
+    return buffer;
+}
+
 // Streaming read bandwidth: the bound for generation, which reads every weight once per token
-// (~0.52 GB of float32 at mamba-130m's shape). Sums a 1 GiB float32 buffer, eight independent
-// accumulators so that the adds keep up with memory. args: threads.
+// (~0.52 GB of float32 at mamba-130m's shape). Sums the 1 GiB buffer. args: threads.
 void BM_ReadBandwidth(benchmark::State& state) {
     const ThreadScope scope(state.range(0));
-    const std::int64_t n = std::int64_t{1} << 28;  // 1 GiB of float32
-    const Tensor buffer = Rng(3).uniform({n}, DType::F32);
-    const float* p = buffer.data<float>();
+    const Tensor& buffer = read_buffer();
     for (auto _ : state) {
-        double total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static) num_threads(state.range(0))
-        for (std::int64_t block = 0; block < n / 4096; ++block) {
-            float acc[8] = {};
-            for (std::int64_t i = block * 4096; i < (block + 1) * 4096; i += 8) {
-                for (int k = 0; k < 8; ++k) acc[k] += p[i + k];
-            }
-            for (float a : acc) total += a;
-        }
-        benchmark::DoNotOptimize(total);
+        benchmark::DoNotOptimize(
+            sum_values(buffer.data<float>(), buffer.numel(), static_cast<int>(state.range(0))));
     }
     state.counters["GB_per_second"] = benchmark::Counter(
-        static_cast<double>(n) * 4e-9, benchmark::Counter::kIsIterationInvariantRate);
+        static_cast<double>(buffer.numel()) * 4e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 BENCHMARK(BM_ReadBandwidth)
@@ -168,6 +179,54 @@ BENCHMARK(BM_ReadBandwidth)
     ->ArgName("threads")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+// Generation against the bound, paired: each iteration times one token, then one read of the
+// 1 GiB buffer, so that both see the same state of a shared machine (on the reference machine
+// two-thread bandwidth moves between about 28 and 43 GB/s from minute to minute).
+// fraction_of_bound is the median token's weight traffic rate over the median read rate.
+// args: threads.
+void BM_GenerationAgainstBandwidth(benchmark::State& state) {
+    const ThreadScope scope(state.range(0));
+    const MambaModel& model = model_130m();
+    const Tensor& buffer = read_buffer();
+    MambaState recurrent = model.initial_state(1);
+    Tensor token({1}, DType::I64);
+    std::int64_t k = 0;
+    std::vector<double> token_seconds, read_seconds;
+    using Clock = std::chrono::steady_clock;
+    for (auto _ : state) {
+        token.data<std::int64_t>()[0] = (k++ * 7919) % 50280;
+        const auto start = Clock::now();
+        benchmark::DoNotOptimize(model.step(token, recurrent).raw_data());
+        const auto middle = Clock::now();
+        benchmark::DoNotOptimize(
+            sum_values(buffer.data<float>(), buffer.numel(), static_cast<int>(state.range(0))));
+        const auto end = Clock::now();
+        token_seconds.push_back(std::chrono::duration<double>(middle - start).count());
+        read_seconds.push_back(std::chrono::duration<double>(end - middle).count());
+        state.SetIterationTime(token_seconds.back());
+    }
+    const auto median = [](std::vector<double> v) {
+        std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+        return v[v.size() / 2];
+    };
+    const double weights_gb = 4e-9 * static_cast<double>(model.parameter_count());
+    const double read_gb = 4e-9 * static_cast<double>(buffer.numel());
+    state.counters["tokens_per_second"] = 1.0 / median(token_seconds);
+    state.counters["weights_GB_per_second"] = weights_gb / median(token_seconds);
+    state.counters["read_GB_per_second"] = read_gb / median(read_seconds);
+    state.counters["fraction_of_bound"] =
+        (weights_gb / median(token_seconds)) / (read_gb / median(read_seconds));
+}
+
+BENCHMARK(BM_GenerationAgainstBandwidth)
+    ->Name("mamba_generation_against_bandwidth")
+    ->Arg(1)
+    ->Arg(2)
+    ->ArgName("threads")
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(5.0)
+    ->UseManualTime();
 
 }  // namespace
 }  // namespace structseq
