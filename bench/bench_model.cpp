@@ -90,6 +90,17 @@ const MambaModel& model_130m() {
     return model;
 }
 
+// The same model with its step weights stored in bfloat16
+// (MambaModel::quantize_weights_to_bfloat16).
+const MambaModel& model_130m_bfloat16() {
+    static const MambaModel model = [] {
+        MambaModel quantized = model_130m();
+        quantized.quantize_weights_to_bfloat16();
+        return quantized;
+    }();
+    return model;
+}
+
 // Prompt processing at mamba-130m's shape: one forward over 128 tokens, logits of the last
 // position only (what generation needs). args: threads.
 void BM_MambaPrompt(benchmark::State& state) {
@@ -110,12 +121,12 @@ BENCHMARK(BM_MambaPrompt)
     ->UseRealTime();
 
 // Generation at mamba-130m's shape: one token per iteration on the recurrent state. Every token
-// reads every weight once, so weights_GB_per_second (parameters · 4 bytes · tokens/s) set against
-// memory_read_bandwidth below, in the same run, says how close generation is to its bound. args:
-// threads.
+// reads every weight once, so weights_GB_per_second (step_weight_bytes · tokens/s) set against
+// memory_read_bandwidth below, in the same run, says how close generation is to its bound.
+// args: threads, bfloat16 weights (0 / 1).
 void BM_MambaGeneration(benchmark::State& state) {
     const ThreadScope scope(state.range(0));
-    const MambaModel& model = model_130m();
+    const MambaModel& model = state.range(1) != 0 ? model_130m_bfloat16() : model_130m();
     MambaState recurrent = model.initial_state(1);
     Tensor token({1}, DType::I64);
     std::int64_t k = 0;
@@ -126,15 +137,14 @@ void BM_MambaGeneration(benchmark::State& state) {
     state.counters["tokens_per_second"] =
         benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
     state.counters["weights_GB_per_second"] =
-        benchmark::Counter(4e-9 * static_cast<double>(model.parameter_count()),
+        benchmark::Counter(1e-9 * static_cast<double>(model.step_weight_bytes()),
                            benchmark::Counter::kIsIterationInvariantRate);
 }
 
 BENCHMARK(BM_MambaGeneration)
     ->Name("mamba_generation_130m")
-    ->Arg(1)
-    ->Arg(2)
-    ->ArgName("threads")
+    ->ArgsProduct({{1, 2}, {0, 1}})
+    ->ArgNames({"threads", "bfloat16"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
@@ -184,10 +194,10 @@ BENCHMARK(BM_ReadBandwidth)
 // 1 GiB buffer, so that both see the same state of a shared machine (on the reference machine
 // two-thread bandwidth moves between about 28 and 43 GB/s from minute to minute).
 // fraction_of_bound is the median token's weight traffic rate over the median read rate.
-// args: threads.
+// args: threads, bfloat16 weights (0 / 1).
 void BM_GenerationAgainstBandwidth(benchmark::State& state) {
     const ThreadScope scope(state.range(0));
-    const MambaModel& model = model_130m();
+    const MambaModel& model = state.range(1) != 0 ? model_130m_bfloat16() : model_130m();
     const Tensor& buffer = read_buffer();
     MambaState recurrent = model.initial_state(1);
     Tensor token({1}, DType::I64);
@@ -210,7 +220,7 @@ void BM_GenerationAgainstBandwidth(benchmark::State& state) {
         std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
         return v[v.size() / 2];
     };
-    const double weights_gb = 4e-9 * static_cast<double>(model.parameter_count());
+    const double weights_gb = 1e-9 * static_cast<double>(model.step_weight_bytes());
     const double read_gb = 4e-9 * static_cast<double>(buffer.numel());
     state.counters["tokens_per_second"] = 1.0 / median(token_seconds);
     state.counters["weights_GB_per_second"] = weights_gb / median(token_seconds);
@@ -221,9 +231,8 @@ void BM_GenerationAgainstBandwidth(benchmark::State& state) {
 
 BENCHMARK(BM_GenerationAgainstBandwidth)
     ->Name("mamba_generation_against_bandwidth")
-    ->Arg(1)
-    ->Arg(2)
-    ->ArgName("threads")
+    ->ArgsProduct({{1, 2}, {0, 1}})
+    ->ArgNames({"threads", "bfloat16"})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(5.0)
     ->UseManualTime();

@@ -1,36 +1,66 @@
 #include "streaming_gemv.h"
 
 #include "structseq/core/cpu_dispatch.h"
+#include "structseq/core/float16.h"
 #include "structseq/core/lane_vector.h"
 #include "structseq/core/threads.h"
+
+#include <type_traits>
 
 namespace structseq {
 
 namespace {
 
+// `lanes` consecutive weights as a vector of Real: float32 or float64 as stored, bfloat16 widened
+// to float32 (the 16 stored bits are the high half of the float).
+template <class V, class Weight>
+STRUCTSEQ_ALWAYS_INLINE V load_weights(const Weight* w) {
+    if constexpr (std::is_same_v<Weight, std::uint16_t>) {
+        constexpr int lanes = sizeof(V) / sizeof(float);
+        typedef std::uint16_t Halves __attribute__((vector_size(2 * lanes)));
+        typedef std::uint32_t Words __attribute__((vector_size(4 * lanes)));
+        const Words words = __builtin_convertvector(load_lanes<Halves>(w), Words) << 16;
+        V v;
+        __builtin_memcpy(&v, &words, sizeof(V));
+        return v;
+    } else {
+        return load_lanes<V>(w);
+    }
+}
+
+// Widens one weight for the scalar tail.
+template <class Real, class Weight>
+STRUCTSEQ_ALWAYS_INLINE Real weight_value(Weight w) {
+    if constexpr (std::is_same_v<Weight, std::uint16_t>) {
+        return bfloat16_to_float(w);
+    } else {
+        return w;
+    }
+}
+
 // Rows [begin, end) of y = β·y + W·x; β = 0 never reads y, which may be uninitialized. One row
 // at a time with two 64-byte accumulators (two FMA chains in flight). Short rows lose a little to
 // the per-row reduction, but four rows side by side measured slower still (1536 × 48: 16 against
 // 21 GB/s on one thread).
-template <class Real>
-STRUCTSEQ_ALWAYS_INLINE void gemv_rows(const Real* W, const Real* x, Real* y, std::int64_t begin,
+template <class Real, class Weight>
+STRUCTSEQ_ALWAYS_INLINE void gemv_rows(const Weight* W, const Real* x, Real* y, std::int64_t begin,
                                        std::int64_t end, std::int64_t in, Real beta) {
     constexpr int lanes = 64 / static_cast<int>(sizeof(Real));
     using V = LaneVector<Real, lanes>;
     for (std::int64_t r = begin; r < end; ++r) {
-        const Real* w = W + r * in;
+        const Weight* w = W + r * in;
         V even = {}, odd = {};
         std::int64_t k = 0;
         for (; k + 2 * lanes <= in; k += 2 * lanes) {
-            even += load_lanes<V>(w + k) * load_lanes<V>(x + k);
-            odd += load_lanes<V>(w + k + lanes) * load_lanes<V>(x + k + lanes);
+            even += load_weights<V>(w + k) * load_lanes<V>(x + k);
+            odd += load_weights<V>(w + k + lanes) * load_lanes<V>(x + k + lanes);
         }
         if (k + lanes <= in) {
-            even += load_lanes<V>(w + k) * load_lanes<V>(x + k);
+            even += load_weights<V>(w + k) * load_lanes<V>(x + k);
             k += lanes;
         }
         Real sum = lane_sum(even + odd);
-        for (; k < in; ++k) sum += w[k] * x[k];
+        for (; k < in; ++k) sum += weight_value<Real>(w[k]) * x[k];
         y[r] = (beta != 0 ? beta * y[r] : Real(0)) + sum;
     }
 }
@@ -48,8 +78,14 @@ STRUCTSEQ_CPU_CLONES void gemv_range(const double* W, const double* x, double* y
     gemv_rows(W, x, y, begin, end, in, beta);
 }
 
-template <class Real>
-void gemv_threaded(const Real* W, const Real* x, Real* y, std::int64_t rows, std::int64_t in,
+STRUCTSEQ_CPU_CLONES void gemv_range(const std::uint16_t* W, const float* x, float* y,
+                                     std::int64_t begin, std::int64_t end, std::int64_t in,
+                                     float beta) {
+    gemv_rows(W, x, y, begin, end, in, beta);
+}
+
+template <class Weight, class Real>
+void gemv_threaded(const Weight* W, const Real* x, Real* y, std::int64_t rows, std::int64_t in,
                    Real beta) {
     const int threads = rows * in < (std::int64_t{1} << 15) ? 1 : num_threads();
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
@@ -67,6 +103,11 @@ void streaming_gemv(const float* W, const float* x, float* y, std::int64_t rows,
 
 void streaming_gemv(const double* W, const double* x, double* y, std::int64_t rows, std::int64_t in,
                     double beta) {
+    gemv_threaded(W, x, y, rows, in, beta);
+}
+
+void streaming_gemv(const std::uint16_t* W, const float* x, float* y, std::int64_t rows,
+                    std::int64_t in, float beta) {
     gemv_threaded(W, x, y, rows, in, beta);
 }
 

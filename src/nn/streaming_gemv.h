@@ -3,8 +3,8 @@
 // the kernel's only job is to read W at the machine's streaming bandwidth. It reads W one row at
 // a time, front to back, so that each thread is a single sequential stream: on some CPUs (AMD
 // Zen 4 measured) a GEMV that walks four or eight rows side by side, as OpenBLAS's does, reaches
-// half the bandwidth of one stream. Threads take contiguous row ranges; products under 2^18
-// weights (128 KiB in float32) run on one thread, since a fork and join cost more than they do.
+// half the bandwidth of one stream. Threads take contiguous row ranges; products under 2^15
+// weights run on one thread, since a fork and join cost more than they do.
 
 #include <cstdint>
 
@@ -14,5 +14,8 @@ void streaming_gemv(const float* W, const float* x, float* y, std::int64_t rows,
                     float beta);
 void streaming_gemv(const double* W, const double* x, double* y, std::int64_t rows, std::int64_t in,
                     double beta);
+// W in bfloat16 (core/float16.h): half the bytes of float32, widened in registers; float32 sums.
+void streaming_gemv(const std::uint16_t* W, const float* x, float* y, std::int64_t rows,
+                    std::int64_t in, float beta);
 
 }  // namespace structseq

@@ -1,6 +1,6 @@
 #pragma once
 // IEEE binary16 and bfloat16 to float32, exact (every half value is a float value),
-// including subnormals, infinities and NaN.
+// including subnormals, infinities and NaN; float32 to bfloat16, rounded to nearest even.
 
 #include <bit>
 #include <cstdint>
@@ -10,6 +10,15 @@ namespace structseq {
 
 inline float bfloat16_to_float(std::uint16_t bits) {
     return std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 16);
+}
+
+// Rounds to the nearest bfloat16, ties to even (as PyTorch's .to(torch.bfloat16)); values past
+// the largest finite bfloat16 round to ±infinity, a NaN stays a (quiet) NaN of the same sign.
+inline std::uint16_t float_to_bfloat16(float value) {
+    const std::uint32_t bits = std::bit_cast<std::uint32_t>(value);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<std::uint16_t>((bits >> 16) | 0x40u);
+    const std::uint32_t rounding = 0x7FFFu + ((bits >> 16) & 1u);
+    return static_cast<std::uint16_t>((bits + rounding) >> 16);
 }
 
 inline float float16_to_float(std::uint16_t bits) {

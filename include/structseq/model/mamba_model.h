@@ -22,6 +22,7 @@
 
 #include "structseq/core/tensor.h"
 #include "structseq/nn/attention_mixer.h"
+#include "structseq/nn/bfloat16_matrix.h"
 #include "structseq/nn/bk_mixer.h"
 #include "structseq/nn/feed_forward.h"
 #include "structseq/nn/mamba_mixer.h"
@@ -131,6 +132,20 @@ public:
     const MambaWeights& weights() const { return weights_; }
     std::int64_t parameter_count() const;
 
+    // Stores the weights that make up a step's memory traffic in bfloat16 (nn/bfloat16_matrix.h):
+    // every Mamba mixer's dense in_proj, x_proj, dt_proj and out_proj, and the output head (the
+    // embedding when tied). step() then reads half their bytes. The float32 weights are rounded
+    // to the same values and kept for logits() and loss(), which run GEMMs, so all three agree
+    // and the model holds half as much memory again. Attention, BK and feed-forward layers and
+    // sparse or low-rank projections stay float32. Later changes to the float32 weights (through
+    // weights()) do not reach the bfloat16 copies: quantize a trained model. Error unless the
+    // model is float32.
+    void quantize_weights_to_bfloat16();
+    bool bfloat16_weights() const { return bf16_head_.defined(); }
+    // Bytes of parameter_count()'s weights at the precision step() reads them: 4 per float32
+    // value, 2 per bfloat16 one.
+    std::int64_t step_weight_bytes() const;
+
     // tokens (batch, L) int64 in [0, vocab_size) → logits (batch, L, vocab_size) float32, or
     // (batch, 1, vocab_size) for the last position only (what generation needs).
     Tensor logits(const Tensor& tokens, bool last_only = false) const;
@@ -207,8 +222,19 @@ private:
     Tensor mixer_step(std::int64_t layer, const Tensor& h,
                       MambaState& state) const;  // (batch, d_model) → same
 
+    // step()'s projection through the bfloat16 copy when there is one, else `p`.
+    static Tensor step_projection(const BFloat16Matrix& fast, const Projection& p, const Tensor& x,
+                                  const Tensor* bias);
+
     MambaConfig config_;
     MambaWeights weights_;
+    // After quantize_weights_to_bfloat16: per layer the Mamba mixer's matrices (empty where not
+    // quantized), and the head.
+    struct BFloat16Mixer {
+        BFloat16Matrix in_proj, x_proj, dt_proj, out_proj;
+    };
+    std::vector<BFloat16Mixer> bf16_mixers_;
+    BFloat16Matrix bf16_head_;
     std::vector<Tensor> A_;  // per layer −exp(A_log), (d_inner, d_state)
     bool recompute_layers_ = false;
     double dropout_p_ = 0;

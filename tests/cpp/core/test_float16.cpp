@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -38,6 +39,35 @@ TEST(BFloat16, IsTheHighHalfOfAFloat) {
     EXPECT_EQ(bfloat16_to_float(0x3F80), 1.0f);
     EXPECT_EQ(bfloat16_to_float(0xC040), -3.0f);
     EXPECT_TRUE(std::isinf(bfloat16_to_float(0x7F80)));
+}
+
+// float → bfloat16 against the definition: of the two bfloat16 values around x (the truncation
+// toward zero and the next one away from zero), the nearer one in exact arithmetic, ties to the
+// even mantissa. Every 251st float32 bit pattern, finite ones only; then the special values.
+TEST(BFloat16, RoundsFloatsToNearestEven) {
+    for (std::uint64_t pattern = 0; pattern <= 0xFFFFFFFFu; pattern += 251) {
+        const auto bits = static_cast<std::uint32_t>(pattern);
+        const float x = std::bit_cast<float>(bits);
+        if (!std::isfinite(x)) continue;
+        const auto toward_zero = static_cast<std::uint16_t>(bits >> 16);
+        const auto away = static_cast<std::uint16_t>(toward_zero + 1);
+        const double low = bfloat16_to_float(toward_zero);
+        const double high = (away & 0x7FFF) == 0x7F80 ? std::ldexp(std::copysign(1.0, x), 128)
+                                                      : bfloat16_to_float(away);
+        const double below = std::abs(x - low), above = std::abs(high - x);
+        const std::uint16_t want =
+            below < above || (below == above && (toward_zero & 1) == 0) ? toward_zero : away;
+        ASSERT_EQ(float_to_bfloat16(x), want) << "float bits " << bits;
+    }
+    EXPECT_EQ(float_to_bfloat16(1.0f), 0x3F80);
+    EXPECT_EQ(float_to_bfloat16(std::numeric_limits<float>::infinity()), 0x7F80);
+    EXPECT_EQ(float_to_bfloat16(-std::numeric_limits<float>::max()), 0xFF80);  // overflows
+    const std::uint16_t nan = float_to_bfloat16(-std::numeric_limits<float>::quiet_NaN());
+    EXPECT_TRUE(std::isnan(bfloat16_to_float(nan)));
+    EXPECT_EQ(nan & 0x8000, 0x8000);
+    // A signalling NaN whose payload sits in the low half only must not become infinity.
+    EXPECT_TRUE(
+        std::isnan(bfloat16_to_float(float_to_bfloat16(std::bit_cast<float>(0x7F800001u)))));
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include "structseq/core/float16.h"
 #include "structseq/model/mamba_init.h"
 
 #include "test_util.h"
@@ -228,6 +229,46 @@ TEST(MambaInit, RejectsBadOptions) {
     o.dt_min = 0.2;
     EXPECT_ERROR_CONTAINS(init_mamba_weights(config(), o), "dt_min");
     EXPECT_ERROR_CONTAINS(init_mamba_weights(config(), {}, DType::I64), "dtype");
+}
+
+// A model quantized to bfloat16 weights: its steps (bfloat16 GEMVs) give the sequence form's
+// logits (GEMMs over the float32 weights rounded to the same values), for a batch of two; the
+// quantized weights are bfloat16 values; the logits move by rounding only; step_weight_bytes
+// counts 2 bytes for each quantized value; the float32 model it was copied from is untouched.
+TEST(MambaInit, QuantizedModelStepsLikeItsSequenceForm) {
+    const MambaConfig c = config();
+    const MambaModel model(c, init_mamba_weights(c, MambaInitOptions{}));
+    Tensor tokens({2, 7}, DType::I64);
+    for (std::int64_t k = 0; k < tokens.numel(); ++k)
+        tokens.data<std::int64_t>()[k] = (29 * k + 3) % c.vocab_size;
+    const std::vector<double> before = testing::values_of(model.logits(tokens));
+    MambaModel quantized = model;
+    EXPECT_FALSE(quantized.bfloat16_weights());
+    quantized.quantize_weights_to_bfloat16();
+    EXPECT_TRUE(quantized.bfloat16_weights());
+    EXPECT_LT(step_error(quantized, tokens), 1e-5);
+    EXPECT_EQ(testing::values_of(model.logits(tokens)), before);
+    const std::vector<double> after = testing::values_of(quantized.logits(tokens));
+    double moved = 0, largest = 0;
+    for (std::size_t k = 0; k < before.size(); ++k) {
+        moved = std::max(moved, std::abs(after[k] - before[k]));
+        largest = std::max(largest, std::abs(before[k]));
+    }
+    EXPECT_GT(moved / largest, 1e-5);
+    EXPECT_LT(moved / largest, 2e-2);
+    std::int64_t quantized_values = quantized.weights().embedding.numel();
+    for (const MambaLayerWeights& layer : quantized.weights().layers) {
+        const MambaMixerWeights& w = layer.mixer;
+        quantized_values += w.in_proj.weight.numel() + w.x_proj.weight.numel() + w.dt_proj.numel() +
+                            w.out_proj.weight.numel();
+        for (const double v : testing::values_of(w.x_proj.weight)) {
+            ASSERT_EQ(bfloat16_to_float(float_to_bfloat16(static_cast<float>(v))), v);
+        }
+    }
+    EXPECT_EQ(quantized.step_weight_bytes(), 4 * model.parameter_count() - 2 * quantized_values);
+    EXPECT_EQ(model.step_weight_bytes(), 4 * model.parameter_count());
+    MambaModel wide(c, init_mamba_weights(c, MambaInitOptions{}, DType::F64));
+    EXPECT_ERROR_CONTAINS(wide.quantize_weights_to_bfloat16(), "float32");
 }
 
 }  // namespace

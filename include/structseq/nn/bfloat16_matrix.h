@@ -1,0 +1,40 @@
+#pragma once
+// A weight matrix kept in bfloat16 for memory-bound products. Generation reads every weight once
+// per token, so half the bytes is close to twice the tokens per second on a CPU whose products
+// wait on memory. The values are a float32 (rows, cols) matrix rounded to the nearest bfloat16
+// (ties to even, core/float16.h); products widen them in registers and sum in float32.
+
+#include "structseq/core/tensor.h"
+
+#include <cstdint>
+
+namespace structseq {
+
+class BFloat16Matrix {
+public:
+    BFloat16Matrix() = default;
+    // W float32 (rows, cols); Error otherwise.
+    explicit BFloat16Matrix(const Tensor& W);
+
+    bool defined() const { return bytes_.defined(); }
+    std::int64_t rows() const { return rows_; }
+    std::int64_t cols() const { return cols_; }
+    std::int64_t bytes() const { return 2 * rows_ * cols_; }
+    // The stored values widened: float32 (rows, cols).
+    Tensor to_float() const;
+    // y = x Wᵀ (+ b): x float32 (M, cols), b (rows) → (M, rows), one streaming GEMV per row of x.
+    Tensor apply(const Tensor& x, const Tensor* bias = nullptr) const;
+
+private:
+    const std::uint16_t* bits() const;
+
+    // The values' bytes, uint8 (2 · rows · cols): a Tensor for its storage, aligned and on huge
+    // pages when large, shared by copies.
+    Tensor bytes_;
+    std::int64_t rows_ = 0, cols_ = 0;
+};
+
+// W float32 with every value rounded to the nearest bfloat16: the values BFloat16Matrix(W) holds.
+Tensor round_to_bfloat16(const Tensor& W);
+
+}  // namespace structseq
