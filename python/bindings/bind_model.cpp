@@ -51,12 +51,16 @@ py::dict config_dict(const MambaConfig& c) {
 void bind_model(py::module_& m) {
     py::class_<MambaLM, std::shared_ptr<MambaLM>>(
         m, "MambaLM",
-        "A Mamba language model (float32). logits(tokens) runs whole sequences; step(token)\n"
+        "A Mamba language model (float32, or bfloat16 step weights: load_model). logits(tokens) "
+        "runs whole sequences; step(token)\n"
         "runs one token at a time on an internal state that starts empty; reset() empties it.")
         .def_property_readonly("config",
                                [](const MambaLM& lm) { return config_dict(lm.model.config()); })
         .def_property_readonly("parameter_count",
                                [](const MambaLM& lm) { return lm.model.parameter_count(); })
+        .def_property_readonly(
+            "weights",
+            [](const MambaLM& lm) { return lm.model.bfloat16_weights() ? "bfloat16" : "float32"; })
         .def_property_readonly("tokens_seen",
                                [](const MambaLM& lm) { return lm.state.tokens_seen; })
         .def(
@@ -117,18 +121,25 @@ void bind_model(py::module_& m) {
 
     m.def(
         "load_model",
-        [](const std::string& directory, const std::string& checkpoint) {
+        [](const std::string& directory, const std::string& checkpoint,
+           const std::string& weights) {
+            check_argument(weights == "float32" || weights == "bfloat16", "load_model", "weights",
+                           "'" + weights + "'", "'float32' or 'bfloat16'");
             py::gil_scoped_release release;
             MambaModel model = is_trained_model(directory)
                                    ? load_checkpoint(find_checkpoint(directory, checkpoint)).model
                                    : load_mamba_checkpoint(directory);
+            if (weights == "bfloat16") model.quantize_weights_to_bfloat16();
             MambaState state = model.initial_state(1);
             return std::make_shared<MambaLM>(MambaLM{std::move(model), std::move(state)});
         },
-        py::arg("directory"), py::arg("checkpoint") = "best",
+        py::arg("directory"), py::arg("checkpoint") = "best", py::arg("weights") = "float32",
         "Loads a Mamba checkpoint directory (state-spaces/mamba-* or transformers\n"
         "MambaForCausalLM layout: config.json + model.safetensors or its shards), or a run of\n"
-        "`structseq train` (any mixers; `checkpoint`: best, latest or a checkpoint folder).");
+        "`structseq train` (any mixers; `checkpoint`: best, latest or a checkpoint folder).\n"
+        "weights='bfloat16' rounds the Mamba mixers' projections and the output head to\n"
+        "bfloat16, which step() then reads at half the bytes; logits() uses the same rounded\n"
+        "values.");
 }
 
 }  // namespace structseq::python

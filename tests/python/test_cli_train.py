@@ -84,6 +84,19 @@ def test_generate_is_deterministic_for_a_seed_and_streams_the_prompt(run_cli, tr
     assert (tmp_path / "g.txt").read_text() == greedy.stdout
 
 
+def test_generate_with_bfloat16_weights(run_cli, trained):
+    out, _ = trained
+    args = ["generate", "--model-dir", out, "--prompt", "Line 7:", "--max-length", "20",
+            "--temperature", "0"]
+    plain = run_cli(*args)
+    half = run_cli(*args, "--weights", "bfloat16")
+    assert half.returncode == 0, half.stderr
+    assert half.stdout.startswith("Line 7:") and "20 tokens in" in half.stderr
+    assert "bfloat16 weights" in half.stderr and "float32 weights" in plain.stderr
+    bad = run_cli(*args, "--weights", "float16")
+    assert bad.returncode != 0 and "--weights" in bad.stderr
+
+
 def test_eval_reports_the_split_loss(run_cli, trained):
     out, _ = trained
     for split in ("val", "test"):

@@ -154,6 +154,32 @@ def test_step_gives_the_logits_of_the_full_forward(tmp_path):
         lm.reset()
 
 
+def round_to_bfloat16(a):
+    """float32 → nearest bfloat16 (ties to even), back as float32: the high 16 bits after
+    adding 0x7FFF plus the lowest kept bit (finite values only)."""
+    bits = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+    return bits.astype(np.uint32).view(np.float32)
+
+
+def test_bfloat16_weights_match_the_reference_on_rounded_weights(tmp_path, tokens):
+    w = random_weights(np.random.default_rng(7), 40)
+    write_state_spaces(tmp_path, w, VOCAB)
+    lm = structseq.load_model(str(tmp_path), weights="bfloat16")
+    assert lm.weights == "bfloat16" and structseq.load_model(str(tmp_path)).weights == "float32"
+    rounded = {k: round_to_bfloat16(v) if k.endswith(("in_proj.weight", "x_proj.weight",
+                                                      "dt_proj.weight", "out_proj.weight",
+                                                      "embedding.weight")) else v
+               for k, v in w.items()}
+    full = lm.logits(tokens)
+    assert relative_error(full, reference_logits(rounded, tokens)) < 1e-4
+    assert relative_error(full, reference_logits(w, tokens)) > 1e-4  # the rounding is visible
+    steps = np.stack([lm.step(int(t)) for t in tokens[0]])
+    assert relative_error(steps, full[0]) < 1e-4
+    with pytest.raises(ValueError, match="weights"):
+        structseq.load_model(str(tmp_path), weights="float16")
+
+
 def test_missing_or_misshapen_tensor_is_named(tmp_path):
     w = random_weights(np.random.default_rng(6), 40)
     del w["backbone.layers.1.mixer.D"]
