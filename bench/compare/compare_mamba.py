@@ -2,7 +2,8 @@
 CPU): a random-weight model saved with save_pretrained and loaded by structseq.load_model.
 Quality: the largest logit difference relative to the largest logit. Speed: prompt processing
 (one forward over a 128-token prompt, logits of the last position) and generation (one token
-at a time on the recurrent state), tokens per second, float32, on 1 and 2 threads.
+at a time on the recurrent state), tokens per second, float32, on 1 and 2 threads; and our
+generation with bfloat16 step weights (load_model(weights="bfloat16")), with its logit difference.
 
 Usage: PYTHONPATH=build/python python3 bench/compare/compare_mamba.py [--repetitions 3]
        [--layers 24] [--d-model 768] [--vocab 50280]   (the default is mamba-130m's shape)
@@ -52,13 +53,16 @@ def main():
     with tempfile.TemporaryDirectory() as directory:
         peer.save_pretrained(directory, safe_serialization=True)
         ours = structseq.load_model(directory)
+        half = structseq.load_model(directory, weights="bfloat16")
     with torch.no_grad():
         expected = peer(torch.from_numpy(prompt)).logits.numpy()
     got = ours.logits(prompt)
     quality = np.abs(got - expected).max() / np.abs(expected).max()
+    half_quality = np.abs(half.logits(prompt) - expected).max() / np.abs(expected).max()
     print(f"MambaForCausalLM (transformers), {args.layers} layers, d_model {args.d_model}, "
           f"vocab {args.vocab}, {ours.parameter_count / 1e6:.1f} M parameters, random weights; "
-          f"max |Δ logits| / max |logits| over a {args.prompt}-token prompt: {quality:.1e}\n")
+          f"max |Δ logits| / max |logits| over a {args.prompt}-token prompt: {quality:.1e} "
+          f"(bfloat16 step weights: {half_quality:.1e})\n")
     saved = structseq.get_num_threads()
     rows = []
     for threads in (1, 2):
@@ -71,6 +75,8 @@ def main():
         tokens = [int(t) for t in prompt[0, : args.generate]]
         ours.reset()
         ours_gen = generation_seconds_per_token(ours.step, tokens)
+        half.reset()
+        half_gen = generation_seconds_per_token(half.step, tokens)
         with torch.no_grad():
             # transformers' recurrent path: a cache object carried between one-token calls.
             out = peer(torch.from_numpy(prompt[:, :1]), use_cache=True)
@@ -86,10 +92,12 @@ def main():
             peer_gen = generation_seconds_per_token(peer_step, tokens[1:])
         rows.append((threads, f"{args.prompt / ours_prompt:.0f}", f"{args.prompt / peer_prompt:.0f}",
                      f"{peer_prompt / ours_prompt:.1f}×", f"{1 / ours_gen:.1f}",
-                     f"{1 / peer_gen:.1f}", f"{peer_gen / ours_gen:.1f}×"))
+                     f"{1 / peer_gen:.1f}", f"{peer_gen / ours_gen:.1f}×", f"{1 / half_gen:.1f}",
+                     f"{peer_gen / half_gen:.1f}×"))
     structseq.set_num_threads(saved)
     print(markdown_table(["threads", "ours prompt tok/s", "transformers prompt tok/s", "ratio",
-                          "ours generation tok/s", "transformers generation tok/s", "ratio"],
+                          "ours generation tok/s", "transformers generation tok/s", "ratio",
+                          "ours bfloat16 generation tok/s", "ratio"],
                          rows))
 
 

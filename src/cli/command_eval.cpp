@@ -1,4 +1,5 @@
-// structseq eval --model-dir DIR [--split val|test]: a trained model's loss on its dataset split.
+// structseq eval --model-dir DIR [--split val|test] [--weights float32|bfloat16]: a trained
+// model's loss on its dataset split.
 // structseq eval --model-dir DIR --tokens 1,2,3: runs a model on a token sequence and prints the
 // statistics of the last position's logits and its most likely next tokens.
 
@@ -50,12 +51,14 @@ struct EvalOptions {
     std::string split = "val";
     std::string checkpoint = "best";
     int top_k = 5;
+    std::string weights = "float32";
 };
 
 // Loss, perplexity and bits per byte of a trained model on its dataset's split.
 int evaluate_on_split(const EvalOptions& o) {
     const std::string directory = find_checkpoint(o.model_dir, o.checkpoint);
-    const LoadedCheckpoint loaded = load_checkpoint(directory);
+    LoadedCheckpoint loaded = load_checkpoint(directory);
+    apply_weights_option(loaded.model, o.weights);
     const TokenDataset data = load_run_dataset(loaded.config, *loaded.tokenizer, loaded.state.seed);
     const TokenWindows& split = o.split == "test" ? data.test : data.val;
     if (split.size() == 0) {
@@ -63,8 +66,8 @@ int evaluate_on_split(const EvalOptions& o) {
              o.split, directory);
     }
     const SplitLoss r = evaluate_split(loaded.model, split, loaded.config.training.batch_size, 0);
-    fmt::print("{} (step {}): {} split, {} windows of {} tokens\n", directory, loaded.state.step,
-               o.split, r.windows, split.length());
+    fmt::print("{} (step {}): {} split, {} windows of {} tokens, {} weights\n", directory,
+               loaded.state.step, o.split, r.windows, split.length(), o.weights);
     fmt::print("loss {:.4f}, perplexity {:.3f}, {:.4f} bits per byte\n", r.loss, std::exp(r.loss),
                r.bits_per_byte);
     return 0;
@@ -78,9 +81,10 @@ int run_eval(const EvalOptions& o) {
             "evaluation on a dataset split needs a model directory written by `structseq train`");
     }
     const std::vector<std::int64_t> ids = parse_tokens(o.tokens);
-    const MambaModel model = is_trained_model(o.model_dir)
-                                 ? load_checkpoint(find_checkpoint(o.model_dir, o.checkpoint)).model
-                                 : load_mamba_checkpoint(o.model_dir);
+    MambaModel model = is_trained_model(o.model_dir)
+                           ? load_checkpoint(find_checkpoint(o.model_dir, o.checkpoint)).model
+                           : load_mamba_checkpoint(o.model_dir);
+    apply_weights_option(model, o.weights);
     const MambaConfig& c = model.config();
     Tensor tokens({1, static_cast<std::int64_t>(ids.size())}, DType::I64);
     std::copy(ids.begin(), ids.end(), tokens.data<std::int64_t>());
@@ -139,6 +143,7 @@ Command add_eval_command(CLI::App& parent) {
     app->add_option("--top-k", o->top_k, "How many next tokens to list")
         ->check(CLI::Range(1, 1000))
         ->capture_default_str();
+    add_weights_option(app, &o->weights);
     return {app, [o] { return run_eval(*o); }};
 }
 

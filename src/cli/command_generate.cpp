@@ -95,7 +95,7 @@ Generator open_generator(const GenerateOptions& o) {
 int run_generate(const GenerateOptions& o) {
     check_sampling_options(o.sampling);
     Generator loaded = open_generator(o);
-    if (o.weights == "bfloat16") loaded.model.quantize_weights_to_bfloat16();
+    apply_weights_option(loaded.model, o.weights);
     const std::vector<std::int64_t> prompt = loaded.tokenizer->encode(o.prompt);
     if (prompt.empty()) fail("--prompt: empty; give at least one character");
     // Byte-level models can emit malformed UTF-8: what is printed (and written) is made valid.
@@ -189,12 +189,7 @@ Command add_generate_command(CLI::App& parent) {
                     "Spectral cache: rank of each block's values")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
-    app->add_option("--weights", o->weights,
-                    "Precision of the weights each token reads: bfloat16 rounds the Mamba "
-                    "mixers' projections and the output head to bfloat16 and reads half the "
-                    "bytes per token (faster where generation waits on memory)")
-        ->check(CLI::IsMember({"float32", "bfloat16"}))
-        ->capture_default_str();
+    add_weights_option(app, &o->weights);
     return {app, [o] { return run_generate(*o); }};
 }
 

@@ -95,6 +95,9 @@ def test_generate_with_bfloat16_weights(run_cli, trained):
     assert "bfloat16 weights" in half.stderr and "float32 weights" in plain.stderr
     bad = run_cli(*args, "--weights", "float16")
     assert bad.returncode != 0 and "--weights" in bad.stderr
+    evaluated = run_cli("eval", "--model-dir", out, "--weights", "bfloat16")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "bfloat16 weights" in evaluated.stdout and "perplexity" in evaluated.stdout
 
 
 def test_eval_reports_the_split_loss(run_cli, trained):
