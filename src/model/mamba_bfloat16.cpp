@@ -4,41 +4,44 @@
 #include "structseq/model/mamba_model.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace structseq {
-
-namespace {
-
-// A dense projection's weight rounded in place (a new tensor: storage shared through weights()
-// stays as it was) and its bfloat16 copy; other kinds stay float32.
-BFloat16Matrix quantize(Projection& p) {
-    if (p.kind != Projection::Kind::Dense) return {};
-    p.weight = round_to_bfloat16(p.weight);
-    return BFloat16Matrix(p.weight);
-}
-
-BFloat16Matrix quantize(Tensor& W) {
-    W = round_to_bfloat16(W);
-    return BFloat16Matrix(W);
-}
-
-}  // namespace
 
 void MambaModel::quantize_weights_to_bfloat16() {
     check_argument(weights_.embedding.dtype() == DType::F32,
                    "MambaModel.quantize_weights_to_bfloat16", "weights dtype",
                    std::string(dtype_name(weights_.embedding.dtype())), "float32");
+    // Every matrix to quantize and where its bfloat16 copy goes: each Mamba mixer's dense
+    // projections, then the head. The float32 weight is replaced by its rounded values (a new
+    // tensor: storage shared through weights() stays as it was).
+    std::vector<Tensor*> weights;
+    std::vector<BFloat16Matrix*> copies;
     bf16_mixers_.assign(static_cast<std::size_t>(config_.n_layer), {});
     for (std::int64_t l = 0; l < config_.n_layer; ++l) {
         if (is_attention_layer(l) || is_bk_layer(l)) continue;
         MambaMixerWeights& w = weights_.layers[static_cast<std::size_t>(l)].mixer;
         BFloat16Mixer& q = bf16_mixers_[static_cast<std::size_t>(l)];
-        q.in_proj = quantize(w.in_proj);
-        q.x_proj = quantize(w.x_proj);
-        q.dt_proj = quantize(w.dt_proj);
-        q.out_proj = quantize(w.out_proj);
+        const auto add = [&](Tensor& W, BFloat16Matrix& copy) {
+            weights.push_back(&W);
+            copies.push_back(&copy);
+        };
+        for (auto [p, copy] : {std::pair{&w.in_proj, &q.in_proj}, std::pair{&w.x_proj, &q.x_proj},
+                               std::pair{&w.out_proj, &q.out_proj}}) {
+            if (p->kind == Projection::Kind::Dense) add(p->weight, *copy);
+        }
+        add(w.dt_proj, q.dt_proj);
     }
-    bf16_head_ = quantize(weights_.head.defined() ? weights_.head : weights_.embedding);
+    weights.push_back(weights_.head.defined() ? &weights_.head : &weights_.embedding);
+    copies.push_back(&bf16_head_);
+    std::vector<Tensor> rounded;
+    for (Tensor* W : weights) rounded.push_back(round_to_bfloat16(*W));
+    std::vector<BFloat16Matrix> packed = BFloat16Matrix::pack(rounded);
+    for (std::size_t k = 0; k < weights.size(); ++k) {
+        *weights[k] = rounded[k];
+        *copies[k] = std::move(packed[k]);
+    }
 }
 
 std::int64_t MambaModel::step_weight_bytes() const {

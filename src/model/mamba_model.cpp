@@ -1,6 +1,7 @@
 #include "structseq/model/mamba_model.h"
 
 #include "structseq/core/error.h"
+#include "structseq/core/packed_tensors.h"
 #include "structseq/nn/linear.h"
 #include "structseq/nn/rms_norm.h"
 
@@ -247,6 +248,18 @@ MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
         }
         A_.push_back(std::move(A));
     }
+    // Weights under 4 MiB (norms, convolutions, x_proj, dt_proj, biases, ...) and A into shared
+    // buffers on huge pages (core/packed_tensors.h): the recurrent step reads them all per token.
+    std::vector<Tensor*> small;
+    for (const auto& named : weights_.named_tensors()) {
+        const Tensor& t = *named.second;
+        if (t.numel() * static_cast<std::int64_t>(dtype_size(t.dtype())) <
+            (std::int64_t{4} << 20)) {
+            small.push_back(named.second);
+        }
+    }
+    for (Tensor& A : A_) small.push_back(&A);
+    pack_tensors(small);
 }
 
 bool MambaModel::is_bk_layer(std::int64_t l) const {

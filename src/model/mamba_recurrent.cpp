@@ -5,9 +5,9 @@
 #include "ssm/lane_exp.h"
 #include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/error.h"
+#include "structseq/core/packed_tensors.h"
 #include "structseq/core/threads.h"
 #include "structseq/model/mamba_model.h"
-#include "structseq/nn/linear.h"
 #include "structseq/nn/rms_norm.h"
 
 #include <algorithm>
@@ -125,6 +125,10 @@ MambaState MambaModel::initial_state(std::int64_t batch, const KvCacheOptions& k
         state.conv.emplace_back(Shape{batch, config_.d_inner, config_.d_conv}, DType::F32);
         state.ssm.emplace_back(Shape{batch, config_.d_inner, config_.d_state}, DType::F32);
     }
+    std::vector<Tensor*> carried;  // every layer's state in one buffer (core/packed_tensors.h)
+    for (Tensor& t : state.conv) carried.push_back(&t);
+    for (Tensor& t : state.ssm) carried.push_back(&t);
+    pack_tensors(carried);
     return state;
 }
 
