@@ -8,6 +8,7 @@
 #include "structseq/core/packed_tensors.h"
 #include "structseq/core/threads.h"
 #include "structseq/model/mamba_model.h"
+#include "structseq/nn/linear.h"
 #include "structseq/nn/rms_norm.h"
 
 #include <algorithm>
@@ -175,9 +176,9 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
     const std::int64_t di = config_.d_inner, n = config_.d_state, r = config_.dt_rank;
     const std::int64_t kc = config_.d_conv, batch = state.batch;
     static const BFloat16Mixer kFloat32{};
-    const BFloat16Mixer& q =
+    const BFloat16Mixer& half =
         bf16_mixers_.empty() ? kFloat32 : bf16_mixers_[static_cast<std::size_t>(layer)];
-    const Tensor xz = step_projection(q.in_proj, w.in_proj, h, if_defined(w.in_proj_bias));
+    const Tensor xz = step_projection(half.in_proj, w.in_proj, h, if_defined(w.in_proj_bias));
     const Tensor W = w.conv_weight.contiguous();
     const Tensor conv_bias = w.conv_bias.defined() ? w.conv_bias.contiguous() : Tensor();
     float* window = state.conv[static_cast<std::size_t>(layer)].data<float>();
@@ -188,13 +189,13 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
     float* pxc = xc.data<float>();
     conv_step(window, pxz, pw, pb, pxc, batch, di, kc);
     nn_detail::silu_forward(pxc, pxc, batch * di);
-    const Tensor x_dbl = step_projection(q.x_proj, w.x_proj, xc, nullptr);  // (batch, r + 2n)
+    const Tensor x_dbl = step_projection(half.x_proj, w.x_proj, xc, nullptr);  // (batch, r + 2n)
     Tensor dt_low = Tensor::empty({batch, r}, DType::F32);
     for (std::int64_t b = 0; b < batch; ++b) {
         std::copy_n(x_dbl.data<float>() + b * (r + 2 * n), r, dt_low.data<float>() + b * r);
     }
     const Tensor delta =
-        step_projection(q.dt_proj, w.dt_proj, dt_low, &w.dt_proj_bias);  // (batch, di)
+        step_projection(half.dt_proj, w.dt_proj, dt_low, &w.dt_proj_bias);  // (batch, di)
     const Tensor D = w.D.contiguous();
     const float* A = A_[static_cast<std::size_t>(layer)].data<float>();
     float* ssm = state.ssm[static_cast<std::size_t>(layer)].data<float>();
@@ -220,7 +221,7 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
                 Bt + n, pD, ssm + b * di * n, py + b * di};
             zoh_step(op, c0, std::min(di, c0 + kChannels));
         }
-        return step_projection(q.out_proj, w.out_proj, y, if_defined(w.out_proj_bias));
+        return step_projection(half.out_proj, w.out_proj, y, if_defined(w.out_proj_bias));
     }
 #pragma omp parallel for collapse(2) num_threads(num_threads()) schedule(static) if (parallel)
     for (std::int64_t b = 0; b < batch; ++b) {
@@ -240,7 +241,7 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
             py[b * di + c] = (acc + pD[c] * u) * silu(pxz[b * 2 * di + di + c]);
         }
     }
-    return step_projection(q.out_proj, w.out_proj, y, if_defined(w.out_proj_bias));
+    return step_projection(half.out_proj, w.out_proj, y, if_defined(w.out_proj_bias));
 }
 
 }  // namespace structseq
