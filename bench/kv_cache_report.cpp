@@ -115,11 +115,7 @@ RunResult run(const MambaModel& model, const Tensor& tokens, const Tensor& targe
         static_cast<double>(timed) /
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     r.loss /= static_cast<double>(length);
-    for (const auto& layer : state.attention) {
-        for (const AttentionMixerCache& c : layer) {
-            if (c.kv != nullptr) r.cache_bytes += c.kv->memory_bytes();
-        }
-    }
+    r.cache_bytes = state.kv_cache_bytes();
     return r;
 }
 

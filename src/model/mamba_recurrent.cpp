@@ -133,6 +133,16 @@ MambaState MambaModel::initial_state(std::int64_t batch, const KvCacheOptions& k
     return state;
 }
 
+std::int64_t MambaState::kv_cache_bytes() const {
+    std::int64_t bytes = 0;
+    for (const auto& layer : attention) {
+        for (const AttentionMixerCache& cache : layer) {
+            if (cache.kv != nullptr) bytes += cache.kv->memory_bytes();
+        }
+    }
+    return bytes;
+}
+
 Tensor MambaModel::step(const Tensor& tokens_in, MambaState& state) const {
     check_tokens("MambaModel.step", tokens_in);
     check_argument(weights_.embedding.dtype() == DType::F32, "MambaModel.step", "weights dtype",

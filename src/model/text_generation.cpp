@@ -64,11 +64,7 @@ GeneratedTokens generate_tokens(const MambaModel& model, std::span<const std::in
         if (o.on_token) o.on_token(next);
         if (i + 1 < o.max_new_tokens) advance(next, true);
     }
-    for (const auto& layer : state.attention) {
-        for (const AttentionMixerCache& cache : layer) {
-            if (cache.kv != nullptr) out.kv_cache_bytes += cache.kv->memory_bytes();
-        }
-    }
+    out.kv_cache_bytes = state.kv_cache_bytes();
     return out;
 }
 

@@ -121,6 +121,9 @@ struct MambaState {
                                // pivots (batch, bk_channels, 2) and no conv
     // per layer, for "attention" and "ridge" layers: one cache per sequence (else empty)
     std::vector<std::vector<AttentionMixerCache>> attention;
+
+    // Bytes held by the attention layers' KV caches (exact or spectral), 0 without attention.
+    std::int64_t kv_cache_bytes() const;
 };
 
 class MambaModel {
@@ -136,7 +139,7 @@ public:
     // every Mamba mixer's dense in_proj, x_proj, dt_proj and out_proj, and the output head (the
     // embedding when tied). step() then reads half their bytes. The float32 weights are rounded
     // to the same values and kept for logits() and loss(), which run GEMMs, so all three agree
-    // and the model holds half as much memory again. Attention, BK and feed-forward layers and
+    // and the model takes 1.5 times its float32 memory. Attention, BK and feed-forward layers and
     // sparse or low-rank projections stay float32. Later changes to the float32 weights (through
     // weights()) do not reach the bfloat16 copies: quantize a trained model. Error unless the
     // model is float32.
