@@ -1,6 +1,6 @@
 // Mamba language model: a training step's forward + backward (loss and every gradient) with its
-// model-FLOP utilization, prompt processing and generation at mamba-130m's shape, and the
-// machine's streaming read bandwidth that bounds generation.
+// model-FLOP utilization, prompt processing at mamba-130m's shape, and generation there against
+// the machine's streaming read bandwidth that bounds it.
 
 #include "structseq/core/rng.h"
 #include "structseq/model/mamba_init.h"
@@ -120,34 +120,6 @@ BENCHMARK(BM_MambaPrompt)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
-// Generation at mamba-130m's shape: one token per iteration on the recurrent state. Every token
-// reads every weight once, so weights_GB_per_second (step_weight_bytes · tokens/s) set against
-// memory_read_bandwidth below, in the same run, says how close generation is to its bound.
-// args: threads, bfloat16 weights (0 / 1).
-void BM_MambaGeneration(benchmark::State& state) {
-    const ThreadScope scope(state.range(0));
-    const MambaModel& model = state.range(1) != 0 ? model_130m_bfloat16() : model_130m();
-    MambaState recurrent = model.initial_state(1);
-    Tensor token({1}, DType::I64);
-    std::int64_t k = 0;
-    for (auto _ : state) {
-        token.data<std::int64_t>()[0] = (k++ * 7919) % 50280;
-        benchmark::DoNotOptimize(model.step(token, recurrent).raw_data());
-    }
-    state.counters["tokens_per_second"] =
-        benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
-    state.counters["weights_GB_per_second"] =
-        benchmark::Counter(1e-9 * static_cast<double>(model.step_weight_bytes()),
-                           benchmark::Counter::kIsIterationInvariantRate);
-}
-
-BENCHMARK(BM_MambaGeneration)
-    ->Name("mamba_generation_130m")
-    ->ArgsProduct({{1, 2}, {0, 1}})
-    ->ArgNames({"threads", "bfloat16"})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-
 // Sums n float32 values with the given threads, eight independent accumulators so that the adds
 // keep up with memory: a streaming read.
 double sum_values(const float* p, std::int64_t n, int threads) {
@@ -163,36 +135,17 @@ double sum_values(const float* p, std::int64_t n, int threads) {
     return total;
 }
 
-// A 1 GiB float32 buffer for the read-bandwidth measurements.
+// A 1 GiB float32 buffer for the read-bandwidth measurement.
 const Tensor& read_buffer() {
     static const Tensor buffer = Rng(3).uniform({std::int64_t{1} << 28}, DType::F32);
     return buffer;
 }
 
-// Streaming read bandwidth: the bound for generation, which reads every weight once per token
-// (~0.52 GB of float32 at mamba-130m's shape). Sums the 1 GiB buffer. args: threads.
-void BM_ReadBandwidth(benchmark::State& state) {
-    const ThreadScope scope(state.range(0));
-    const Tensor& buffer = read_buffer();
-    for (auto _ : state) {
-        benchmark::DoNotOptimize(
-            sum_values(buffer.data<float>(), buffer.numel(), static_cast<int>(state.range(0))));
-    }
-    state.counters["GB_per_second"] = benchmark::Counter(
-        static_cast<double>(buffer.numel()) * 4e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
-BENCHMARK(BM_ReadBandwidth)
-    ->Name("memory_read_bandwidth")
-    ->Arg(1)
-    ->Arg(2)
-    ->ArgName("threads")
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-
-// Generation against the bound, paired: each iteration times one token, then one read of the
-// 1 GiB buffer, so that both see the same state of a shared machine (on the reference machine
-// two-thread bandwidth moves between about 28 and 43 GB/s from minute to minute).
+// Generation at mamba-130m's shape against its bound: every token reads every weight once
+// (step_weight_bytes: ~0.52 GB in float32), so the machine's streaming read bandwidth bounds it.
+// Each iteration times one token on the recurrent state, then one read of the 1 GiB buffer, so
+// that both see the same state of a shared machine (two-thread bandwidth has moved between about
+// 28 and 44 GB/s from minute to minute).
 // fraction_of_bound is the median token's weight traffic rate over the median read rate.
 // args: threads, bfloat16 weights (0 / 1).
 void BM_GenerationAgainstBandwidth(benchmark::State& state) {

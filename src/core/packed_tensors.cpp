@@ -8,7 +8,7 @@ namespace structseq {
 void pack_tensors(const std::vector<Tensor*>& tensors) {
     std::map<DType, std::vector<Tensor*>> by_dtype;
     for (Tensor* t : tensors) {
-        if (t->defined()) by_dtype[t->dtype()].push_back(t);
+        if (t->defined() && t->nbytes() < kHugePageBufferBytes) by_dtype[t->dtype()].push_back(t);
     }
     for (const auto& [dtype, group] : by_dtype) {
         const auto align = static_cast<std::int64_t>(64 / dtype_size(dtype));
@@ -22,8 +22,7 @@ void pack_tensors(const std::vector<Tensor*>& tensors) {
         for (Tensor* t : group) {
             Tensor view = buffer.narrow(0, offset, t->numel()).reshape(t->shape());
             const Tensor values = t->contiguous();
-            std::memcpy(view.raw_data(), values.raw_data(),
-                        static_cast<std::size_t>(t->numel()) * dtype_size(dtype));
+            std::memcpy(view.raw_data(), values.raw_data(), t->nbytes());
             *t = std::move(view);
             offset += padded(t);
         }

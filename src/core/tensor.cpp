@@ -160,7 +160,7 @@ std::shared_ptr<Storage> Storage::allocate(std::size_t bytes, bool zeroed) {
     // returns those to the kernel, and takes them back zero-filled page by page).
     constexpr std::size_t kHugePage = std::size_t{2} << 20;
     constexpr std::size_t kCached = std::size_t{256} << 10;
-    const bool huge = bytes >= 2 * kHugePage, cached = bytes >= kCached;
+    const bool huge = bytes >= kHugePageBufferBytes, cached = bytes >= kCached;
     const std::size_t alignment = huge ? kHugePage : kTensorAlignment;
     const std::size_t rounded =
         (std::max<std::size_t>(bytes, 1) + alignment - 1) / alignment * alignment;

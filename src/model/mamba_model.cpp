@@ -248,18 +248,13 @@ MambaModel::MambaModel(MambaConfig config, MambaWeights weights)
         }
         A_.push_back(std::move(A));
     }
-    // Weights under 4 MiB (norms, convolutions, x_proj, dt_proj, biases, ...) and A into shared
+    // The small weights (norms, convolutions, x_proj, dt_proj, biases, ...) and A into shared
     // buffers on huge pages (core/packed_tensors.h): the recurrent step reads them all per token.
-    std::vector<Tensor*> small;
-    for (const auto& named : weights_.named_tensors()) {
-        const Tensor& t = *named.second;
-        if (t.numel() * static_cast<std::int64_t>(dtype_size(t.dtype())) <
-            (std::int64_t{4} << 20)) {
-            small.push_back(named.second);
-        }
-    }
-    for (Tensor& A : A_) small.push_back(&A);
-    pack_tensors(small);
+    std::vector<Tensor*> tensors;
+    for (const auto& named : weights_.named_tensors()) tensors.push_back(named.second);
+    for (Tensor& A : A_) tensors.push_back(&A);
+    pack_tensors(tensors);
+    bf16_mixers_.resize(static_cast<std::size_t>(c.n_layer));
 }
 
 bool MambaModel::is_bk_layer(std::int64_t l) const {

@@ -58,6 +58,12 @@ void conv_step(float* window, const float* xz, const float* W, const float* bias
     }
 }
 
+// step()'s projection: through the bfloat16 copy when there is one, else `p`.
+Tensor step_projection(const BFloat16Matrix& half, const Projection& p, const Tensor& x,
+                       const Tensor* bias) {
+    return half.defined() ? half.apply(x, bias) : projection_forward(p, x, bias);
+}
+
 // One token of one sequence, channels [c0, c1): the pointers of mixer_step's scan (A (d_inner,
 // N), the step's δ, u, z (d_inner), B_t and C_t (N), D, the state (d_inner, N), y (d_inner)).
 struct StepOperands {
@@ -185,9 +191,7 @@ Tensor MambaModel::mixer_step(std::int64_t layer, const Tensor& h, MambaState& s
     const MambaMixerWeights& w = weights_.layers[static_cast<std::size_t>(layer)].mixer;
     const std::int64_t di = config_.d_inner, n = config_.d_state, r = config_.dt_rank;
     const std::int64_t kc = config_.d_conv, batch = state.batch;
-    static const BFloat16Mixer kFloat32{};
-    const BFloat16Mixer& half =
-        bf16_mixers_.empty() ? kFloat32 : bf16_mixers_[static_cast<std::size_t>(layer)];
+    const BFloat16Mixer& half = bf16_mixers_[static_cast<std::size_t>(layer)];
     const Tensor xz = step_projection(half.in_proj, w.in_proj, h, if_defined(w.in_proj_bias));
     const Tensor W = w.conv_weight.contiguous();
     const Tensor conv_bias = w.conv_bias.defined() ? w.conv_bias.contiguous() : Tensor();

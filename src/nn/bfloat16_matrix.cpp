@@ -2,6 +2,7 @@
 
 #include "structseq/core/error.h"
 #include "structseq/core/float16.h"
+#include "structseq/core/packed_tensors.h"
 
 #include "streaming_gemv.h"
 
@@ -20,36 +21,20 @@ void check_float_matrix(std::string_view where, const Tensor& W) {
 
 }  // namespace
 
-BFloat16Matrix::BFloat16Matrix(const Tensor& W) : BFloat16Matrix(W, Tensor()) {}
-
-BFloat16Matrix::BFloat16Matrix(const Tensor& W_in, Tensor bytes) {
+BFloat16Matrix::BFloat16Matrix(const Tensor& W_in) {
     check_float_matrix("BFloat16Matrix", W_in);
     const Tensor W = W_in.contiguous();
-    bytes_ = bytes.defined() ? std::move(bytes) : Tensor::empty({2 * W.numel()}, DType::U8);
+    bytes_ = Tensor::empty({2 * W.numel()}, DType::U8);
     std::transform(W.data<float>(), W.data<float>() + W.numel(),
                    reinterpret_cast<std::uint16_t*>(bytes_.raw_data()), float_to_bfloat16);
     rows_ = W.dim(0);
     cols_ = W.dim(1);
 }
 
-std::vector<BFloat16Matrix> BFloat16Matrix::pack(const std::vector<Tensor>& matrices) {
-    constexpr std::int64_t kAlign = 64;  // bytes: each matrix starts on a cache line
-    const auto padded = [](const Tensor& W) {
-        return (2 * W.numel() + kAlign - 1) / kAlign * kAlign;
-    };
-    std::int64_t total = 0;
-    for (const Tensor& W : matrices) {
-        check_float_matrix("BFloat16Matrix.pack", W);
-        total += padded(W);
-    }
-    const Tensor arena = Tensor::empty({total}, DType::U8);
-    std::vector<BFloat16Matrix> packed;
-    std::int64_t offset = 0;
-    for (const Tensor& W : matrices) {
-        packed.push_back(BFloat16Matrix(W, arena.narrow(0, offset, 2 * W.numel())));
-        offset += padded(W);
-    }
-    return packed;
+void BFloat16Matrix::pack(const std::vector<BFloat16Matrix*>& matrices) {
+    std::vector<Tensor*> bytes;
+    for (BFloat16Matrix* m : matrices) bytes.push_back(&m->bytes_);
+    pack_tensors(bytes);
 }
 
 const std::uint16_t* BFloat16Matrix::bits() const {

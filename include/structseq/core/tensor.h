@@ -71,6 +71,8 @@ std::string shape_string(const Shape& shape);  // "(2, 8, 16)"
 std::int64_t shape_numel(const Shape& shape);  // Error on negative dims or overflow
 
 inline constexpr std::size_t kTensorAlignment = 64;
+// Buffers of at least this many bytes go on 2 MiB boundaries and ask for transparent huge pages.
+inline constexpr std::size_t kHugePageBufferBytes = std::size_t{4} << 20;
 
 class Storage {
 public:

@@ -225,14 +225,10 @@ private:
     Tensor mixer_step(std::int64_t layer, const Tensor& h,
                       MambaState& state) const;  // (batch, d_model) → same
 
-    // step()'s projection through the bfloat16 copy when there is one, else `p`.
-    static Tensor step_projection(const BFloat16Matrix& fast, const Projection& p, const Tensor& x,
-                                  const Tensor* bias);
-
     MambaConfig config_;
     MambaWeights weights_;
-    // After quantize_weights_to_bfloat16: per layer the Mamba mixer's matrices (empty where not
-    // quantized), and the head.
+    // Per layer the Mamba mixer's bfloat16 matrices and the head's, empty until
+    // quantize_weights_to_bfloat16 (and where a matrix stays float32).
     struct BFloat16Mixer {
         BFloat16Matrix in_proj, x_proj, dt_proj, out_proj;
     };

@@ -16,11 +16,11 @@ public:
     BFloat16Matrix() = default;
     // W float32 (rows, cols); Error otherwise.
     explicit BFloat16Matrix(const Tensor& W);
-    // Several matrices in one buffer, each on a 64-byte boundary. Generation reads every step
-    // matrix in turn: one large buffer sits on huge pages, where a buffer per matrix of a few
-    // MiB sits on 4 KiB pages and each page costs a TLB miss (mamba-130m's out_proj in
-    // bfloat16: 2.5 against 3.9 ms per token).
-    static std::vector<BFloat16Matrix> pack(const std::vector<Tensor>& matrices);
+    // Moves the values of matrices under 4 MiB into one shared buffer (core/packed_tensors.h).
+    // Generation reads every step matrix in turn: one large buffer sits on huge pages, where a
+    // buffer per matrix of a few MiB sits on 4 KiB pages and each page costs a TLB miss
+    // (mamba-130m's out_proj in bfloat16: 2.5 against 3.9 ms per token).
+    static void pack(const std::vector<BFloat16Matrix*>& matrices);
 
     bool defined() const { return bytes_.defined(); }
     std::int64_t rows() const { return rows_; }
@@ -32,7 +32,6 @@ public:
     Tensor apply(const Tensor& x, const Tensor* bias = nullptr) const;
 
 private:
-    BFloat16Matrix(const Tensor& W, Tensor bytes);  // into `bytes` (2 · numel) when defined
     const std::uint16_t* bits() const;
 
     // The values' bytes, uint8 (2 · rows · cols): a Tensor for its storage, aligned and on huge

@@ -69,8 +69,9 @@ TEST(BFloat16Matrix, PackedMatricesActLikeSeparateOnes) {
     const std::vector<Tensor> matrices = {Rng(1).normal({3, 7}, DType::F32),
                                           Rng(2).normal({33, 65}, DType::F32),
                                           Rng(3).normal({1, 1}, DType::F32)};
-    const std::vector<BFloat16Matrix> packed = BFloat16Matrix::pack(matrices);
-    ASSERT_EQ(packed.size(), matrices.size());
+    std::vector<BFloat16Matrix> packed;
+    for (const Tensor& W : matrices) packed.emplace_back(W);
+    BFloat16Matrix::pack({&packed[0], &packed[1], &packed[2]});
     for (std::size_t i = 0; i < matrices.size(); ++i) {
         const BFloat16Matrix alone(matrices[i]);
         EXPECT_EQ(packed[i].rows(), alone.rows());
