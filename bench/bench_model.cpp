@@ -10,6 +10,7 @@
 #include "thread_scope.h"
 
 #include <benchmark/benchmark.h>
+#include <cblas.h>
 
 #include <algorithm>
 #include <chrono>
@@ -117,6 +118,37 @@ BENCHMARK(BM_MambaPrompt)
     ->Arg(1)
     ->Arg(2)
     ->ArgName("threads")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// One row through a (50280 × 768) float32 matrix, mamba-130m's head: 154 MB, far beyond the
+// caches, so the product runs at the rate W streams from memory. impl 0: linear_forward (the
+// streaming GEMV generation uses, nn/streaming_gemv.h); impl 1: OpenBLAS's sgemv, which walks
+// four rows side by side. One thread. args: impl.
+void BM_OneRowProduct(benchmark::State& state) {
+    const ThreadScope scope(1);
+    const std::int64_t rows = 50280, cols = 768;
+    const Tensor W = Rng(9).normal({rows, cols}, DType::F32);
+    const Tensor x = Rng(10).normal({1, cols}, DType::F32);
+    Tensor y = Tensor::empty({1, rows}, DType::F32);
+    for (auto _ : state) {
+        if (state.range(0) == 0) {
+            benchmark::DoNotOptimize(linear_forward(x, W, nullptr).raw_data());
+        } else {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, W.data<float>(), cols,
+                        x.data<float>(), 1, 0.0f, y.data<float>(), 1);
+            benchmark::DoNotOptimize(y.raw_data());
+        }
+    }
+    state.counters["GB_per_second"] = benchmark::Counter(
+        4e-9 * static_cast<double>(rows * cols), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+BENCHMARK(BM_OneRowProduct)
+    ->Name("one_row_product_50280x768")
+    ->Arg(0)
+    ->Arg(1)
+    ->ArgName("openblas")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

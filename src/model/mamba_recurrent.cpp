@@ -30,7 +30,7 @@ float softplus(float x) {
 
 // The causal depthwise convolution's step: each channel's window (d_conv values) shifts by one
 // and takes the new input, out[c] = bias[c] + Σ_k W[c, k] window[c, k]. One thread, d_conv = 4
-// unrolled: mamba-130m's 24 layers took 0.2 ms per token so, 0.6 ms in a threaded loop.
+// unrolled: at mamba-130m's shape this beat a threaded loop with d_conv read at run time.
 template <int Taps>
 STRUCTSEQ_ALWAYS_INLINE void conv_window_step(float* window, const float* xz, const float* W,
                                               const float* bias, float* out, std::int64_t batch,

@@ -3,8 +3,8 @@
 // a contiguous view (same shape, dtype and values) into one buffer per dtype, each starting on a
 // 64-byte boundary. A buffer that large sits on huge pages (Tensor storage), so a model's many
 // small weights, which generation reads in turn once per token, cost a few TLB entries instead of
-// one per 4 KiB page: mamba-130m's x_proj and dt_proj (0.5 and 0.3 MB per layer) were read at
-// 12–15 GB/s from buffers of their own against 22 GB/s for its large matrices. Larger tensors
+// one per 4 KiB page: from buffers of their own, mamba-130m's x_proj and dt_proj (0.5 and 0.3 MB
+// per layer) were read well below the rate of its large matrices. Larger tensors
 // (already on huge pages) and undefined ones stay as they are. Storage that other tensors share
 // stays as it was: only the listed tensors move.
 
