@@ -2,7 +2,7 @@
 
 #include "attention_inputs.h"
 #include "linalg/blas.h"
-#include "linalg/lapack.h"
+#include "linalg/small_matrix.h"
 #include "structseq/core/error.h"
 #include "structseq/core/threads.h"
 
@@ -25,16 +25,14 @@ void keep_lower(Real* a, Index c) {
     for (Index r = 0; r < c; ++r) std::fill(a + r * c + r + 1, a + (r + 1) * c, Real(0));
 }
 
-// The Cholesky factor L (row-major, lower) of the SPD matrix a (n × n) in place: row-major
-// lower is column-major upper, which LAPACK factors as Uᵀ U = L Lᵀ.
+// The Cholesky factor U (A = Uᵀ U) of the SPD matrix a (n × n) in its upper triangle, in place
+// (linalg_detail::cholesky_upper_in_place).
 template <class Real>
-void cholesky_lower(Real* a, Index n, std::string_view where) {
-    const int size = lapack::to_lapack_int(n, where);
-    int info = 0;
-    lapack::potrf("U", &size, a, &size, &info);
-    if (info != 0) {
+void cholesky_upper(Real* a, Index n, std::string_view where) {
+    const Index failed = linalg_detail::cholesky_upper_in_place(a, n, n);
+    if (failed != 0) {
         fail("{}: a Gram matrix is not positive definite (order {} of {}); are q, k finite?", where,
-             info, n);
+             failed, n);
     }
 }
 
@@ -44,40 +42,36 @@ void cholesky_lower(Real* a, Index n, std::string_view where) {
 template <class Real>
 struct RunningSums {
     Index d, dv;
-    std::vector<double> M, b;
-    std::vector<Real> rows, chunk;  // [K | V] (c × (d + d_v)) and Kᵀ [K | V] (d × (d + d_v))
+    std::vector<double> M, b, Y;
+    std::vector<Real> KtK, KtV;  // a chunk's Kᵀ K (upper triangle) and Kᵀ V
     RunningSums(Index d_, Index dv_, double lam)
         : d(d_),
           dv(dv_),
           M(static_cast<std::size_t>(d_ * d_)),
-          b(static_cast<std::size_t>(d_ * dv_)) {
+          b(static_cast<std::size_t>(d_ * dv_)),
+          KtK(M.size()),
+          KtV(b.size()) {
         for (Index i = 0; i < d; ++i) M[static_cast<std::size_t>(i * d + i)] = lam;
     }
     void add(const Real* k, const Real* v, Index c) {
-        const Index width = d + dv;
-        rows.resize(static_cast<std::size_t>(c * width));
-        chunk.resize(static_cast<std::size_t>(d * width));
-        for (Index r = 0; r < c; ++r) {
-            std::copy_n(k + r * d, d, rows.data() + r * width);
-            if (dv > 0) std::copy_n(v + r * dv, dv, rows.data() + r * width + d);
-        }
-        gemm_rows(true, false, d, width, c, Real(1), k, d, rows.data(), width, Real(0),
-                  chunk.data(), width);
+        linalg_detail::transposed_product(k, c, d, d, k, d, d, KtK.data(), d, true);
+        if (dv > 0) linalg_detail::transposed_product(k, c, d, d, v, dv, dv, KtV.data(), dv, false);
         for (Index r = 0; r < d; ++r) {
-            for (Index j = 0; j < d; ++j) M[r * d + j] += chunk[r * width + j];
-            for (Index j = 0; j < dv; ++j) b[r * dv + j] += chunk[r * width + d + j];
+            for (Index j = r; j < d; ++j) M[r * d + j] += KtK[r * d + j];
+            for (Index j = 0; j < dv; ++j) b[r * dv + j] += KtV[r * dv + j];
         }
+        linalg_detail::mirror_upper(M.data(), d, d);
     }
-    // P = M⁻¹ in float64 from a fresh factorization of M.
-    void inverse(std::vector<double>& P, std::string_view where) const {
+    // P = M⁻¹ in float64 from a fresh factorization M = Uᵀ U: with Y = U⁻ᵀ (lower triangular),
+    // P = U⁻¹ U⁻ᵀ = Yᵀ Y.
+    void inverse(std::vector<double>& P, std::string_view where) {
         P = M;
-        cholesky_lower(P.data(), d, where);
-        const int size = lapack::to_lapack_int(d, where);
-        int info = 0;
-        lapack::potri("U", &size, P.data(), &size, &info);
-        for (Index r = 0; r < d; ++r) {  // potri fills the lower triangle (row-major)
-            for (Index c = r + 1; c < d; ++c) P[r * d + c] = P[c * d + r];
-        }
+        cholesky_upper(P.data(), d, where);
+        Y.assign(static_cast<std::size_t>(d * d), 0.0);
+        for (Index i = 0; i < d; ++i) Y[static_cast<std::size_t>(i * d + i)] = 1;
+        linalg_detail::solve_transposed_upper(P.data(), d, d, Y.data(), d, d);
+        linalg_detail::transposed_product(Y.data(), d, d, d, Y.data(), d, d, P.data(), d, true);
+        linalg_detail::mirror_upper(P.data(), d, d);
     }
 };
 
@@ -113,8 +107,11 @@ public:
             sums_.inverse(P64_, where);
             since_ = 0;
         } else {
-            gemm_rows(true, false, d, d, c, Real(1), Z, ldz, Z, ldz, Real(0), ZtZ_.data(), d);
-            for (std::size_t i = 0; i < P64_.size(); ++i) P64_[i] -= ZtZ_[i];
+            linalg_detail::transposed_product(Z, c, d, ldz, Z, d, ldz, ZtZ_.data(), d, true);
+            for (Index r = 0; r < d; ++r) {
+                for (Index j = r; j < d; ++j) P64_[r * d + j] -= ZtZ_[r * d + j];
+            }
+            linalg_detail::mirror_upper(P64_.data(), d, d);
         }
         publish();
     }
@@ -136,25 +133,44 @@ private:
     std::vector<Real> ZtZ_, P_, PX_, b0_;
 };
 
-// One chunk's rows K (c × d) against its start: L = chol(I + K P Kᵀ) (c × c) and
-// R = L⁻¹ [K P | K X₀ − V] (c × (d + d_v)). R's first d columns are Z, the chunk's Sherman–Morrison
-// vectors (M_t⁻¹ = P − Σ_{i≤t} z_i z_iᵀ); the others, when V is given, U: the chunk's residuals
-// against the chunk-start regression. PX is [P | X₀] (d × (d + d_v)), or P alone without V.
+// One head's work buffers for the chunked forms, sized once per call.
 template <class Real>
-void factor_chunk(const Real* K, const Real* V, Index c, Index d, Index dv, const Real* PX, Real* L,
-                  Real* R, std::string_view where) {
+struct HeadScratch {
+    std::vector<Real> L, S, T, A, B;  // c × c
+    std::vector<Real> Z, W, C;        // c × d
+    std::vector<Real> Kt, Zt;         // d × c
+    std::vector<Real> R;              // c × (d + d_v)
+    void size(Index c, Index d, Index dv) {
+        const auto n = [](Index x) { return static_cast<std::size_t>(x); };
+        for (auto* square : {&L, &S, &T, &A, &B}) square->resize(n(c * c));
+        for (auto* rows : {&Z, &W, &C, &Kt, &Zt}) rows->resize(n(c * d));
+        R.resize(n(c * (d + dv)));
+    }
+};
+
+// One chunk's rows K (c × d) against its start: I + K P Kᵀ = L Lᵀ (c × c; U = Lᵀ lands in the
+// upper triangle of w.L, Kᵀ in w.Kt) and R = L⁻¹ [K P | K X₀ − V] (c × (d + d_v)). R's first d
+// columns are Z, the chunk's Sherman–Morrison vectors (M_t⁻¹ = P − Σ_{i≤t} z_i z_iᵀ); the others,
+// when V is given, U: the chunk's residuals against the chunk-start regression. PX is [P | X₀]
+// (d × (d + d_v)), or P alone without V.
+template <class Real>
+void factor_chunk(const Real* K, const Real* V, Index c, Index d, Index dv, const Real* PX, Real* R,
+                  HeadScratch<Real>& w, std::string_view where) {
+    Real* G = w.L.data();
     const Index width = d + (V != nullptr ? dv : 0);
-    gemm_rows(false, false, c, width, d, Real(1), K, d, PX, width, Real(0), R, width);
-    if (V != nullptr) {
+    if (V != nullptr) {  // R = K [P | X₀] − [0 | V]
         for (Index r = 0; r < c; ++r) {
-            for (Index j = 0; j < dv; ++j) R[r * width + d + j] -= V[r * dv + j];
+            std::fill_n(R + r * width, d, Real(0));
+            std::copy_n(V + r * dv, dv, R + r * width + d);
         }
     }
-    gemm_rows(false, true, c, c, d, Real(1), R, width, K, d, Real(0), L, c);
-    for (Index i = 0; i < c; ++i) L[i * c + i] += Real(1);
-    cholesky_lower(L, c, where);
-    blas::trsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, c, width, Real(1),
-               L, c, R, width);
+    gemm_rows(false, false, c, width, d, Real(1), K, d, PX, width, Real(V != nullptr ? -1 : 0), R,
+              width);
+    linalg_detail::transpose(K, c, d, d, w.Kt.data(), c);  // NN: BLAS packs a transposed B
+    gemm_rows(false, false, c, c, d, Real(1), R, width, w.Kt.data(), c, Real(0), G, c);
+    for (Index i = 0; i < c; ++i) G[i * c + i] += Real(1);
+    cholesky_upper(G, c, where);
+    linalg_detail::solve_transposed_upper(G, c, c, R, width, width);
 }
 
 // Rows M_t⁻¹ x_t for rows x_t of X (c × d) inside a chunk: Y = X P − tril(X Zᵀ) Z.
@@ -169,20 +185,6 @@ void solve_in_chunk(const Real* X, Index c, Index d, const Real* P, const Real* 
 
 using Dims = attention_detail::AttentionDims;
 using attention_detail::QueryCount;
-
-// One head's work buffers for the chunked forms, sized once per call.
-template <class Real>
-struct HeadScratch {
-    std::vector<Real> L, S, T, A, B;  // c × c
-    std::vector<Real> Z, W, C;        // c × d
-    std::vector<Real> R;              // c × (d + d_v)
-    void size(Index c, Index d, Index dv) {
-        const auto n = [](Index x) { return static_cast<std::size_t>(x); };
-        for (auto* square : {&L, &S, &T, &A, &B}) square->resize(n(c * c));
-        for (auto* rows : {&Z, &W, &C}) rows->resize(n(c * d));
-        R.resize(n(c * (d + dv)));
-    }
-};
 
 // ---- Forward -------------------------------------------------------------------------------
 
@@ -208,10 +210,11 @@ void chunked_head(const Dims& s, const RidgeAttentionOptions& o, const Real* q, 
         const Real *Q = q + t0 * s.d, *K = k + t0 * s.d, *V = v + t0 * s.dv;
         Real* O = out + t0 * s.dv;
         const Index width = s.d + s.dv;
-        factor_chunk(K, V, c, s.d, s.dv, start.PX().data(), w.L.data(), w.R.data(), where);
+        factor_chunk(K, V, c, s.d, s.dv, start.PX().data(), w.R.data(), w, where);
         const Real *Z = w.R.data(), *U = w.R.data() + s.d;
         // out = Q X₀ − tril(Q Zᵀ) U.
-        gemm_rows(false, true, c, c, s.d, Real(1), Q, s.d, Z, width, Real(0), w.S.data(), c);
+        linalg_detail::transpose(Z, c, s.d, width, w.Zt.data(), c);
+        gemm_rows(false, false, c, c, s.d, Real(1), Q, s.d, w.Zt.data(), c, Real(0), w.S.data(), c);
         keep_lower(w.S.data(), c);
         gemm_rows(false, false, c, s.dv, s.d, Real(1), Q, s.d, start.X0(), width, Real(0), O, s.dv);
         gemm_rows(false, false, c, s.dv, c, Real(-1), w.S.data(), c, U, width, Real(1), O, s.dv);
@@ -352,8 +355,7 @@ double chunked_head_backward(const Dims& s, const RidgeAttentionOptions& o, cons
             starts.push_back({recursion.P(), recursion.b0()});
             const Index t0 = j * chunk, c = std::min(chunk, s.n - t0);
             const Real* K = k + t0 * s.d;
-            factor_chunk(K, no_values, c, s.d, 0, recursion.P().data(), w.L.data(), w.Z.data(),
-                         where);
+            factor_chunk(K, no_values, c, s.d, 0, recursion.P().data(), w.Z.data(), w, where);
             recursion.advance(K, v + t0 * s.dv, w.Z.data(), s.d, c, where);
         }
     }
@@ -366,7 +368,7 @@ double chunked_head_backward(const Dims& s, const RidgeAttentionOptions& o, cons
         const Real *Q = q + t0 * s.d, *K = k + t0 * s.d, *V = v + t0 * s.dv, *dO = dout + t0 * s.dv;
         Real *dQ = dq + t0 * s.d, *dK = dk + t0 * s.d, *dV = dv + t0 * s.dv;
         const Real* P = start.P.data();
-        factor_chunk(K, no_values, c, s.d, 0, P, w.L.data(), w.Z.data(), where);
+        factor_chunk(K, no_values, c, s.d, 0, P, w.Z.data(), w, where);
         // W: rows w_t = M_t⁻¹ q_t.
         solve_in_chunk(Q, c, s.d, P, w.Z.data(), w.S.data(), w.W.data());
         // C: rows b_t dout_t = b₀ dout_t + Σ_{j≤t} k_j (v_j·dout_t); T = tril(dout Vᵀ).
@@ -420,7 +422,7 @@ void weights_head(const Dims& s, bool causal, Index chunk, const Real* q, const 
     for (Index t0 = 0; t0 < s.n; t0 += chunk) {
         const Index c = std::min(chunk, s.n - t0);
         const Real *Q = q + t0 * s.d, *K = k + t0 * s.d;
-        factor_chunk(K, no_values, c, s.d, 0, start.P().data(), w.L.data(), w.Z.data(), where);
+        factor_chunk(K, no_values, c, s.d, 0, start.P().data(), w.Z.data(), w, where);
         solve_in_chunk(Q, c, s.d, start.P().data(), w.Z.data(), w.S.data(), w.W.data());
         Real* rows = alpha + t0 * s.n;
         gemm_rows(false, true, c, t0 + c, s.d, Real(1), w.W.data(), s.d, k, s.d, Real(0), rows,

@@ -21,7 +21,6 @@ void dgeqrf_(const int* m, const int* n, double* a, const int* lda, double* tau,
              const int* lwork, int* info);
 void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info);
 void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
-void dpotri_(const char* uplo, const int* n, double* a, const int* lda, int* info);
 void sorgqr_(const int* m, const int* n, const int* k, float* a, const int* lda, const float* tau,
              float* work, const int* lwork, int* info);
 void dorgqr_(const int* m, const int* n, const int* k, double* a, const int* lda, const double* tau,
@@ -53,10 +52,6 @@ inline void potrf(const char* uplo, const int* n, float* a, const int* lda, int*
 }
 inline void potrf(const char* uplo, const int* n, double* a, const int* lda, int* info) {
     dpotrf_(uplo, n, a, lda, info);
-}
-// The inverse of an SPD matrix from its potrf factor (the `uplo` triangle only).
-inline void potri(const char* uplo, const int* n, double* a, const int* lda, int* info) {
-    dpotri_(uplo, n, a, lda, info);
 }
 inline void geqrf(const int* m, const int* n, float* a, const int* lda, float* tau, float* work,
                   const int* lwork, int* info) {
