@@ -25,6 +25,12 @@ void keep_lower(Real* a, Index c) {
     for (Index r = 0; r < c; ++r) std::fill(a + r * c + r + 1, a + (r + 1) * c, Real(0));
 }
 
+// Zeroes the strict lower triangle of a c × c row-major matrix.
+template <class Real>
+void keep_upper(Real* a, Index c) {
+    for (Index r = 0; r < c; ++r) std::fill(a + r * c, a + r * c + r, Real(0));
+}
+
 // The Cholesky factor U (A = Uᵀ U) of the SPD matrix a (n × n) in its upper triangle, in place
 // (linalg_detail::cholesky_upper_in_place).
 template <class Real>
@@ -138,12 +144,12 @@ template <class Real>
 struct HeadScratch {
     std::vector<Real> L, S, T, A, B;  // c × c
     std::vector<Real> Z, W, C;        // c × d
-    std::vector<Real> Kt, Zt;         // d × c
+    std::vector<Real> Kt, Zt, Qt;     // d × c
     std::vector<Real> R;              // c × (d + d_v)
     void size(Index c, Index d, Index dv) {
         const auto n = [](Index x) { return static_cast<std::size_t>(x); };
         for (auto* square : {&L, &S, &T, &A, &B}) square->resize(n(c * c));
-        for (auto* rows : {&Z, &W, &C, &Kt, &Zt}) rows->resize(n(c * d));
+        for (auto* rows : {&Z, &W, &C, &Kt, &Zt, &Qt}) rows->resize(n(c * d));
         R.resize(n(c * (d + dv)));
     }
 };
@@ -166,8 +172,10 @@ void factor_chunk(const Real* K, const Real* V, Index c, Index d, Index dv, cons
     }
     gemm_rows(false, false, c, width, d, Real(1), K, d, PX, width, Real(V != nullptr ? -1 : 0), R,
               width);
-    linalg_detail::transpose(K, c, d, d, w.Kt.data(), c);  // NN: BLAS packs a transposed B
-    gemm_rows(false, false, c, c, d, Real(1), R, width, w.Kt.data(), c, Real(0), G, c);
+    // G's upper triangle (all the Cholesky reads) as (R_Zᵀ)ᵀ Kᵀ, R_Z = K P the first d columns.
+    linalg_detail::transpose(K, c, d, d, w.Kt.data(), c);
+    linalg_detail::transpose(R, c, d, width, w.Zt.data(), c);
+    linalg_detail::transposed_product(w.Zt.data(), d, c, c, w.Kt.data(), c, c, G, c, true);
     for (Index i = 0; i < c; ++i) G[i * c + i] += Real(1);
     cholesky_upper(G, c, where);
     linalg_detail::solve_transposed_upper(G, c, c, R, width, width);
@@ -212,12 +220,14 @@ void chunked_head(const Dims& s, const RidgeAttentionOptions& o, const Real* q, 
         const Index width = s.d + s.dv;
         factor_chunk(K, V, c, s.d, s.dv, start.PX().data(), w.R.data(), w, where);
         const Real *Z = w.R.data(), *U = w.R.data() + s.d;
-        // out = Q X₀ − tril(Q Zᵀ) U.
+        // out = Q X₀ − tril(Q Zᵀ) U, with Sᵀ = triu(Z Qᵀ) from the transposes (d × c).
         linalg_detail::transpose(Z, c, s.d, width, w.Zt.data(), c);
-        gemm_rows(false, false, c, c, s.d, Real(1), Q, s.d, w.Zt.data(), c, Real(0), w.S.data(), c);
-        keep_lower(w.S.data(), c);
+        linalg_detail::transpose(Q, c, s.d, s.d, w.Qt.data(), c);
+        linalg_detail::transposed_product(w.Zt.data(), s.d, c, c, w.Qt.data(), c, c, w.S.data(), c,
+                                          true);
+        keep_upper(w.S.data(), c);
         gemm_rows(false, false, c, s.dv, s.d, Real(1), Q, s.d, start.X0(), width, Real(0), O, s.dv);
-        gemm_rows(false, false, c, s.dv, c, Real(-1), w.S.data(), c, U, width, Real(1), O, s.dv);
+        linalg_detail::subtract_transposed_upper_product(w.S.data(), c, c, U, s.dv, width, O, s.dv);
         start.advance(K, V, Z, width, c, where);
     }
 }

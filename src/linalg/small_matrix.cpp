@@ -171,6 +171,18 @@ STRUCTSEQ_ALWAYS_INLINE void product_rows(const Real* a, Index rows, Index p, In
     }
 }
 
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE void subtract_upper_rows(const Real* t, Index n, Index ldt, const Real* b,
+                                                 Index m, Index ldb, Real* x, Index ldx) {
+    Index i = 0;
+    for (; i + 4 <= n; i += 4) {
+        combine_rows<Combine::kSubtract, 4>(x + i * ldx, ldx, m, b, ldb, t + i, ldt, i + 4);
+    }
+    for (; i < n; ++i) {
+        combine_rows<Combine::kSubtract, 1>(x + i * ldx, ldx, m, b, ldb, t + i, ldt, i + 1);
+    }
+}
+
 // w × w tiles (w = 32 bytes of Real) loaded as pieces, transposed by transpose_units, stored.
 template <class Real>
 STRUCTSEQ_ALWAYS_INLINE void transpose_tiles(const Real* src, Index rows, Index cols, Index lds,
@@ -203,6 +215,18 @@ void transpose(const float* src, Index rows, Index cols, Index lds, float* dst, 
 STRUCTSEQ_CPU_CLONES
 void transpose(const double* src, Index rows, Index cols, Index lds, double* dst, Index ldd) {
     transpose_tiles(src, rows, cols, lds, dst, ldd);
+}
+
+STRUCTSEQ_CPU_CLONES
+void subtract_transposed_upper_product(const float* t, Index n, Index ldt, const float* b, Index m,
+                                       Index ldb, float* x, Index ldx) {
+    subtract_upper_rows(t, n, ldt, b, m, ldb, x, ldx);
+}
+
+STRUCTSEQ_CPU_CLONES
+void subtract_transposed_upper_product(const double* t, Index n, Index ldt, const double* b,
+                                       Index m, Index ldb, double* x, Index ldx) {
+    subtract_upper_rows(t, n, ldt, b, m, ldb, x, ldx);
 }
 
 STRUCTSEQ_CPU_CLONES

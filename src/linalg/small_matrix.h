@@ -37,6 +37,16 @@ void transposed_product(const double* a, std::int64_t rows, std::int64_t p, std:
                         const double* b, std::int64_t m, std::int64_t ldb, double* c,
                         std::int64_t ldc, bool upper_only);
 
+// X −= Tᵀ B for T (n × n) upper triangular, its strict lower triangle zero, B (n × m) and X
+// (n × m): row i of X loses Σ_{j≤i} t_ji b_j (four rows at a time, over the rows of B up to the
+// group's last).
+void subtract_transposed_upper_product(const float* t, std::int64_t n, std::int64_t ldt,
+                                       const float* b, std::int64_t m, std::int64_t ldb, float* x,
+                                       std::int64_t ldx);
+void subtract_transposed_upper_product(const double* t, std::int64_t n, std::int64_t ldt,
+                                       const double* b, std::int64_t m, std::int64_t ldb, double* x,
+                                       std::int64_t ldx);
+
 // dst (cols × rows, row stride ldd) = srcᵀ for src (rows × cols, row stride lds), by square
 // tiles transposed in registers (32-byte pieces), the edges element by element.
 void transpose(const float* src, std::int64_t rows, std::int64_t cols, std::int64_t lds, float* dst,

@@ -18,6 +18,7 @@ namespace {
 using linalg_detail::cholesky_upper_in_place;
 using linalg_detail::mirror_upper;
 using linalg_detail::solve_transposed_upper;
+using linalg_detail::subtract_transposed_upper_product;
 using linalg_detail::transpose;
 using linalg_detail::transposed_product;
 using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -121,6 +122,23 @@ void check_products() {
 TEST(SmallMatrix, TransposedProductsMatchEigen) {
     check_products<float>();
     check_products<double>();
+}
+
+template <class Real>
+void check_upper_product() {
+    for (const std::int64_t n : kOrders) {
+        const Matrix T = Matrix(random_matrix(n, n, 8).triangularView<Eigen::Upper>());
+        const Matrix B = random_matrix(n, 37, 9), X = random_matrix(n, 37, 10);
+        const std::vector<Real> t = buffer_of<Real>(T, n + 1), b = buffer_of<Real>(B, 40);
+        std::vector<Real> x = buffer_of<Real>(X, 38);
+        subtract_transposed_upper_product(t.data(), n, n + 1, b.data(), 37, 40, x.data(), 38);
+        EXPECT_LT(relative(matrix_of(x, n, 37, 38), X - T.transpose() * B), tolerance<Real>()) << n;
+    }
+}
+
+TEST(SmallMatrix, TransposedUpperProductIsSubtracted) {
+    check_upper_product<float>();
+    check_upper_product<double>();
 }
 
 template <class Real>
