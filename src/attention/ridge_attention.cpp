@@ -44,7 +44,7 @@ void cholesky_upper(Real* a, Index n, std::string_view where) {
 
 // One head's float64 running sums M = λI + Σ k_i k_iᵀ (d × d) and b = Σ k_i v_iᵀ (d × d_v). A
 // chunk's own sums (C terms) are formed in Real, then added in float64, so rounding does not pile
-// up along the sequence.
+// up along the sequence. M is kept in its upper triangle only, all its factorization reads.
 template <class Real>
 struct RunningSums {
     Index d, dv;
@@ -66,7 +66,6 @@ struct RunningSums {
             for (Index j = r; j < d; ++j) M[r * d + j] += KtK[r * d + j];
             for (Index j = 0; j < dv; ++j) b[r * dv + j] += KtV[r * dv + j];
         }
-        linalg_detail::mirror_upper(M.data(), d, d);
     }
     // P = M⁻¹ in float64 from a fresh factorization M = Uᵀ U: with Y = U⁻ᵀ (lower triangular),
     // P = U⁻¹ U⁻ᵀ = Yᵀ Y.
@@ -155,10 +154,10 @@ struct HeadScratch {
 };
 
 // One chunk's rows K (c × d) against its start: I + K P Kᵀ = L Lᵀ (c × c; U = Lᵀ lands in the
-// upper triangle of w.L, Kᵀ in w.Kt) and R = L⁻¹ [K P | K X₀ − V] (c × (d + d_v)). R's first d
-// columns are Z, the chunk's Sherman–Morrison vectors (M_t⁻¹ = P − Σ_{i≤t} z_i z_iᵀ); the others,
-// when V is given, U: the chunk's residuals against the chunk-start regression. PX is [P | X₀]
-// (d × (d + d_v)), or P alone without V.
+// upper triangle of w.L; w.Kt and w.Zt are scratch) and R = L⁻¹ [K P | K X₀ − V] (c × (d + d_v)).
+// R's first d columns are Z, the chunk's Sherman–Morrison vectors (M_t⁻¹ = P − Σ_{i≤t} z_i z_iᵀ);
+// the others, when V is given, U: the chunk's residuals against the chunk-start regression. PX is
+// [P | X₀] (d × (d + d_v)), or P alone without V.
 template <class Real>
 void factor_chunk(const Real* K, const Real* V, Index c, Index d, Index dv, const Real* PX, Real* R,
                   HeadScratch<Real>& w, std::string_view where) {
@@ -257,7 +256,7 @@ public:
         for (Index r = 0; r < d; ++r) {
             const double ur = u_[r] / s;
             for (Index c = 0; c < d; ++c) P_[r * d + c] -= ur * u_[c];
-            for (Index c = 0; c < d; ++c) sums_.M[r * d + c] += double(k[r]) * k[c];
+            for (Index c = r; c < d; ++c) sums_.M[r * d + c] += double(k[r]) * k[c];
             for (Index c = 0; c < dv; ++c) sums_.b[r * dv + c] += double(k[r]) * v[c];
         }
         if (++tokens_ % refactor_every_ == 0) sums_.inverse(P_, "ridge_attention");

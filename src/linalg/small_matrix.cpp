@@ -56,6 +56,14 @@ STRUCTSEQ_ALWAYS_INLINE void combine_block(Real* x, Index ldx, const Real* rows,
     }
 }
 
+// The first column that row r of a result works on: 0, or with `upper_only` the 64-byte-aligned
+// column at or below the diagonal (the same for rows r … r + 3 when r is a multiple of 4).
+template <class Real>
+constexpr Index first_column(Index r, bool upper_only) {
+    constexpr Index W = 64 / static_cast<Index>(sizeof(Real));
+    return upper_only ? r - r % W : 0;
+}
+
 // combine_block over columns [0, len): blocks of four vectors, then the whole vectors left in
 // one block, then the last columns one by one.
 template <Combine mode, int Rows, class Real>
@@ -91,17 +99,16 @@ STRUCTSEQ_ALWAYS_INLINE void combine_rows(Real* x, Index ldx, Index len, const R
 }
 
 // Rows of a triangular recursion four at a time: rows r0 … r0 + 3 of `x` (row stride ldx,
-// columns [from, len)) first lose Σ_{i<r0} c_i,r · x_i in one combination (coef[i · stride + r]
-// = c_i,r, the rows i < r0 already final); then, one at a time, the terms from the block's own
+// columns [first_column, len)) first lose Σ_{i<r0} c_i,r · x_i in one combination (coef[i · stride
+// + r] = c_i,r, the rows i < r0 already final); then, one at a time, the terms from the block's own
 // earlier rows, and `finish(r)` makes row r final. The rows past the last whole block, one by one.
 template <class Real, class Finish>
-STRUCTSEQ_ALWAYS_INLINE void triangular_rows(Real* x, Index ldx, Index n, Index from, Index len,
-                                             const Real* coef, Index coef_stride, Finish&& finish) {
-    constexpr Index W = 64 / static_cast<Index>(sizeof(Real));
-    const auto start = [&](Index r) { return from < 0 ? r - r % W : from; };
+STRUCTSEQ_ALWAYS_INLINE void triangular_rows(Real* x, Index ldx, Index n, bool upper_only,
+                                             Index len, const Real* coef, Index coef_stride,
+                                             Finish&& finish) {
     Index r0 = 0;
     for (; r0 + 4 <= n; r0 += 4) {
-        const Index f = start(r0);  // the same for the four rows: W is a multiple of 4
+        const Index f = first_column<Real>(r0, upper_only);
         combine_rows<Combine::kSubtract, 4>(x + r0 * ldx + f, ldx, len - f, x + f, ldx, coef + r0,
                                             coef_stride, r0);
         for (Index r = r0; r < r0 + 4; ++r) {
@@ -112,7 +119,7 @@ STRUCTSEQ_ALWAYS_INLINE void triangular_rows(Real* x, Index ldx, Index n, Index 
         }
     }
     for (; r0 < n; ++r0) {
-        const Index f = start(r0);
+        const Index f = first_column<Real>(r0, upper_only);
         combine_rows<Combine::kSubtract, 1>(x + r0 * ldx + f, ldx, len - f, x + f, ldx, coef + r0,
                                             coef_stride, r0);
         finish(r0);
@@ -120,12 +127,11 @@ STRUCTSEQ_ALWAYS_INLINE void triangular_rows(Real* x, Index ldx, Index n, Index 
 }
 
 // Row k of U (left-looking): u_k,j = (a_k,j − Σ_{i<k} u_ik u_ij) / u_kk for j ≥ k, with u_kk the
-// square root of the j = k term. Rows are formed from the aligned column at or below k (from =
-// −1 asks triangular_rows for that).
+// square root of the j = k term. Rows are formed from the aligned column at or below k.
 template <class Real>
 STRUCTSEQ_ALWAYS_INLINE Index cholesky_upper(Real* a, Index n, Index lda) {
     Index failed = 0;
-    triangular_rows(a, lda, n, -1, n, a, lda, [&](Index k) {
+    triangular_rows(a, lda, n, true, n, a, lda, [&](Index k) {
         Real* row_k = a + k * lda;
         const Real pivot = row_k[k];
         if (failed != 0 || !(pivot > 0)) {
@@ -144,7 +150,7 @@ STRUCTSEQ_ALWAYS_INLINE Index cholesky_upper(Real* a, Index n, Index lda) {
 template <class Real>
 STRUCTSEQ_ALWAYS_INLINE void forward_substitution(const Real* u, Index n, Index lda, Real* b,
                                                   Index m, Index ldb) {
-    triangular_rows(b, ldb, n, 0, m, u, lda, [&](Index r) {
+    triangular_rows(b, ldb, n, false, m, u, lda, [&](Index r) {
         Real* row_r = b + r * ldb;
         const Real inverse = 1 / u[r * lda + r];
         for (Index j = 0; j < m; ++j) row_r[j] *= inverse;
@@ -157,15 +163,14 @@ template <class Real>
 STRUCTSEQ_ALWAYS_INLINE void product_rows(const Real* a, Index rows, Index p, Index lda,
                                           const Real* b, Index m, Index ldb, Real* c, Index ldc,
                                           bool upper_only) {
-    constexpr Index W = 64 / static_cast<Index>(sizeof(Real));
     Index i = 0;
     for (; i + 4 <= p; i += 4) {
-        const Index from = upper_only ? i - i % W : 0;
+        const Index from = first_column<Real>(i, upper_only);
         combine_rows<Combine::kAssign, 4>(c + i * ldc + from, ldc, m - from, b + from, ldb, a + i,
                                           lda, rows);
     }
     for (; i < p; ++i) {
-        const Index from = upper_only ? i - i % W : 0;
+        const Index from = first_column<Real>(i, upper_only);
         combine_rows<Combine::kAssign, 1>(c + i * ldc + from, ldc, m - from, b + from, ldb, a + i,
                                           lda, rows);
     }

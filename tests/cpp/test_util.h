@@ -4,6 +4,7 @@
 #include "structseq/core/error.h"
 #include "structseq/core/rng.h"
 #include "structseq/core/tensor.h"
+#include "structseq/core/threads.h"
 
 #include <gtest/gtest.h>
 
@@ -111,6 +112,37 @@ double directional_difference(const Tensor& x, const Tensor& direction, Loss los
         return y;
     };
     return (loss(shifted(h)) - loss(shifted(-h))) / (2 * h);
+}
+
+// Sets the library's thread count for a scope and restores the previous one, also when an
+// assertion leaves the test early.
+class ThreadCount {
+public:
+    explicit ThreadCount(int threads) : saved_(num_threads()) { set_num_threads(threads); }
+    ~ThreadCount() { set_num_threads(saved_); }
+    ThreadCount(const ThreadCount&) = delete;
+    ThreadCount& operator=(const ThreadCount&) = delete;
+
+private:
+    int saved_;
+};
+
+// The largest |y − (x Wᵀ + b)| over y (m × out), the reference formed by a plain float64 loop;
+// x (m × in), W (out × in), b (out) or null, any float dtype.
+inline double largest_linear_error(const Tensor& x, const Tensor& W, const Tensor* b,
+                                   const Tensor& y) {
+    const std::int64_t m = x.dim(0), in = x.dim(1), out = W.dim(0);
+    const std::vector<double> xs = values_of(x), ws = values_of(W), ys = values_of(y);
+    const std::vector<double> bs = b != nullptr ? values_of(*b) : std::vector<double>(static_cast<std::size_t>(out), 0.0);
+    double worst = 0;
+    for (std::int64_t r = 0; r < m; ++r) {
+        for (std::int64_t o = 0; o < out; ++o) {
+            double expected = bs[o];
+            for (std::int64_t k = 0; k < in; ++k) expected += xs[r * in + k] * ws[o * in + k];
+            worst = std::max(worst, std::abs(ys[r * out + o] - expected));
+        }
+    }
+    return worst;
 }
 
 // Asserts that `statement` throws structseq::Error whose message contains `fragment`.

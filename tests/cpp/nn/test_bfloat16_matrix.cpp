@@ -32,8 +32,7 @@ TEST(BFloat16Matrix, HoldsTheRoundedValues) {
 // y = x Wᵀ + b against a float64 loop over the rounded values: rows of x one by one, lengths
 // that leave a single vector and a scalar tail, products on one thread and split over three.
 TEST(BFloat16Matrix, ApplyMatchesAPlainLoop) {
-    const int saved_threads = num_threads();
-    set_num_threads(3);
+    const testing::ThreadCount threads(3);
     struct Case {
         std::int64_t m, rows, cols;
         bool bias;
@@ -46,21 +45,10 @@ TEST(BFloat16Matrix, ApplyMatchesAPlainLoop) {
         const BFloat16Matrix m(W);
         const Tensor y = m.apply(x, c.bias ? &b : nullptr);
         ASSERT_EQ(y.shape(), (Shape{c.m, c.rows}));
-        const Tensor Wq = round_to_bfloat16(W);
-        double worst = 0;
-        for (std::int64_t r = 0; r < c.m; ++r) {
-            for (std::int64_t o = 0; o < c.rows; ++o) {
-                double expected = c.bias ? b.data<float>()[o] : 0.0;
-                for (std::int64_t k = 0; k < c.cols; ++k) {
-                    expected += double{x.data<float>()[r * c.cols + k]} *
-                                double{Wq.data<float>()[o * c.cols + k]};
-                }
-                worst = std::max(worst, std::abs(y.data<float>()[r * c.rows + o] - expected));
-            }
-        }
-        EXPECT_LT(worst, 1e-4) << c.m << "×" << c.rows << "×" << c.cols;
+        EXPECT_LT(testing::largest_linear_error(x, round_to_bfloat16(W), c.bias ? &b : nullptr, y),
+                  1e-4)
+            << c.m << "×" << c.rows << "×" << c.cols;
     }
-    set_num_threads(saved_threads);
 }
 
 // Matrices packed into one buffer (odd sizes, so later ones start at padded offsets) hold the
