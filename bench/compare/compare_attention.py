@@ -69,7 +69,7 @@ def drift(args):
     rows = []
     candidates = [
         ("structseq chunked", lambda: structseq.ridge_attention(q[None], k[None], v[None], 1.0)[0]),
-        ("structseq Sherman–Morrison (float64 state)", lambda: structseq.ridge_attention(
+        ("structseq Sherman–Morrison (float64 refresh)", lambda: structseq.ridge_attention(
             q[None], k[None], v[None], 1.0, method="sherman_morrison")[0]),
     ]
     if torch is not None:
@@ -127,7 +127,7 @@ def main():
         err = relative_error(torch_sherman_morrison(tq, tk, tv, lam).numpy(), reference)
         rows.append(["PyTorch Sherman–Morrison loop, float32", f"{t_torch * 1e3:.0f}",
                      f"{t_naive / t_torch:.1f}×", f"{err:.1e}"])
-    for label, t, kw in (("structseq Sherman–Morrison (float64 state)", t_sm,
+    for label, t, kw in (("structseq Sherman–Morrison (float64 refresh)", t_sm,
                           {"method": "sherman_morrison"}),
                          ("structseq chunked (C = 64)", t_chunked, {})):
         rows.append([label, f"{t * 1e3:.1f}", f"{t_naive / t:.0f}×",

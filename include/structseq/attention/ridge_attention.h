@@ -10,7 +10,11 @@
 //
 // Causal, M_t = λI + Σ_{i≤t} k_i k_iᵀ and b_t = Σ_{i≤t} k_i v_iᵀ:
 //  - `SequentialShermanMorrison`: M_t⁻¹ = M_{t−1}⁻¹ − u uᵀ/(1 + k_tᵀu), u = M_{t−1}⁻¹ k_t;
-//    O(d² + d d_v) per token, the form generation uses (RidgeAttentionState below);
+//    O(d² + d d_v) per token, the form generation uses (RidgeAttentionState below). Over a
+//    sequence it runs in the input precision on P = M⁻¹ and W = P b (out_t = W_tᵀ q_t), one
+//    pass over each per token (src/attention/sherman_morrison_steps.h), restarted from P and
+//    W formed in float64 every `refactor_every` tokens; at d = 64 on one core it is faster than
+//    the chunked form (docs/benchmarks.md);
 //  - `Chunked` (default): chunks of C tokens with P = M₀⁻¹ and X₀ = P b₀ at the chunk start.
 //    With G = I + K_c P K_cᵀ = L Lᵀ (Cholesky, C × C) and Z = L⁻¹ K_c P, the Sherman–Morrison
 //    updates inside the chunk are the rows of Z: M_t⁻¹ = P − Σ_{i≤t} z_i z_iᵀ, so
@@ -18,8 +22,8 @@
 //    in matrix products: O(n (d² + C d + C²)) in all, at GEMM speed.
 // Stability: M and b are float64 sums (each chunk's own sum formed in the input precision, then
 // added), and P = M⁻¹ is kept in float64: the chunked form downdates it by the chunk's ZᵀZ and
-// factors M afresh every `refactor_every` tokens; the sequential form downdates by u uᵀ/(1 + kᵀu)
-// with the same refresh. Rounding therefore does not accumulate along the sequence: a plain float32
+// factors M afresh every `refactor_every` tokens; the sequential form restarts from M⁻¹ and
+// M⁻¹ b formed in float64 at the same interval. Rounding therefore does not accumulate along the sequence: a plain float32
 // Sherman–Morrison recursion drifts, this does not (tests/cpp/attention/test_ridge_attention.cpp
 // checks n = 65536 against a float64 per-prefix solve).
 //
