@@ -28,9 +28,10 @@ STRUCTSEQ_ALWAYS_INLINE void load_row(const Real* src, Index n, int vectors, Vec
             to[u] = load_lanes<Vec<Real>>(src + u * L);
         } else {
             to[u] = Vec<Real>{};
-            if (left > 0)
+            if (left > 0) {
                 __builtin_memcpy(&to[u], src + u * L,
                                  static_cast<std::size_t>(left) * sizeof(Real));
+            }
         }
     }
 }
@@ -49,10 +50,9 @@ STRUCTSEQ_ALWAYS_INLINE void store_row(Real* dst, Index n, int vectors, const Ve
     }
 }
 
-// One pass over the rows of A (rows × vectors·lanes, row stride lda): row i ← row i + s_i x, then,
-// when `next` is given, acc_m += Σ_i row_i next_m[i] for each of the `Next` row vectors next_m
-// (the products Aᵀ next_m with the updated A). Rows of P are its columns (P is symmetric), so for
-// P this gives P k.
+// One pass over the rows of A (rows × vectors·lanes, row stride lda): row i ← row i + scale_i x,
+// and acc[m] = Σ_i (updated row i) next[m][i] for the Next ≤ 2 rows next[m] (length `rows`): the
+// products Aᵀ next[m] with the updated A. P is symmetric, so for P this is P k.
 template <class Real, int Vectors, int Next>
 STRUCTSEQ_ALWAYS_INLINE void update_rows(Real* A, Index lda, Index rows, int vectors,
                                          const Real* scale, const Vec<Real>* x,
@@ -81,7 +81,7 @@ STRUCTSEQ_ALWAYS_INLINE void update_rows(Real* A, Index lda, Index rows, int vec
 }
 
 // Σ over the vectors of a ⊙ b, summed over the lanes.
-template <class Real, int Vectors>
+template <class Real>
 STRUCTSEQ_ALWAYS_INLINE Real dot(const Vec<Real>* a, const Vec<Real>* b, int vectors) {
     Vec<Real> sum{};
     for (int u = 0; u < vectors; ++u) sum += a[u] * b[u];
@@ -115,7 +115,7 @@ STRUCTSEQ_ALWAYS_INLINE void run_steps(const ShermanMorrisonState<Real>& s, cons
         load_row(kt, d, pv, kv);
         load_row(qt, d, pv, qv);
         for (int u = 0; u < pv; ++u) p[u] = pk[0][u];
-        const Real inv = Real(1) / (Real(1) + dot<Real, kV>(p, kv, pv));
+        const Real inv = Real(1) / (Real(1) + dot<Real>(p, kv, pv));
         Real gq = 0;
         {
             V sum{};

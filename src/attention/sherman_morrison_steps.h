@@ -13,8 +13,8 @@
 
 namespace structseq::attention_detail {
 
-// The state: P (d × ldp) and W (d × ldw), row-major; ldp and ldw are d and d_v rounded up to
-// whole 64-byte vectors (padded_width), their padding columns zero. q, k (count × d) and
+// The state: P (d × ldp) and W (d × ldw), row-major; ldp ≥ d and ldw ≥ d_v are whole 64-byte
+// vectors (padded_width), the columns past d and d_v zero. q, k (count × d) and
 // v (count × d_v) rows in, out (count × d_v).
 template <class Real>
 struct ShermanMorrisonState {
