@@ -95,25 +95,28 @@ TEST(RidgeAttention, CausalFormsMatchPerPrefixSolve) {
 
 // The Sherman–Morrison form's vectorized recursion at every width it handles: one, two and four
 // 64-byte vectors per row (compiled widths), other widths, d ≠ d_v both ways, and heads wider
-// than the kernel (the float64 recurrence), restarted from the float64 sums every 16 tokens.
+// than the kernel (the float64 recurrence), restarted from the float64 sums every 16 tokens; 33
+// and 45 tokens end on a segment of one token and of 13 (two tokens per pass, then one).
 TEST(RidgeAttention, ShermanMorrisonMatchesSolveAtEveryWidth) {
-    const std::vector<std::pair<int, int>> widths = {{1, 1},  {16, 16}, {32, 32}, {64, 64},
+    const std::vector<std::pair<int, int>> widths = {{1, 1},   {16, 16}, {32, 32}, {64, 64},
                                                      {40, 40}, {20, 70}, {70, 20}, {300, 3}};
     for (const auto& [d, dv] : widths) {
-        const Tensor q = normal_tensor({1, 2, 45, d}, 50, 0.3),
-                     k = normal_tensor({1, 2, 45, d}, 51, 0.3),
-                     v = normal_tensor({1, 2, 45, dv}, 52);
-        const std::vector<double> lam = {0.8, 3.0};
-        const std::vector<double> expected = reference(q, k, v, lam, true);
-        RidgeAttentionOptions o;
-        o.method = RidgeMethod::SequentialShermanMorrison;
-        o.refactor_every = 16;
-        EXPECT_LT(relative_error(values_of(ridge_attention(q, k, v, lam, o)), expected), 1e-11)
-            << "float64, d " << d << ", d_v " << dv;
-        const Tensor out32 =
-            ridge_attention(q.to(DType::F32), k.to(DType::F32), v.to(DType::F32), lam, o);
-        EXPECT_LT(relative_error(values_of(out32), expected), 2e-5)
-            << "float32, d " << d << ", d_v " << dv;
+        for (const int n : {33, 45}) {
+            const Tensor q = normal_tensor({1, 2, n, d}, 50, 0.3),
+                         k = normal_tensor({1, 2, n, d}, 51, 0.3),
+                         v = normal_tensor({1, 2, n, dv}, 52);
+            const std::vector<double> lam = {0.8, 3.0};
+            const std::vector<double> expected = reference(q, k, v, lam, true);
+            RidgeAttentionOptions o;
+            o.method = RidgeMethod::SequentialShermanMorrison;
+            o.refactor_every = 16;
+            EXPECT_LT(relative_error(values_of(ridge_attention(q, k, v, lam, o)), expected), 1e-11)
+                << "float64, d " << d << ", d_v " << dv << ", n " << n;
+            const Tensor out32 =
+                ridge_attention(q.to(DType::F32), k.to(DType::F32), v.to(DType::F32), lam, o);
+            EXPECT_LT(relative_error(values_of(out32), expected), 2e-5)
+                << "float32, d " << d << ", d_v " << dv << ", n " << n;
+        }
     }
 }
 
