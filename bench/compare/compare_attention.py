@@ -8,6 +8,7 @@ per-prefix solve.
 Usage: PYTHONPATH=build/python python3 bench/compare/compare_attention.py [--threads 1]
        [--n 4096] [--d 64] [--heads 4] [--repetitions 5] [--no-sweep]
 The float32 drift case of docs/attention.md: ... --drift --n 65536 --d 16
+The float32 error of both forms as the keys' Gram matrix gets ill-conditioned: ... --conditioning
 """
 
 import argparse
@@ -84,6 +85,30 @@ def drift(args):
     print(markdown_table(["form", "whole sequence", "last 1024 tokens"], rows))
 
 
+def conditioning(args):
+    """float32 error of the chunked and Sherman–Morrison forms against the float64 per-prefix solve
+    for keys of low rank plus 1e-3 noise and small λ: M = λI + KᵀK ill-conditioned."""
+    rng = np.random.default_rng(0)
+    heads, n, d = 2, args.n, args.d
+    rows = []
+    for lam, rank in [(1.0, d), (1e-2, d), (1e-3, 8), (1e-4, 32)]:
+        basis = rng.standard_normal((rank, d))
+        k = rng.standard_normal((heads, n, rank)) @ basis / np.sqrt(d)
+        k += 1e-3 * rng.standard_normal((heads, n, d))
+        q = rng.standard_normal((heads, n, d)) / 8
+        v = rng.standard_normal((heads, n, d))
+        reference = naive_per_prefix(q, k, v, lam)
+        row = [f"{lam:g}", str(rank)]
+        for method in ("chunked", "sherman_morrison"):
+            out = structseq.ridge_attention(*(x.astype(np.float32)[None] for x in (q, k, v)), lam,
+                                            method=method)[0]
+            row.append(f"{relative_error(out, reference):.1e}")
+        rows.append(row)
+    print(f"ridge attention, causal, heads {heads}, n {n}, d {d}, float32; keys rank r plus 1e-3 "
+          "noise; relative L2 error against the float64 per-prefix solve\n")
+    print(markdown_table(["λ", "r", "chunked", "Sherman–Morrison"], rows))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -95,9 +120,14 @@ def main():
     parser.add_argument("--drift", action="store_true",
                         help="only the float32 accuracy along the sequence, standard-normal q, k, v "
                              "(the long-sequence case of docs/attention.md: --drift --n 65536 --d 16)")
+    parser.add_argument("--conditioning", action="store_true",
+                        help="only the float32 error of both forms on ill-conditioned keys "
+                             "(docs/attention.md: --conditioning --n 2048)")
     args = parser.parse_args()
     if args.drift:
         return drift(args)
+    if args.conditioning:
+        return conditioning(args)
     structseq.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)
