@@ -272,12 +272,11 @@ TEST(TridiagonalResolventDiagonal, ZeroPivotAndNaNAreErrors) {
 
 TEST(TridiagonalResolventDiagonal, SameBitsWhateverTheThreadCount) {
     const Tensor a = random_tensor({37, 129}, 19), b = random_tensor({129 - 1}, 20);
-    const int saved = num_threads();
-    set_num_threads(1);
-    const Tensor one = tridiagonal_resolvent_diagonal(a, b, b, C(0.2, 0.5));
-    set_num_threads(2);
-    const Tensor two = tridiagonal_resolvent_diagonal(a, b, b, C(0.2, 0.5));
-    set_num_threads(saved);
+    const auto with_threads = [&](int threads) {
+        const testing::ThreadCount scope(threads);
+        return tridiagonal_resolvent_diagonal(a, b, b, C(0.2, 0.5));
+    };
+    const Tensor one = with_threads(1), two = with_threads(2);
     EXPECT_EQ(std::memcmp(one.raw_data(), two.raw_data(), one.nbytes()), 0);
 }
 

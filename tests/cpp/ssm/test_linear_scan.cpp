@@ -36,12 +36,11 @@ Tensor contracting(Shape shape, std::uint64_t seed) {
 }
 
 TEST(LinearScan, SequentialAndParallelMatchTheLoopOnAnyThreadCount) {
-    const int saved = num_threads();
     for (const std::int64_t L : {1, 2, 2047, 9000}) {
         const Tensor a = contracting({2, L, 3}, 1), b = normal_tensor({2, L, 3}, 2);
         const std::vector<double> expected = scan_loop(values_of(a), values_of(b), 2, L, 3);
         for (const int threads : {1, 2, 3, 4}) {
-            set_num_threads(threads);
+            const testing::ThreadCount scope(threads);
             for (const char* method : {"sequential", "parallel"}) {
                 EXPECT_LT(relative_error(values_of(linear_scan(a, b, Tensor(), method)), expected),
                           1e-13)
@@ -49,7 +48,6 @@ TEST(LinearScan, SequentialAndParallelMatchTheLoopOnAnyThreadCount) {
             }
         }
     }
-    set_num_threads(saved);
 }
 
 TEST(LinearScan, SameThreadsSameBits) {
