@@ -3,7 +3,7 @@
 #include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/lane_vector.h"
 
-#include <algorithm>
+#include <cstddef>
 
 namespace structseq::attention_detail {
 
