@@ -282,9 +282,10 @@ private:
 };
 
 // The causal recurrence in the input precision (sherman_morrison_steps.h: P = M⁻¹ and W = P b by
-// rank-one updates), restarted every `refactor_every` tokens from P = M⁻¹ and W = P b formed in
-// float64 from the float64 sums, so rounding does not accumulate along the sequence. Heads wider
-// than the kernel takes run the float64 recurrence of SequentialHead.
+// rank-one updates), restarted every `refactor_every` tokens from the chunked form's fresh start
+// (ChunkRecursion: P = M⁻¹ from a factorization of the float64 sums, W = X₀ = P b), so rounding
+// does not accumulate along the sequence. Heads wider than the kernel takes run the float64
+// recurrence of SequentialHead.
 template <class Real>
 void sequential_head(const Dims& s, Index refactor_every, const Real* q, const Real* k,
                      const Real* v, double lam, Real* out) {
@@ -296,25 +297,22 @@ void sequential_head(const Dims& s, Index refactor_every, const Real* q, const R
         }
         return;
     }
-    // Both row widths alike, so that the kernel's fixed-width paths apply to d = d_v.
+    // Both row widths alike, so that the kernel's fixed-width paths apply to d = d_v; the
+    // padding columns stay zero.
     const Index ld = attention_detail::padded_width(std::max(s.d, s.dv), sizeof(Real));
     LaneArray<Real> P(static_cast<std::size_t>(s.d * ld)), W(P.size());
-    for (Index i = 0; i < s.d; ++i) P[static_cast<std::size_t>(i * ld + i)] = Real(1 / lam);
     const attention_detail::ShermanMorrisonState<Real> state{s.d, s.dv, ld, ld, P.data(), W.data()};
-    RunningSums<Real> sums(s.d, s.dv, lam);
-    std::vector<double> P64, W64(static_cast<std::size_t>(s.d * s.dv));
+    ChunkRecursion<Real> start(s.d, s.dv, lam, refactor_every);
     for (Index t0 = 0; t0 < s.n; t0 += refactor_every) {
+        for (Index r = 0; r < s.d; ++r) {
+            std::copy_n(start.P().data() + r * s.d, s.d, P.data() + r * ld);
+            std::copy_n(start.X0() + r * (s.d + s.dv), s.dv, W.data() + r * ld);
+        }
         const Index count = std::min(refactor_every, s.n - t0);
         attention_detail::sherman_morrison_steps(state, q + t0 * s.d, k + t0 * s.d, v + t0 * s.dv,
                                                  count, out + t0 * s.dv);
-        if (t0 + count == s.n) break;
-        sums.add(k + t0 * s.d, v + t0 * s.dv, count);
-        sums.inverse(P64, "ridge_attention");
-        gemm_rows(false, false, s.d, s.dv, s.d, 1.0, P64.data(), s.d, sums.b.data(), s.dv, 0.0,
-                  W64.data(), s.dv);
-        for (Index r = 0; r < s.d; ++r) {
-            for (Index c = 0; c < s.d; ++c) P[r * ld + c] = static_cast<Real>(P64[r * s.d + c]);
-            for (Index c = 0; c < s.dv; ++c) W[r * ld + c] = static_cast<Real>(W64[r * s.dv + c]);
+        if (t0 + count < s.n) {
+            start.advance(k + t0 * s.d, v + t0 * s.dv, nullptr, 0, count, "ridge_attention");
         }
     }
 }

@@ -3,7 +3,7 @@
 #include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/lane_vector.h"
 
-#include <cstddef>
+#include <algorithm>
 
 namespace structseq::attention_detail {
 
@@ -23,16 +23,7 @@ template <class Real>
 STRUCTSEQ_ALWAYS_INLINE void load_row(const Real* src, Index n, int vectors, Vec<Real>* to) {
     constexpr int L = kLanes<Real>;
     for (int u = 0; u < vectors; ++u) {
-        const Index left = n - Index{u} * L;
-        if (left >= L) {
-            to[u] = load_lanes<Vec<Real>>(src + u * L);
-        } else {
-            to[u] = Vec<Real>{};
-            if (left > 0) {
-                __builtin_memcpy(&to[u], src + u * L,
-                                 static_cast<std::size_t>(left) * sizeof(Real));
-            }
-        }
+        to[u] = load_lanes_partial<Vec<Real>>(src + u * L, std::clamp<Index>(n - u * L, 0, L));
     }
 }
 
@@ -41,12 +32,7 @@ template <class Real>
 STRUCTSEQ_ALWAYS_INLINE void store_row(Real* dst, Index n, int vectors, const Vec<Real>* from) {
     constexpr int L = kLanes<Real>;
     for (int u = 0; u < vectors; ++u) {
-        const Index left = n - Index{u} * L;
-        if (left >= L) {
-            store_lanes(dst + u * L, from[u]);
-        } else if (left > 0) {
-            __builtin_memcpy(dst + u * L, &from[u], static_cast<std::size_t>(left) * sizeof(Real));
-        }
+        store_lanes_partial(dst + u * L, from[u], std::clamp<Index>(n - u * L, 0, L));
     }
 }
 

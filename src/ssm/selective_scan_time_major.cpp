@@ -45,23 +45,6 @@ struct Operands {
     std::int64_t chunks() const { return (L + kCheckpointEvery - 1) / kCheckpointEvery; }
 };
 
-// The `count` ≤ lanes channels at p; missing lanes read as zero and are not written.
-template <class Real>
-STRUCTSEQ_ALWAYS_INLINE Vec<Real> load_block(const Real* p, int count) {
-    if (count == kLanes<Real>) return load_lanes<Vec<Real>>(p);
-    Vec<Real> v = {};
-    __builtin_memcpy(&v, p, static_cast<std::size_t>(count) * sizeof(Real));
-    return v;
-}
-template <class Real>
-STRUCTSEQ_ALWAYS_INLINE void store_block(Real* p, Vec<Real> v, int count) {
-    if (count == kLanes<Real>) {
-        store_lanes(p, v);
-    } else {
-        __builtin_memcpy(p, &v, static_cast<std::size_t>(count) * sizeof(Real));
-    }
-}
-
 // A block's per-lane constants: A and A·log₂e (N vectors each, zero in missing lanes), the
 // largest |A·log₂e| over n, D, bias.
 template <class Real>
@@ -126,7 +109,7 @@ STRUCTSEQ_ALWAYS_INLINE Vec<Real> prepare_rows(const Operands<Real>& op,
     for (std::int64_t t = t0; t < t1; ++t) {
         const std::int64_t row = b * op.L + t, i = t - t0;
         prefetch_step(op, b, t, 1, c0, {prefetch});
-        const Vec<Real> raw = load_block(op.delta.row(row) + c0, count) + k.bias;
+        const Vec<Real> raw = load_lanes_partial<Vec<Real>>(op.delta.row(row) + c0, count) + k.bias;
         if (!op.softplus) {
             steps[i] = raw;
             if (slopes != nullptr) slopes[i] = Vec<Real>{} + 1;
@@ -135,7 +118,8 @@ STRUCTSEQ_ALWAYS_INLINE Vec<Real> prepare_rows(const Operands<Real>& op,
         } else {
             steps[i] = lane_softplus(raw);
         }
-        if (op.z.data != nullptr) sigmoids[i] = lane_sigmoid(load_block(op.z.row(row) + c0, count));
+        if (op.z.data != nullptr)
+            sigmoids[i] = lane_sigmoid(load_lanes_partial<Vec<Real>>(op.z.row(row) + c0, count));
         track_step_max<Real>(step_max, steps[i]);
     }
     return step_max;
@@ -216,12 +200,13 @@ STRUCTSEQ_ALWAYS_INLINE void forward_chunk(const Operands<Real>& op, const Block
     const int count = static_cast<int>(std::min<std::int64_t>(kLanes<Real>, op.dim - c0));
     for (std::int64_t t = t0; t < t1; ++t) {
         const std::int64_t row = b * op.L + t;
-        const Vec<Real> u = load_block(op.u.row(row) + c0, count);
+        const Vec<Real> u = load_lanes_partial<Vec<Real>>(op.u.row(row) + c0, count);
         Vec<Real> y = advance<Real, Bilinear, kN, InRange, false>(
             op.N, k, steps[t - t0], u, op.B.row(row), op.C.row(row), x, {});
         y += k.D * u;
-        if (op.z.data != nullptr) y *= load_block(op.z.row(row) + c0, count) * sigmoids[t - t0];
-        store_block(out + row * op.dim + c0, y, count);
+        if (op.z.data != nullptr)
+            y *= load_lanes_partial<Vec<Real>>(op.z.row(row) + c0, count) * sigmoids[t - t0];
+        store_lanes_partial(out + row * op.dim + c0, y, count);
     }
 }
 
@@ -246,7 +231,7 @@ STRUCTSEQ_ALWAYS_INLINE void forward_block(const Operands<Real>& op, std::int64_
             Real* at =
                 checkpoints + ((b * op.chunks() + t0 / kCheckpointEvery) * op.N) * op.dim + c0;
 #pragma GCC unroll 16
-            for (std::int64_t n = 0; n < N; ++n) store_block(at + n * op.dim, x[n], count);
+            for (std::int64_t n = 0; n < N; ++n) store_lanes_partial(at + n * op.dim, x[n], count);
         }
         const Vec<Real> step_max =
             prepare_rows(op, k, b, c0, t0, t1, steps, nullptr, sigmoids, out);
@@ -345,11 +330,11 @@ STRUCTSEQ_ALWAYS_INLINE void recompute_chunk(const Operands<Real>& op, std::int6
     for (std::int64_t t = t0; t < t1; ++t) {
         const std::int64_t row = b * op.L + t, i = t - t0, at = row * op.dim + c0;
         prefetch_step(op, b, t, 1, c0, {dout, out.dz});
-        const Vec<Real> u = load_block(op.u.row(row) + c0, count);
-        const Vec<Real> dout_t = load_block(dout + at, count);
+        const Vec<Real> u = load_lanes_partial<Vec<Real>>(op.u.row(row) + c0, count);
+        const Vec<Real> dout_t = load_lanes_partial<Vec<Real>>(dout + at, count);
         Vec<Real> z = {}, dy = dout_t;
         if (op.z.data != nullptr) {
-            z = load_block(op.z.row(row) + c0, count);
+            z = load_lanes_partial<Vec<Real>>(op.z.row(row) + c0, count);
             dy *= z * s.sigmoids[i];
         }
         const StepRecord<Real> record{s.a_bar.data() + i * N, s.carried.data() + i * N,
@@ -358,7 +343,8 @@ STRUCTSEQ_ALWAYS_INLINE void recompute_chunk(const Operands<Real>& op, std::int6
             N, k, s.steps[i], u, op.B.row(row), op.C.row(row), x, record);
         if (op.z.data != nullptr) {
             const Vec<Real> sg = s.sigmoids[i];
-            store_block(out.dz + at, dout_t * (y + k.D * u) * sg * (1 + z * (1 - sg)), count);
+            store_lanes_partial(out.dz + at, dout_t * (y + k.D * u) * sg * (1 + z * (1 - sg)),
+                                count);
         }
         st.dD += dy * u;
         s.dy[i] = dy;
@@ -394,7 +380,8 @@ STRUCTSEQ_ALWAYS_INLINE void adjoint_chunk(const Operands<Real>& op, std::int64_
     for (std::int64_t t = t1 - 1; t >= t0; --t) {
         const std::int64_t row = b * op.L + t, i = t - t0, at = row * dim + c0;
         prefetch_step(op, b, t, -1, c0, {out.du, out.ddelta});
-        const V u = load_block(op.u.row(row) + c0, count), dt = s.steps[i], dy = s.dy[i];
+        const V u = load_lanes_partial<Vec<Real>>(op.u.row(row) + c0, count), dt = s.steps[i],
+                dy = s.dy[i];
         const V dtu = dt * u;
         V du = dy * st.k.D, ddt = {}, gB = {};
         const V* carried = s.carried.data() + i * N;
@@ -428,8 +415,8 @@ STRUCTSEQ_ALWAYS_INLINE void adjoint_chunk(const Operands<Real>& op, std::int64_
         }
         const V ddelta = ddt * s.slopes[i];
         st.dbias += ddelta;
-        store_block(out.du + at, du, count);
-        store_block(out.ddelta + at, ddelta, count);
+        store_lanes_partial(out.du + at, du, count);
+        store_lanes_partial(out.ddelta + at, ddelta, count);
     }
     if constexpr (kN > 0) {
 #pragma GCC unroll 16
@@ -452,7 +439,8 @@ STRUCTSEQ_ALWAYS_INLINE void backward_chunk(const Operands<Real>& op, std::int64
     const int count = static_cast<int>(std::min<std::int64_t>(kLanes<Real>, dim - c0));
     const std::int64_t t0 = c * kCheckpointEvery, t1 = std::min(op.L, t0 + kCheckpointEvery);
     const Real* entering = checkpoints + ((b * op.chunks() + c) * N) * dim + c0;
-    for (std::int64_t n = 0; n < N; ++n) s.entering[n] = load_block(entering + n * dim, count);
+    for (std::int64_t n = 0; n < N; ++n)
+        s.entering[n] = load_lanes_partial<Vec<Real>>(entering + n * dim, count);
     const Vec<Real> step_max = prepare_rows<Real>(op, st.k, b, c0, t0, t1, s.steps.data(),
                                                   s.slopes.data(), s.sigmoids.data(), nullptr);
     if (!Bilinear && exps_in_range(st.k, step_max)) {

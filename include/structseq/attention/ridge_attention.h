@@ -12,8 +12,8 @@
 //  - `SequentialShermanMorrison`: M_t⁻¹ = M_{t−1}⁻¹ − u uᵀ/(1 + k_tᵀu), u = M_{t−1}⁻¹ k_t;
 //    O(d² + d d_v) per token, the form generation uses (RidgeAttentionState below). Over a
 //    sequence it runs in the input precision on P = M⁻¹ and W = P b (out_t = W_tᵀ q_t), one
-//    pass over each per token (src/attention/sherman_morrison_steps.h), restarted from P and
-//    W formed in float64 every `refactor_every` tokens; at d = 64 on one core it is faster than
+//    pass over each per two tokens (src/attention/sherman_morrison_steps.h), restarted from
+//    the float64 sums every `refactor_every` tokens; at d = 64 on one core it is faster than
 //    the chunked form (docs/benchmarks.md);
 //  - `Chunked` (default): chunks of C tokens with P = M₀⁻¹ and X₀ = P b₀ at the chunk start.
 //    With G = I + K_c P K_cᵀ = L Lᵀ (Cholesky, C × C) and Z = L⁻¹ K_c P, the Sherman–Morrison
@@ -22,10 +22,11 @@
 //    in matrix products: O(n (d² + C d + C²)) in all, at GEMM speed.
 // Stability: M and b are float64 sums (each chunk's own sum formed in the input precision, then
 // added), and P = M⁻¹ is kept in float64: the chunked form downdates it by the chunk's ZᵀZ and
-// factors M afresh every `refactor_every` tokens; the sequential form restarts from M⁻¹ and
-// M⁻¹ b formed in float64 at the same interval. Rounding therefore does not accumulate along the sequence: a plain float32
-// Sherman–Morrison recursion drifts, this does not (tests/cpp/attention/test_ridge_attention.cpp
-// checks n = 65536 against a float64 per-prefix solve).
+// factors M afresh every `refactor_every` tokens; the sequential form restarts from that fresh
+// factorization at the same interval. Rounding therefore does not accumulate along the sequence:
+// a plain float32 Sherman–Morrison recursion drifts, this does not
+// (tests/cpp/attention/test_ridge_attention.cpp checks n = 65536 against a float64 per-prefix
+// solve).
 //
 // Backward (exact, both modes): with w_t = M_t⁻¹ q_t and g_t = M_t⁻¹ b_t dout_t,
 //   dq_t = g_t,  dλ = −Σ_t w_t·g_t,

@@ -104,6 +104,27 @@ STRUCTSEQ_ALWAYS_INLINE void store_lanes(Real* p, V v) {
     __builtin_memcpy(p, &v, sizeof(V));
 }
 
+// The first `count` values at p (0 ≤ count ≤ the lanes of V), the other lanes zero.
+template <class V, class Real>
+STRUCTSEQ_ALWAYS_INLINE V load_lanes_partial(const Real* p, std::int64_t count) {
+    if (count * static_cast<std::int64_t>(sizeof(Real)) == static_cast<std::int64_t>(sizeof(V))) {
+        return load_lanes<V>(p);
+    }
+    V v = {};
+    __builtin_memcpy(&v, p, static_cast<std::size_t>(count) * sizeof(Real));
+    return v;
+}
+
+// The first `count` lanes of v to p (0 ≤ count ≤ the lanes of V); nothing past them is written.
+template <class V, class Real>
+STRUCTSEQ_ALWAYS_INLINE void store_lanes_partial(Real* p, V v, std::int64_t count) {
+    if (count * static_cast<std::int64_t>(sizeof(Real)) == static_cast<std::int64_t>(sizeof(V))) {
+        store_lanes(p, v);
+    } else {
+        __builtin_memcpy(p, &v, static_cast<std::size_t>(count) * sizeof(Real));
+    }
+}
+
 // Stores (re[0], im[0], re[1], im[1], ...) at p: 2 · Lanes values. Works in 32-byte pieces
 // with constant masks: GCC lowers a shuffle of a vector wider than the machine's element by
 // element through the stack, but a 32-byte one to a permute on every clone that has AVX.
