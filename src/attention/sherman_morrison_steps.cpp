@@ -128,10 +128,10 @@ public:
         }
         Index t = 0;
         for (; t + 1 < count; t += 2) {
+            load(a_, t);
             finish(a_, Pk_[0], Wkq_[0], Wkq_[1], t);
             // Token b's products after token a's update.
-            load_row(k_ + (t + 1) * s_.d, s_.d, pv_, b_.k);
-            load_row(q_ + (t + 1) * s_.d, s_.d, pv_, b_.q);
+            load(b_, t + 1);
             const Real pk = dot<Real>(a_.p, b_.k, pv_), gk = dot<Real>(a_.g, b_.k, pv_),
                        gq = dot<Real>(a_.g, b_.q, pv_);
             V pk_b[kV] = {}, wk_b[kV] = {}, wq_b[kV] = {};
@@ -151,17 +151,22 @@ public:
             }
         }
         if (t < count) {
+            load(a_, t);
             finish(a_, Pk_[0], Wkq_[0], Wkq_[1], t);
             pass<1, 0>(t);
         }
     }
 
 private:
-    // Token x at t: p, g, e and its output, from its products P k, Wᵀk, Wᵀq.
-    STRUCTSEQ_ALWAYS_INLINE void finish(Token<Real, kV>& x, const V* pk, const V* wk, const V* wq,
-                                        Index t) {
+    // The rows k and q of token t into x.
+    STRUCTSEQ_ALWAYS_INLINE void load(Token<Real, kV>& x, Index t) {
         load_row(k_ + t * s_.d, s_.d, pv_, x.k);
         load_row(q_ + t * s_.d, s_.d, pv_, x.q);
+    }
+
+    // Token x at t (its k and q loaded): p, g, e and its output, from its products P k, Wᵀk, Wᵀq.
+    STRUCTSEQ_ALWAYS_INLINE void finish(Token<Real, kV>& x, const V* pk, const V* wk, const V* wq,
+                                        Index t) {
         for (int u = 0; u < pv_; ++u) x.p[u] = pk[u];
         const Real inv = Real(1) / (Real(1) + dot<Real>(x.p, x.k, pv_));
         for (int u = 0; u < pv_; ++u) x.g[u] = x.p[u] * inv;
