@@ -188,19 +188,35 @@ STRUCTSEQ_ALWAYS_INLINE void subtract_upper_rows(const Real* t, Index n, Index l
     }
 }
 
-// w × w tiles (w = 32 bytes of Real) loaded as pieces, transposed by transpose_units, stored.
+// One w × w tile (w = 32 bytes of Real) loaded as pieces, transposed by transpose_units, stored.
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE void transpose_tile(const Real* src, Index lds, Real* dst, Index ldd) {
+    constexpr int w = 32 / static_cast<int>(sizeof(Real));
+    typedef Real Piece __attribute__((vector_size(32)));
+    Piece tile[w];
+    for (int i = 0; i < w; ++i) tile[i] = load_lanes<Piece>(src + i * lds);
+    transpose_units<Piece, 1, w>(tile);
+    for (int i = 0; i < w; ++i) store_lanes(dst + i * ldd, tile[i]);
+}
+
+// w × w tiles, two row tiles side by side where there are two, so that each destination row
+// gets a whole 64-byte line at a time (one tile writes half a line, and a half-written line
+// would go out to the level-2 cache and come back before its other half).
 template <class Real>
 STRUCTSEQ_ALWAYS_INLINE void transpose_tiles(const Real* src, Index rows, Index cols, Index lds,
                                              Real* dst, Index ldd) {
     constexpr int w = 32 / static_cast<int>(sizeof(Real));
-    typedef Real Piece __attribute__((vector_size(32)));
     const Index full_rows = rows / w * w, full_cols = cols / w * w;
-    for (Index r0 = 0; r0 < full_rows; r0 += w) {
+    Index r0 = 0;
+    for (; r0 + 2 * w <= full_rows; r0 += 2 * w) {
         for (Index c0 = 0; c0 < full_cols; c0 += w) {
-            Piece tile[w];
-            for (int i = 0; i < w; ++i) tile[i] = load_lanes<Piece>(src + (r0 + i) * lds + c0);
-            transpose_units<Piece, 1, w>(tile);
-            for (int i = 0; i < w; ++i) store_lanes(dst + (c0 + i) * ldd + r0, tile[i]);
+            transpose_tile(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, ldd);
+            transpose_tile(src + (r0 + w) * lds + c0, lds, dst + c0 * ldd + r0 + w, ldd);
+        }
+    }
+    for (; r0 < full_rows; r0 += w) {
+        for (Index c0 = 0; c0 < full_cols; c0 += w) {
+            transpose_tile(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, ldd);
         }
     }
     for (Index r = 0; r < rows; ++r) {  // the edges: the last rows, the last columns

@@ -1,5 +1,6 @@
 #include "ssm/selective_scan_float32.h"
 
+#include "linalg/small_matrix.h"
 #include "structseq/core/threads.h"
 #include "structseq/ssm/selective_scan_time_major.h"
 
@@ -10,8 +11,8 @@ namespace structseq::ssm_detail {
 
 namespace {
 
-// (batch, R, C) float32 → (batch, C, R), sixteen source rows at a time: each output row gets
-// one whole 64-byte line per pass, and the sixteen source rows stream side by side.
+// (batch, R, C) float32 → (batch, C, R), sixteen source rows at a time (linalg_detail::transpose
+// writes each output row a whole 64-byte line per pass while the sixteen rows stream side by side).
 Tensor swap_last_axes(const Tensor& x_in) {
     const Tensor x = x_in.contiguous();
     const std::int64_t batch = x.dim(0), R = x.dim(1), C = x.dim(2);
@@ -23,18 +24,8 @@ Tensor swap_last_axes(const Tensor& x_in) {
 #pragma omp parallel for num_threads(num_threads()) schedule(static) if (batch * R * C > 65536)
     for (std::int64_t task = 0; task < batch * row_blocks; ++task) {
         const std::int64_t b = task / row_blocks, r0 = (task % row_blocks) * kRows;
-        const std::int64_t rows = std::min(kRows, R - r0);
-        const float* s = src + (b * R + r0) * C;
-        float* d = dst + b * R * C + r0;
-        if (rows == kRows) {
-            for (std::int64_t c = 0; c < C; ++c) {
-                for (std::int64_t r = 0; r < kRows; ++r) d[c * R + r] = s[r * C + c];
-            }
-        } else {
-            for (std::int64_t c = 0; c < C; ++c) {
-                for (std::int64_t r = 0; r < rows; ++r) d[c * R + r] = s[r * C + c];
-            }
-        }
+        linalg_detail::transpose(src + (b * R + r0) * C, std::min(kRows, R - r0), C, C,
+                                 dst + b * R * C + r0, R);
     }
     return out;
 }

@@ -143,7 +143,8 @@ TEST(SmallMatrix, TransposedUpperProductIsSubtracted) {
 
 template <class Real>
 void check_transpose() {
-    for (const std::int64_t rows : kOrders) {
+    // 24 rows: an odd number of float tiles, the last without a partner.
+    for (const std::int64_t rows : {1, 3, 4, 7, 16, 17, 24, 33, 64, 70}) {
         for (const std::int64_t cols : {std::int64_t{1}, std::int64_t{8}, std::int64_t{19}}) {
             const Matrix S = random_matrix(rows, cols, 5);
             const std::vector<Real> s = buffer_of<Real>(S, cols + 2);
