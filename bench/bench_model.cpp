@@ -2,6 +2,7 @@
 // model-FLOP utilization, prompt processing at mamba-130m's shape, and generation there against
 // the machine's streaming read bandwidth that bounds it.
 
+#include "median.h"
 #include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/lane_vector.h"
 #include "structseq/core/rng.h"
@@ -214,10 +215,6 @@ void BM_GenerationAgainstBandwidth(benchmark::State& state) {
         read_seconds.push_back(std::chrono::duration<double>(end - middle).count());
         state.SetIterationTime(token_seconds.back());
     }
-    const auto median = [](std::vector<double> v) {
-        std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-        return v[v.size() / 2];
-    };
     const double weights_gb = 1e-9 * static_cast<double>(model.step_weight_bytes());
     const double read_gb = 4e-9 * static_cast<double>(buffer.numel());
     state.counters["tokens_per_second"] = 1.0 / median(token_seconds);

@@ -3,12 +3,16 @@
 // forward and forward + backward, in ns per state element (batch · dim · L · N); and the
 // chunked time-parallel forward against the sequential one for a long sequence with few channels.
 
+#include "median.h"
 #include "structseq/core/rng.h"
 #include "structseq/ssm/selective_scan.h"
 #include "structseq/ssm/selective_scan_time_major.h"
 #include "thread_scope.h"
 
 #include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <vector>
 
 namespace structseq {
 namespace {
@@ -61,8 +65,10 @@ void BM_SelectiveScan(benchmark::State& state) {
     set_counters(state, batch, dim, L);
 }
 
-// The same through the time-major kernel; fwd + bwd keeps the forward's checkpoints, as the
-// mixer does.
+// The same through the time-major kernel, forward and forward + backward alternating: each
+// iteration times a forward, then a forward that keeps its checkpoints and the backward from
+// them (as the mixer does), so that both see the same state of a shared machine. Counters: the
+// medians of each, and the median of the iterations' ratios (fwd_bwd_over_fwd).
 void BM_SelectiveScanTimeMajor(benchmark::State& state) {
     const ThreadScope threads(1);
     const std::int64_t batch = state.range(0), dim = state.range(1), L = state.range(2);
@@ -79,16 +85,25 @@ void BM_SelectiveScanTimeMajor(benchmark::State& state) {
     in.delta_bias = x.bias;
     in.delta_softplus = true;
     const Tensor dout = Rng(8).normal({batch * L, dim}, DType::F32);
-    const bool backward = state.range(3) == 1;
+    std::vector<double> forward_seconds, both_seconds, ratios;
+    using Clock = std::chrono::steady_clock;
     for (auto _ : state) {
-        const TimeMajorScanResult r = selective_scan_time_major(in, backward);
-        benchmark::DoNotOptimize(r.out.raw_data());
-        if (backward) {
-            benchmark::DoNotOptimize(
-                selective_scan_time_major_backward(in, dout, r.checkpoints).du.raw_data());
-        }
+        const auto start = Clock::now();
+        benchmark::DoNotOptimize(selective_scan_time_major(in).out.raw_data());
+        const auto middle = Clock::now();
+        const TimeMajorScanResult r = selective_scan_time_major(in, true);
+        benchmark::DoNotOptimize(
+            selective_scan_time_major_backward(in, dout, r.checkpoints).du.raw_data());
+        const auto end = Clock::now();
+        forward_seconds.push_back(std::chrono::duration<double>(middle - start).count());
+        both_seconds.push_back(std::chrono::duration<double>(end - middle).count());
+        ratios.push_back(both_seconds.back() / forward_seconds.back());
+        state.SetIterationTime(both_seconds.back());
     }
-    set_counters(state, batch, dim, L);
+    const double elements = static_cast<double>(batch * dim * L * kN);
+    state.counters["fwd_ns_per_state_element"] = median(forward_seconds) * 1e9 / elements;
+    state.counters["fwd_bwd_ns_per_state_element"] = median(both_seconds) * 1e9 / elements;
+    state.counters["fwd_bwd_over_fwd"] = median(ratios);
 }
 
 // The target shapes (batch, dim, L) = (2, 1536, 2048) and (1, 768, 8192), N = 16.
@@ -101,7 +116,14 @@ void issue_shapes(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_SelectiveScan)->Name("selective_scan")->Apply(issue_shapes);
-BENCHMARK(BM_SelectiveScanTimeMajor)->Name("selective_scan_time_major")->Apply(issue_shapes);
+BENCHMARK(BM_SelectiveScanTimeMajor)
+    ->Name("selective_scan_time_major")
+    ->ArgsProduct({{2}, {1536}, {2048}})
+    ->ArgsProduct({{1}, {768}, {8192}})
+    ->ArgNames({"batch", "dim", "L"})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(5.0)
+    ->UseManualTime();
 
 // One sequence of 2¹⁸ steps, one channel, float64 (the path use_parallel_scan applies to); args:
 // use_parallel_scan, threads.
