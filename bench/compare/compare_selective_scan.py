@@ -5,6 +5,8 @@ structseq.selective_scan_backward. Quality: the largest differences of the outpu
 gradient, relative to their largest entries. One thread each.
 
 Usage: PYTHONPATH=build/python python3 bench/compare/compare_selective_scan.py [--repetitions 3]
+       [--target-shapes]  (forward only at (2, 1536, 2048) and (1, 768, 8192), N 16, in ns per
+                           state element: the reference takes seconds there, its backward minutes)
 """
 
 import argparse
@@ -34,9 +36,41 @@ def torch_reference(u, delta, A, B, C, D, z, delta_bias):
     return y * torch.nn.functional.silu(z)
 
 
+def operands(batch, dim, L, N):
+    """Mamba-like float32 operands, seeded."""
+    rng = np.random.default_rng(0)
+    x = dict(u=rng.standard_normal((batch, dim, L)),
+             delta=rng.standard_normal((batch, dim, L)) - 2,
+             A=-np.exp(rng.standard_normal((dim, N))),
+             B=rng.standard_normal((batch, N, L)), C=rng.standard_normal((batch, N, L)),
+             D=rng.standard_normal(dim), z=rng.standard_normal((batch, dim, L)),
+             delta_bias=rng.standard_normal(dim) * 0.1)
+    x = {k: v.astype(np.float32) for k, v in x.items()}
+    return x, rng.standard_normal((batch, dim, L)).astype(np.float32)
+
+
+def target_shapes(repetitions):
+    """Forward at the target shapes: ours (median of `repetitions`) against one reference run."""
+    rows = []
+    for batch, dim, L, N in [(2, 1536, 2048, 16), (1, 768, 8192, 16)]:
+        x, _ = operands(batch, dim, L, N)
+        ours = median_seconds(lambda: structseq.selective_scan(**x, delta_softplus=True),
+                              repetitions)
+        t = {k: torch.from_numpy(v) for k, v in x.items()}
+        with torch.no_grad():
+            peer = median_seconds(lambda: torch_reference(**t), 1, warmup=0)
+        elements = batch * dim * L * N
+        rows.append((f"{batch}×{dim}×{L}, N={N}", f"{ours * 1e9 / elements:.3f}",
+                     f"{peer * 1e9 / elements:.2f}", f"{peer / ours:.1f}×"))
+    print("Selective scan forward at the target shapes, float32, ns per state element:\n")
+    print(markdown_table(["batch×dim×L", "ours", "torch reference", "ratio"], rows))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--target-shapes", action="store_true",
+                        help="forward only, at (2, 1536, 2048) and (1, 768, 8192) with N 16")
     args = parser.parse_args()
     if torch is None:
         print("torch is not installed (scripts/setup.sh --bench installs it); nothing to compare")
@@ -44,18 +78,14 @@ def main():
     threads = structseq.get_num_threads()
     structseq.set_num_threads(1)
     torch.set_num_threads(1)
+    if args.target_shapes:
+        target_shapes(args.repetitions)
+        structseq.set_num_threads(threads)
+        return
     rows = []
     for batch, dim, L, N in [(1, 256, 256, 16), (1, 512, 512, 16)]:
-        rng = np.random.default_rng(0)
         names = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]
-        x = dict(u=rng.standard_normal((batch, dim, L)),
-                 delta=rng.standard_normal((batch, dim, L)) - 2,
-                 A=-np.exp(rng.standard_normal((dim, N))),
-                 B=rng.standard_normal((batch, N, L)), C=rng.standard_normal((batch, N, L)),
-                 D=rng.standard_normal(dim), z=rng.standard_normal((batch, dim, L)),
-                 delta_bias=rng.standard_normal(dim) * 0.1)
-        x = {k: v.astype(np.float32) for k, v in x.items()}
-        dout = rng.standard_normal((batch, dim, L)).astype(np.float32)
+        x, dout = operands(batch, dim, L, N)
         ours_f = median_seconds(lambda: structseq.selective_scan(**x, delta_softplus=True),
                                 args.repetitions)
         ours_b = median_seconds(
