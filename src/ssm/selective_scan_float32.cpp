@@ -46,13 +46,15 @@ std::optional<Tensor> ungrouped_selector(const Tensor& X, std::int64_t batch, st
     return std::nullopt;
 }
 
-// The operands as time-major inputs when they qualify.
+// The operands as the time-major kernel's inputs when they qualify: B and C as (batch·L, N)
+// rows, and u, delta, z as rows too when `rows` (else as given, (batch, dim, L), for
+// selective_scan_channel_major).
 std::optional<TimeMajorScanInputs> time_major_inputs(const Tensor& u, const Tensor& delta,
                                                      const Tensor& A, const Tensor& B,
                                                      const Tensor& C, const Tensor& D,
                                                      const Tensor& z, const Tensor& delta_bias,
                                                      bool delta_softplus,
-                                                     std::string_view discretization) {
+                                                     std::string_view discretization, bool rows) {
     for (const Tensor* t : {&u, &delta, &A, &B, &C}) {
         if (!t->defined() || t->dtype() != DType::F32) return std::nullopt;
     }
@@ -73,13 +75,13 @@ std::optional<TimeMajorScanInputs> time_major_inputs(const Tensor& u, const Tens
     if (!b || !c || batch * L == 0) return std::nullopt;
     TimeMajorScanInputs in;
     in.batch = batch;
-    in.u = to_rows(u);
-    in.delta = to_rows(delta);
+    in.u = rows ? to_rows(u) : u;
+    in.delta = rows ? to_rows(delta) : delta;
     in.A = A;
     in.B = to_rows(*b);
     in.C = to_rows(*c);
     in.D = D;
-    if (z.defined()) in.z = to_rows(z);
+    if (z.defined()) in.z = rows ? to_rows(z) : z;
     in.delta_bias = delta_bias;
     in.delta_softplus = delta_softplus;
     in.discretization = discretization;
@@ -92,10 +94,10 @@ std::optional<Tensor> selective_scan_float32(const Tensor& u, const Tensor& delt
                                              const Tensor& B, const Tensor& C, const Tensor& D,
                                              const Tensor& z, const Tensor& delta_bias,
                                              bool delta_softplus, std::string_view discretization) {
-    const std::optional<TimeMajorScanInputs> in =
-        time_major_inputs(u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization);
+    const std::optional<TimeMajorScanInputs> in = time_major_inputs(
+        u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization, false);
     if (!in) return std::nullopt;
-    return from_rows(selective_scan_time_major(*in).out, u.dim(0));
+    return selective_scan_channel_major(*in);
 }
 
 std::optional<SelectiveScanGradients> selective_scan_backward_float32(
@@ -103,8 +105,8 @@ std::optional<SelectiveScanGradients> selective_scan_backward_float32(
     const Tensor& C, const Tensor& D, const Tensor& z, const Tensor& delta_bias,
     bool delta_softplus, std::string_view discretization) {
     if (dout.dtype() != DType::F32 || dout.shape() != u.shape()) return std::nullopt;
-    const std::optional<TimeMajorScanInputs> in =
-        time_major_inputs(u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization);
+    const std::optional<TimeMajorScanInputs> in = time_major_inputs(
+        u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization, true);
     if (!in) return std::nullopt;
     SelectiveScanGradients g = selective_scan_time_major_backward(*in, to_rows(dout));
     const std::int64_t batch = u.dim(0);

@@ -1,5 +1,6 @@
 #include "structseq/ssm/selective_scan_time_major.h"
 
+#include "linalg/small_matrix.h"
 #include "ssm/lane_exp.h"
 #include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/error.h"
@@ -210,14 +211,97 @@ STRUCTSEQ_ALWAYS_INLINE void forward_chunk(const Operands<Real>& op, const Block
     }
 }
 
-// Sequence b, channels [c0, c0 + count): out rows (M, dim); the states before steps 0, 64, …
-// into `checkpoints` (batch, chunks, N, dim) when not null. The states sit in registers when N
-// is the compile-time kN (and on the heap when kN = 0). Each
-// 64-step chunk first forms its steps Δ and σ(z) (prepare_rows), which do not depend on the
-// states, and learns whether its exps may skip the clamp.
-template <class Real, bool Bilinear, int kN>
+// Steps [t0, t1) of sequence b for the block at c0 of `op`, output rows into `out` ((M, dim) as
+// op's rows): what forward_block runs prepare_rows and forward_chunk on.
+template <class Real>
+struct ChunkView {
+    const Operands<Real>& op;
+    std::int64_t b, c0, t0, t1;
+    Real* out;
+};
+
+// A block's chunks read and written in place, for time-major rows (out (M, dim)).
+template <class Real>
+struct RowsInPlace {
+    const Operands<Real>& op;
+    std::int64_t b, c0;
+    Real* out;
+    STRUCTSEQ_ALWAYS_INLINE ChunkView<Real> enter(std::int64_t t0, std::int64_t t1) {
+        return {op, b, c0, t0, t1, out};
+    }
+    STRUCTSEQ_ALWAYS_INLINE void leave(std::int64_t, std::int64_t) {}
+};
+
+// Channel-major operands as selective_scan.h takes them: u, Δ, z and out (batch, dim, L)
+// contiguous (z null when absent).
+template <class Real>
+struct ChannelMajorRows {
+    const Real *u, *delta, *z;
+    Real* out;
+};
+
+// A block's chunks of channel-major operands: the chunk's u, Δ, z (count channels × up to 64
+// steps) transposed into rows of W lanes that stay in L1 (lanes past the block's channels zero),
+// the chunk run on them as a sequence of its own, its output rows transposed back.
+template <class Real>
+struct ChannelMajorStage {
+    static constexpr int W = kLanes<Real>;
+    const ChannelMajorRows<Real>& rows;
+    std::int64_t b, c0;
+    int count;
+    std::int64_t L, dim;
+    Operands<Real> chunk;  // op with the staged rows, L = the chunk's steps, dim = W
+    alignas(64) Real u[kCheckpointEvery * W] = {}, delta[kCheckpointEvery * W] = {},
+                                          z[kCheckpointEvery * W] = {},
+                                          out[kCheckpointEvery * W] = {};
+
+    ChannelMajorStage(const Operands<Real>& op, const ChannelMajorRows<Real>& r, std::int64_t b_,
+                      std::int64_t c0_)
+        : rows(r),
+          b(b_),
+          c0(c0_),
+          count(static_cast<int>(std::min<std::int64_t>(W, op.dim - c0_))),
+          L(op.L),
+          dim(op.dim),
+          chunk(op),
+          B(op.B),
+          C(op.C) {
+        chunk.batch = 1;
+        chunk.dim = W;
+        chunk.u = {u, W};
+        chunk.delta = {delta, W};
+        chunk.z = {r.z != nullptr ? z : nullptr, W};
+    }
+    // (count, steps) at (b, c0, t0) of a channel-major array → rows of the stage.
+    STRUCTSEQ_ALWAYS_INLINE void gather(const Real* from, std::int64_t t0, std::int64_t steps,
+                                        Real* to) const {
+        linalg_detail::transpose(from + (b * dim + c0) * L + t0, count, steps, L, to, W);
+    }
+    STRUCTSEQ_ALWAYS_INLINE ChunkView<Real> enter(std::int64_t t0, std::int64_t t1) {
+        gather(rows.u, t0, t1 - t0, u);
+        gather(rows.delta, t0, t1 - t0, delta);
+        if (rows.z != nullptr) gather(rows.z, t0, t1 - t0, z);
+        chunk.L = t1 - t0;
+        chunk.B.data = B.row(b * L + t0);
+        chunk.C.data = C.row(b * L + t0);
+        return {chunk, 0, 0, 0, t1 - t0, out};
+    }
+    STRUCTSEQ_ALWAYS_INLINE void leave(std::int64_t t0, std::int64_t t1) {
+        linalg_detail::transpose(out, t1 - t0, count, W, rows.out + (b * dim + c0) * L + t0, L);
+    }
+
+private:
+    Rows<Real> B, C;  // the whole sequence's (M, N) rows
+};
+
+// Sequence b, channels [c0, c0 + count), chunk by chunk as `source` presents them (RowsInPlace
+// or ChannelMajorStage); the states before steps 0, 64, … into `checkpoints` (batch, chunks, N,
+// dim) when not null. The states sit in registers when N is the compile-time kN (and on the
+// heap when kN = 0). Each 64-step chunk first forms its steps Δ and σ(z) (prepare_rows), which
+// do not depend on the states, and learns whether its exps may skip the clamp.
+template <class Real, bool Bilinear, int kN, class Source>
 STRUCTSEQ_ALWAYS_INLINE void forward_block(const Operands<Real>& op, std::int64_t b,
-                                           std::int64_t c0, Real* out, Real* checkpoints) {
+                                           std::int64_t c0, Source& source, Real* checkpoints) {
     const int count = static_cast<int>(std::min<std::int64_t>(kLanes<Real>, op.dim - c0));
     const std::int64_t N = kN > 0 ? kN : op.N;
     const BlockConstants<Real> k(op, c0, count);
@@ -233,23 +317,39 @@ STRUCTSEQ_ALWAYS_INLINE void forward_block(const Operands<Real>& op, std::int64_
 #pragma GCC unroll 16
             for (std::int64_t n = 0; n < N; ++n) store_lanes_partial(at + n * op.dim, x[n], count);
         }
+        const ChunkView<Real> v = source.enter(t0, t1);
         const Vec<Real> step_max =
-            prepare_rows(op, k, b, c0, t0, t1, steps, nullptr, sigmoids, out);
+            prepare_rows(v.op, k, v.b, v.c0, v.t0, v.t1, steps, nullptr, sigmoids, v.out);
         if (!Bilinear && exps_in_range(k, step_max)) {
-            forward_chunk<Real, Bilinear, kN, true>(op, k, b, c0, t0, t1, steps, sigmoids, x, out);
+            forward_chunk<Real, Bilinear, kN, true>(v.op, k, v.b, v.c0, v.t0, v.t1, steps, sigmoids,
+                                                    x, v.out);
         } else {
-            forward_chunk<Real, Bilinear, kN, false>(op, k, b, c0, t0, t1, steps, sigmoids, x, out);
+            forward_chunk<Real, Bilinear, kN, false>(v.op, k, v.b, v.c0, v.t0, v.t1, steps,
+                                                     sigmoids, x, v.out);
         }
+        source.leave(t0, t1);
     }
 }
 
-template <class Real, bool Bilinear>
+template <class Real, bool Bilinear, class Source>
 STRUCTSEQ_ALWAYS_INLINE void forward_block_any_n(const Operands<Real>& op, std::int64_t b,
-                                                 std::int64_t c0, Real* out, Real* checkpoints) {
+                                                 std::int64_t c0, Source& source,
+                                                 Real* checkpoints) {
     if (op.N == kFixedN) {
-        forward_block<Real, Bilinear, kFixedN>(op, b, c0, out, checkpoints);
+        forward_block<Real, Bilinear, kFixedN>(op, b, c0, source, checkpoints);
     } else {
-        forward_block<Real, Bilinear, 0>(op, b, c0, out, checkpoints);
+        forward_block<Real, Bilinear, 0>(op, b, c0, source, checkpoints);
+    }
+}
+
+// Task = (sequence, block of channels), read from `source`.
+template <class Real, class Source>
+STRUCTSEQ_ALWAYS_INLINE void forward_block_of(const Operands<Real>& op, std::int64_t b,
+                                              std::int64_t c0, Source& source, Real* checkpoints) {
+    if (op.bilinear) {
+        forward_block_any_n<Real, true>(op, b, c0, source, checkpoints);
+    } else {
+        forward_block_any_n<Real, false>(op, b, c0, source, checkpoints);
     }
 }
 
@@ -257,11 +357,17 @@ template <class Real>
 STRUCTSEQ_ALWAYS_INLINE void forward_task(const Operands<Real>& op, std::int64_t task, Real* out,
                                           Real* checkpoints) {
     const std::int64_t b = task / op.blocks(), c0 = (task % op.blocks()) * kLanes<Real>;
-    if (op.bilinear) {
-        forward_block_any_n<Real, true>(op, b, c0, out, checkpoints);
-    } else {
-        forward_block_any_n<Real, false>(op, b, c0, out, checkpoints);
-    }
+    RowsInPlace<Real> source{op, b, c0, out};
+    forward_block_of(op, b, c0, source, checkpoints);
+}
+
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE void channel_major_task(const Operands<Real>& op,
+                                                const ChannelMajorRows<Real>& rows,
+                                                std::int64_t task) {
+    const std::int64_t b = task / op.blocks(), c0 = (task % op.blocks()) * kLanes<Real>;
+    ChannelMajorStage<Real> stage(op, rows, b, c0);
+    forward_block_of(op, b, c0, stage, static_cast<Real*>(nullptr));
 }
 
 STRUCTSEQ_CPU_CLONES
@@ -273,6 +379,16 @@ STRUCTSEQ_CPU_CLONES
 void forward_task_f64(const Operands<double>& op, std::int64_t task, double* out,
                       double* checkpoints) {
     forward_task(op, task, out, checkpoints);
+}
+STRUCTSEQ_CPU_CLONES
+void channel_major_task_f32(const Operands<float>& op, const ChannelMajorRows<float>& rows,
+                            std::int64_t task) {
+    channel_major_task(op, rows, task);
+}
+STRUCTSEQ_CPU_CLONES
+void channel_major_task_f64(const Operands<double>& op, const ChannelMajorRows<double>& rows,
+                            std::int64_t task) {
+    channel_major_task(op, rows, task);
 }
 
 // Where the backward writes: du, ddelta, dz (M, dim); dA, dD and dbias per sequence
@@ -552,6 +668,14 @@ void forward_task_any(const Operands<double>& op, std::int64_t task, double* out
                       double* checkpoints) {
     forward_task_f64(op, task, out, checkpoints);
 }
+void channel_major_task_any(const Operands<float>& op, const ChannelMajorRows<float>& rows,
+                            std::int64_t task) {
+    channel_major_task_f32(op, rows, task);
+}
+void channel_major_task_any(const Operands<double>& op, const ChannelMajorRows<double>& rows,
+                            std::int64_t task) {
+    channel_major_task_f64(op, rows, task);
+}
 void backward_task_any(const Operands<float>& op, std::int64_t task, const float* dout,
                        const float* checkpoints, const Gradients<float>& out,
                        BackwardScratch<float>& s) {
@@ -587,30 +711,41 @@ const Real* vector_of(std::string_view where, const char* name, const Tensor& t,
     return keep.back().data<Real>();
 }
 
+// The operands checked; u, delta, z as (M, dim) rows, or with `channel_major` as (batch, dim, L)
+// arrays that the caller reads (their Rows left empty).
 template <class Real>
 Operands<Real> operands_of(std::string_view where, const TimeMajorScanInputs& in,
-                           std::vector<Tensor>& keep) {
+                           std::vector<Tensor>& keep, bool channel_major = false) {
     const Tensor& u = in.u;
     const Tensor& A = in.A;
     const std::int64_t batch = in.batch;
     check_argument(in.discretization == "zoh" || in.discretization == "bilinear", where,
                    "discretization", fmt::format("\"{}\"", in.discretization),
                    "\"zoh\" or \"bilinear\"");
-    check_argument(u.rank() == 2 && batch >= 1 && u.dim(0) % batch == 0 && u.dim(0) > 0, where, "u",
-                   fmt::format("shape {} with batch {}", shape_string(u.shape()), batch),
-                   "(batch · L, dim), L ≥ 1");
-    check_argument(A.defined() && A.rank() == 2 && A.dim(0) == u.dim(1), where, "A",
+    if (channel_major) {
+        check_argument(u.rank() == 3 && batch >= 1 && u.dim(0) == batch && u.dim(2) > 0, where, "u",
+                       fmt::format("shape {} with batch {}", shape_string(u.shape()), batch),
+                       "(batch, dim, L), L ≥ 1");
+    } else {
+        check_argument(u.rank() == 2 && batch >= 1 && u.dim(0) % batch == 0 && u.dim(0) > 0, where,
+                       "u", fmt::format("shape {} with batch {}", shape_string(u.shape()), batch),
+                       "(batch · L, dim), L ≥ 1");
+    }
+    const std::int64_t dim = u.dim(1);
+    check_argument(A.defined() && A.rank() == 2 && A.dim(0) == dim, where, "A",
                    A.defined() ? "shape " + shape_string(A.shape()) : "undefined",
-                   fmt::format("({}, N)", u.dim(1)));
+                   fmt::format("({}, N)", dim));
     Operands<Real> op;
     op.batch = batch;
-    op.L = u.dim(0) / batch;
-    op.dim = u.dim(1);
+    op.L = channel_major ? u.dim(2) : u.dim(0) / batch;
+    op.dim = dim;
     op.N = A.dim(1);
-    const std::int64_t M = u.dim(0);
-    op.u = rows_of<Real>(where, "u", u, M, op.dim);
-    op.delta = rows_of<Real>(where, "delta", in.delta, M, op.dim);
-    if (in.z.defined()) op.z = rows_of<Real>(where, "z", in.z, M, op.dim);
+    const std::int64_t M = batch * op.L;
+    if (!channel_major) {
+        op.u = rows_of<Real>(where, "u", u, M, op.dim);
+        op.delta = rows_of<Real>(where, "delta", in.delta, M, op.dim);
+        if (in.z.defined()) op.z = rows_of<Real>(where, "z", in.z, M, op.dim);
+    }
     op.B = rows_of<Real>(where, "B", in.B, M, op.N);
     op.C = rows_of<Real>(where, "C", in.C, M, op.N);
     check_argument(A.dtype() == dtype_of<Real>(), where, "A dtype",
@@ -647,6 +782,38 @@ TimeMajorScanResult forward(const TimeMajorScanInputs& in, bool keep_checkpoints
     schedule(static) if (tasks > 1 && in.u.dim(0) * op.dim * op.N > 20000)
     for (std::int64_t task = 0; task < tasks; ++task) forward_task_any(op, task, po, pc);
     return result;
+}
+
+// A channel-major operand (batch, dim, L) of Real, contiguous (kept in `keep`); null when
+// absent.
+template <class Real>
+const Real* channel_major_of(std::string_view where, const char* name, const Tensor& t,
+                             const Operands<Real>& op, std::vector<Tensor>& keep) {
+    if (!t.defined()) return nullptr;
+    check_shape(where, name, t, {op.batch, op.dim, op.L});
+    check_argument(t.dtype() == dtype_of<Real>(), where, std::string(name) + " dtype",
+                   std::string(dtype_name(t.dtype())),
+                   std::string(dtype_name(dtype_of<Real>())) + " (as u)");
+    keep.push_back(t.contiguous());
+    return keep.back().data<Real>();
+}
+
+template <class Real>
+Tensor forward_channel_major(const TimeMajorScanInputs& in) {
+    constexpr std::string_view where = "selective_scan_channel_major";
+    std::vector<Tensor> keep;
+    const Operands<Real> op = operands_of<Real>(where, in, keep, true);
+    check_argument(in.delta.defined(), where, "delta", "undefined", "(batch, dim, L)");
+    Tensor out = Tensor::empty({op.batch, op.dim, op.L}, dtype_of<Real>());
+    const ChannelMajorRows<Real> rows{channel_major_of(where, "u", in.u, op, keep),
+                                      channel_major_of(where, "delta", in.delta, op, keep),
+                                      channel_major_of(where, "z", in.z, op, keep),
+                                      out.data<Real>()};
+    const std::int64_t tasks = op.batch * op.blocks();
+#pragma omp parallel for num_threads(num_threads()) \
+    schedule(static) if (tasks > 1 && op.batch * op.L * op.dim * op.N > 20000)
+    for (std::int64_t task = 0; task < tasks; ++task) channel_major_task_any(op, rows, task);
+    return out;
 }
 
 template <class Real>
@@ -736,6 +903,12 @@ TimeMajorScanResult selective_scan_time_major(const TimeMajorScanInputs& in,
     check_real_dtype("selective_scan_time_major", in.u);
     return in.u.dtype() == DType::F32 ? forward<float>(in, keep_checkpoints)
                                       : forward<double>(in, keep_checkpoints);
+}
+
+Tensor selective_scan_channel_major(const TimeMajorScanInputs& in) {
+    check_real_dtype("selective_scan_channel_major", in.u);
+    return in.u.dtype() == DType::F32 ? forward_channel_major<float>(in)
+                                      : forward_channel_major<double>(in);
 }
 
 SelectiveScanGradients selective_scan_time_major_backward(const TimeMajorScanInputs& in,

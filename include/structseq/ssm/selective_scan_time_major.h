@@ -45,6 +45,12 @@ struct TimeMajorScanResult {
 TimeMajorScanResult selective_scan_time_major(const TimeMajorScanInputs& in,
                                               bool keep_checkpoints = false);
 
+// The same forward on operands laid out as selective_scan.h takes them: u, delta, z and the
+// result (batch, dim, L) (in.batch = u's first extent); B, C (M, N) rows, A, D, delta_bias as
+// above. Each block's 64-step chunk is transposed into rows of vector lanes in L1, and its output
+// back, so no (M, dim) copy of an operand is made. No checkpoints: the backward takes rows.
+Tensor selective_scan_channel_major(const TimeMajorScanInputs& in);
+
 // Gradients shaped like their inputs (du, ddelta, dz (M, dim); dB, dC (M, N); dA (dim, N);
 // dD, ddelta_bias (dim)); the optional ones only for inputs that were given. `checkpoints`
 // from the forward pass, or undefined to recompute them.

@@ -111,6 +111,35 @@ TEST(SelectiveScanTimeMajor, Float32AgreesWithFloat64) {
     }
 }
 
+// Operands in selective_scan.h's layout, (batch, dim, L), give the time-major kernel's output in
+// that layout, bit for bit: partial blocks (dim 19), a partial last chunk (L 70), with and
+// without z.
+TEST(SelectiveScanTimeMajor, ChannelMajorOperandsGiveTheSameBits) {
+    for (const auto& [N, huge_decay] : kVariants) {
+        for (const DType dtype : {DType::F64, DType::F32}) {
+            const Problem p(dtype, N, huge_decay);
+            const auto channel_major = [&](const Tensor& t) {
+                return t.reshape({p.batch, p.L, p.dim}).transpose(1, 2).contiguous();
+            };
+            for (const char* method : {"zoh", "bilinear"}) {
+                for (const bool gated : {true, false}) {
+                    TimeMajorScanInputs rows = p.inputs(method);
+                    if (!gated) rows.z = Tensor();
+                    TimeMajorScanInputs channels = rows;
+                    channels.u = channel_major(rows.u);
+                    channels.delta = channel_major(rows.delta);
+                    if (gated) channels.z = channel_major(rows.z);
+                    const Tensor out = selective_scan_channel_major(channels);
+                    EXPECT_EQ(out.shape(), (Shape{p.batch, p.dim, p.L}));
+                    EXPECT_EQ(values_of(out),
+                              values_of(channel_major(selective_scan_time_major(rows).out)))
+                        << method << " N " << N << " gated " << gated;
+                }
+            }
+        }
+    }
+}
+
 // The same gradients as the channel-major kernel (selective_scan.h, itself checked against
 // finite differences), and ⟨dout, out⟩ moves by ⟨g, e⟩ when an input moves along e.
 TEST(SelectiveScanTimeMajor, BackwardMatchesTheChannelMajorKernelAndFiniteDifferences) {
@@ -221,6 +250,8 @@ TEST(SelectiveScanTimeMajor, RejectsBadInput) {
     EXPECT_ERROR_CONTAINS(with([&](TimeMajorScanInputs& in) { in.z = p.z.transpose(0, 1); }), "z");
     EXPECT_ERROR_CONTAINS(with([](TimeMajorScanInputs& in) { in.discretization = "rk4"; }),
                           "discretization");
+    TimeMajorScanInputs channels = p.inputs("zoh");  // still rows: not (batch, dim, L)
+    EXPECT_ERROR_CONTAINS(selective_scan_channel_major(channels), "u");
     const Tensor wrong({p.batch, 3, p.N, p.dim}, DType::F64);
     EXPECT_ERROR_CONTAINS(selective_scan_time_major_backward(p.inputs("zoh"), p.u, wrong),
                           "checkpoints");
