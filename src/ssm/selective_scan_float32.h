@@ -1,8 +1,9 @@
 #pragma once
 // selective_scan (selective_scan.h) on float32 operands with input-dependent, ungrouped B and C
 // — Mamba's case — runs in float32 through the time-major kernel
-// (selective_scan_time_major.h, channels in vector lanes): the operands are transposed to
-// (batch·L, ·) rows, the results back. Anything else (float64, mixed dtypes, fixed or grouped B
+// (selective_scan_time_major.h, channels in vector lanes): the forward reads u, delta, z in
+// place (selective_scan_channel_major); the backward transposes the operands to (batch·L, ·)
+// rows and the gradients back. Anything else (float64, mixed dtypes, fixed or grouped B
 // or C, a last state asked for) returns nullopt and takes the float64
 // path, which also checks the arguments and names what is wrong.
 
