@@ -235,7 +235,7 @@ struct RowsInPlace {
 // Channel-major operands as selective_scan.h takes them: u, Δ, z and out (batch, dim, L)
 // contiguous (z null when absent).
 template <class Real>
-struct ChannelMajorRows {
+struct ChannelMajorArrays {
     const Real *u, *delta, *z;
     Real* out;
 };
@@ -246,7 +246,7 @@ struct ChannelMajorRows {
 template <class Real>
 struct ChannelMajorStage {
     static constexpr int W = kLanes<Real>;
-    const ChannelMajorRows<Real>& rows;
+    const ChannelMajorArrays<Real>& arrays;
     std::int64_t b, c0;
     int count;
     std::int64_t L, dim;
@@ -255,9 +255,9 @@ struct ChannelMajorStage {
                                           z[kCheckpointEvery * W] = {},
                                           out[kCheckpointEvery * W] = {};
 
-    ChannelMajorStage(const Operands<Real>& op, const ChannelMajorRows<Real>& r, std::int64_t b_,
+    ChannelMajorStage(const Operands<Real>& op, const ChannelMajorArrays<Real>& a, std::int64_t b_,
                       std::int64_t c0_)
-        : rows(r),
+        : arrays(a),
           b(b_),
           c0(c0_),
           count(static_cast<int>(std::min<std::int64_t>(W, op.dim - c0_))),
@@ -270,7 +270,7 @@ struct ChannelMajorStage {
         chunk.dim = W;
         chunk.u = {u, W};
         chunk.delta = {delta, W};
-        chunk.z = {r.z != nullptr ? z : nullptr, W};
+        chunk.z = {a.z != nullptr ? z : nullptr, W};
     }
     // (count, steps) at (b, c0, t0) of a channel-major array → rows of the stage.
     STRUCTSEQ_ALWAYS_INLINE void gather(const Real* from, std::int64_t t0, std::int64_t steps,
@@ -278,16 +278,16 @@ struct ChannelMajorStage {
         linalg_detail::transpose(from + (b * dim + c0) * L + t0, count, steps, L, to, W);
     }
     STRUCTSEQ_ALWAYS_INLINE ChunkView<Real> enter(std::int64_t t0, std::int64_t t1) {
-        gather(rows.u, t0, t1 - t0, u);
-        gather(rows.delta, t0, t1 - t0, delta);
-        if (rows.z != nullptr) gather(rows.z, t0, t1 - t0, z);
+        gather(arrays.u, t0, t1 - t0, u);
+        gather(arrays.delta, t0, t1 - t0, delta);
+        if (arrays.z != nullptr) gather(arrays.z, t0, t1 - t0, z);
         chunk.L = t1 - t0;
         chunk.B.data = B.row(b * L + t0);
         chunk.C.data = C.row(b * L + t0);
         return {chunk, 0, 0, 0, t1 - t0, out};
     }
     STRUCTSEQ_ALWAYS_INLINE void leave(std::int64_t t0, std::int64_t t1) {
-        linalg_detail::transpose(out, t1 - t0, count, W, rows.out + (b * dim + c0) * L + t0, L);
+        linalg_detail::transpose(out, t1 - t0, count, W, arrays.out + (b * dim + c0) * L + t0, L);
     }
 
 private:
@@ -342,7 +342,7 @@ STRUCTSEQ_ALWAYS_INLINE void forward_block_any_n(const Operands<Real>& op, std::
     }
 }
 
-// Task = (sequence, block of channels), read from `source`.
+// The block at c0 of sequence b, by ZOH or bilinear as op says, chunks from `source`.
 template <class Real, class Source>
 STRUCTSEQ_ALWAYS_INLINE void forward_block_of(const Operands<Real>& op, std::int64_t b,
                                               std::int64_t c0, Source& source, Real* checkpoints) {
@@ -363,10 +363,10 @@ STRUCTSEQ_ALWAYS_INLINE void forward_task(const Operands<Real>& op, std::int64_t
 
 template <class Real>
 STRUCTSEQ_ALWAYS_INLINE void channel_major_task(const Operands<Real>& op,
-                                                const ChannelMajorRows<Real>& rows,
+                                                const ChannelMajorArrays<Real>& arrays,
                                                 std::int64_t task) {
     const std::int64_t b = task / op.blocks(), c0 = (task % op.blocks()) * kLanes<Real>;
-    ChannelMajorStage<Real> stage(op, rows, b, c0);
+    ChannelMajorStage<Real> stage(op, arrays, b, c0);
     forward_block_of(op, b, c0, stage, static_cast<Real*>(nullptr));
 }
 
@@ -381,14 +381,14 @@ void forward_task_f64(const Operands<double>& op, std::int64_t task, double* out
     forward_task(op, task, out, checkpoints);
 }
 STRUCTSEQ_CPU_CLONES
-void channel_major_task_f32(const Operands<float>& op, const ChannelMajorRows<float>& rows,
+void channel_major_task_f32(const Operands<float>& op, const ChannelMajorArrays<float>& arrays,
                             std::int64_t task) {
-    channel_major_task(op, rows, task);
+    channel_major_task(op, arrays, task);
 }
 STRUCTSEQ_CPU_CLONES
-void channel_major_task_f64(const Operands<double>& op, const ChannelMajorRows<double>& rows,
+void channel_major_task_f64(const Operands<double>& op, const ChannelMajorArrays<double>& arrays,
                             std::int64_t task) {
-    channel_major_task(op, rows, task);
+    channel_major_task(op, arrays, task);
 }
 
 // Where the backward writes: du, ddelta, dz (M, dim); dA, dD and dbias per sequence
@@ -668,13 +668,13 @@ void forward_task_any(const Operands<double>& op, std::int64_t task, double* out
                       double* checkpoints) {
     forward_task_f64(op, task, out, checkpoints);
 }
-void channel_major_task_any(const Operands<float>& op, const ChannelMajorRows<float>& rows,
+void channel_major_task_any(const Operands<float>& op, const ChannelMajorArrays<float>& arrays,
                             std::int64_t task) {
-    channel_major_task_f32(op, rows, task);
+    channel_major_task_f32(op, arrays, task);
 }
-void channel_major_task_any(const Operands<double>& op, const ChannelMajorRows<double>& rows,
+void channel_major_task_any(const Operands<double>& op, const ChannelMajorArrays<double>& arrays,
                             std::int64_t task) {
-    channel_major_task_f64(op, rows, task);
+    channel_major_task_f64(op, arrays, task);
 }
 void backward_task_any(const Operands<float>& op, std::int64_t task, const float* dout,
                        const float* checkpoints, const Gradients<float>& out,
@@ -805,14 +805,14 @@ Tensor forward_channel_major(const TimeMajorScanInputs& in) {
     const Operands<Real> op = operands_of<Real>(where, in, keep, true);
     check_argument(in.delta.defined(), where, "delta", "undefined", "(batch, dim, L)");
     Tensor out = Tensor::empty({op.batch, op.dim, op.L}, dtype_of<Real>());
-    const ChannelMajorRows<Real> rows{channel_major_of(where, "u", in.u, op, keep),
-                                      channel_major_of(where, "delta", in.delta, op, keep),
-                                      channel_major_of(where, "z", in.z, op, keep),
-                                      out.data<Real>()};
+    const ChannelMajorArrays<Real> arrays{channel_major_of(where, "u", in.u, op, keep),
+                                          channel_major_of(where, "delta", in.delta, op, keep),
+                                          channel_major_of(where, "z", in.z, op, keep),
+                                          out.data<Real>()};
     const std::int64_t tasks = op.batch * op.blocks();
 #pragma omp parallel for num_threads(num_threads()) \
     schedule(static) if (tasks > 1 && op.batch * op.L * op.dim * op.N > 20000)
-    for (std::int64_t task = 0; task < tasks; ++task) channel_major_task_any(op, rows, task);
+    for (std::int64_t task = 0; task < tasks; ++task) channel_major_task_any(op, arrays, task);
     return out;
 }
 
