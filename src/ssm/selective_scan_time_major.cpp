@@ -699,11 +699,13 @@ Rows<Real> rows_of(std::string_view where, const char* name, const Tensor& t, st
     return {static_cast<const Real*>(t.raw_data()), t.strides()[0]};
 }
 
+// An optional operand of `shape` (D, delta_bias; channel-major u, delta, z) as contiguous Real,
+// kept in `keep`; null when absent.
 template <class Real>
-const Real* vector_of(std::string_view where, const char* name, const Tensor& t, std::int64_t dim,
-                      std::vector<Tensor>& keep) {
+const Real* contiguous_of(std::string_view where, const char* name, const Tensor& t,
+                          const Shape& shape, std::vector<Tensor>& keep) {
     if (!t.defined()) return nullptr;
-    check_shape(where, name, t, {dim});
+    check_shape(where, name, t, shape);
     check_argument(t.dtype() == dtype_of<Real>(), where, std::string(name) + " dtype",
                    std::string(dtype_name(t.dtype())),
                    std::string(dtype_name(dtype_of<Real>())) + " (as u)");
@@ -753,8 +755,8 @@ Operands<Real> operands_of(std::string_view where, const TimeMajorScanInputs& in
                    std::string(dtype_name(dtype_of<Real>())) + " (as u)");
     keep.push_back(A.contiguous());
     op.A = keep.back().data<Real>();
-    op.D = vector_of<Real>(where, "D", in.D, op.dim, keep);
-    op.bias = vector_of<Real>(where, "delta_bias", in.delta_bias, op.dim, keep);
+    op.D = contiguous_of<Real>(where, "D", in.D, {op.dim}, keep);
+    op.bias = contiguous_of<Real>(where, "delta_bias", in.delta_bias, {op.dim}, keep);
     op.softplus = in.delta_softplus;
     op.bilinear = in.discretization == "bilinear";
     return op;
@@ -784,20 +786,6 @@ TimeMajorScanResult forward(const TimeMajorScanInputs& in, bool keep_checkpoints
     return result;
 }
 
-// A channel-major operand (batch, dim, L) of Real, contiguous (kept in `keep`); null when
-// absent.
-template <class Real>
-const Real* channel_major_of(std::string_view where, const char* name, const Tensor& t,
-                             const Operands<Real>& op, std::vector<Tensor>& keep) {
-    if (!t.defined()) return nullptr;
-    check_shape(where, name, t, {op.batch, op.dim, op.L});
-    check_argument(t.dtype() == dtype_of<Real>(), where, std::string(name) + " dtype",
-                   std::string(dtype_name(t.dtype())),
-                   std::string(dtype_name(dtype_of<Real>())) + " (as u)");
-    keep.push_back(t.contiguous());
-    return keep.back().data<Real>();
-}
-
 template <class Real>
 Tensor forward_channel_major(const TimeMajorScanInputs& in) {
     constexpr std::string_view where = "selective_scan_channel_major";
@@ -805,10 +793,11 @@ Tensor forward_channel_major(const TimeMajorScanInputs& in) {
     const Operands<Real> op = operands_of<Real>(where, in, keep, true);
     check_argument(in.delta.defined(), where, "delta", "undefined", "(batch, dim, L)");
     Tensor out = Tensor::empty({op.batch, op.dim, op.L}, dtype_of<Real>());
-    const ChannelMajorArrays<Real> arrays{channel_major_of(where, "u", in.u, op, keep),
-                                          channel_major_of(where, "delta", in.delta, op, keep),
-                                          channel_major_of(where, "z", in.z, op, keep),
-                                          out.data<Real>()};
+    const Shape shape = {op.batch, op.dim, op.L};
+    const ChannelMajorArrays<Real> arrays{
+        contiguous_of<Real>(where, "u", in.u, shape, keep),
+        contiguous_of<Real>(where, "delta", in.delta, shape, keep),
+        contiguous_of<Real>(where, "z", in.z, shape, keep), out.data<Real>()};
     const std::int64_t tasks = op.batch * op.blocks();
 #pragma omp parallel for num_threads(num_threads()) \
     schedule(static) if (tasks > 1 && op.batch * op.L * op.dim * op.N > 20000)
