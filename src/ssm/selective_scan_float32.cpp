@@ -30,7 +30,7 @@ Tensor swap_last_axes(const Tensor& x_in) {
     return out;
 }
 
-// (batch, ·, L) → (batch·L, ·) rows, and back.
+// (batch, N, L) → (batch·L, N) rows of B or C, and back.
 Tensor to_rows(const Tensor& x) {
     return swap_last_axes(x).reshape({x.dim(0) * x.dim(2), x.dim(1)});
 }
@@ -46,15 +46,14 @@ std::optional<Tensor> ungrouped_selector(const Tensor& X, std::int64_t batch, st
     return std::nullopt;
 }
 
-// The operands as the time-major kernel's inputs when they qualify: B and C as (batch·L, N)
-// rows, and u, delta, z as rows too when `rows` (else as given, (batch, dim, L), for
-// selective_scan_channel_major).
-std::optional<TimeMajorScanInputs> time_major_inputs(const Tensor& u, const Tensor& delta,
-                                                     const Tensor& A, const Tensor& B,
-                                                     const Tensor& C, const Tensor& D,
-                                                     const Tensor& z, const Tensor& delta_bias,
-                                                     bool delta_softplus,
-                                                     std::string_view discretization, bool rows) {
+// The operands as the channel-major kernel's inputs when they qualify (B and C as (batch·L, N)
+// rows, the rest as given).
+std::optional<TimeMajorScanInputs> channel_major_inputs(const Tensor& u, const Tensor& delta,
+                                                        const Tensor& A, const Tensor& B,
+                                                        const Tensor& C, const Tensor& D,
+                                                        const Tensor& z, const Tensor& delta_bias,
+                                                        bool delta_softplus,
+                                                        std::string_view discretization) {
     for (const Tensor* t : {&u, &delta, &A, &B, &C}) {
         if (!t->defined() || t->dtype() != DType::F32) return std::nullopt;
     }
@@ -75,13 +74,13 @@ std::optional<TimeMajorScanInputs> time_major_inputs(const Tensor& u, const Tens
     if (!b || !c || batch * L == 0) return std::nullopt;
     TimeMajorScanInputs in;
     in.batch = batch;
-    in.u = rows ? to_rows(u) : u;
-    in.delta = rows ? to_rows(delta) : delta;
+    in.u = u;
+    in.delta = delta;
     in.A = A;
     in.B = to_rows(*b);
     in.C = to_rows(*c);
     in.D = D;
-    if (z.defined()) in.z = rows ? to_rows(z) : z;
+    in.z = z;
     in.delta_bias = delta_bias;
     in.delta_softplus = delta_softplus;
     in.discretization = discretization;
@@ -94,10 +93,10 @@ std::optional<Tensor> selective_scan_float32(const Tensor& u, const Tensor& delt
                                              const Tensor& B, const Tensor& C, const Tensor& D,
                                              const Tensor& z, const Tensor& delta_bias,
                                              bool delta_softplus, std::string_view discretization) {
-    const std::optional<TimeMajorScanInputs> in = time_major_inputs(
-        u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization, false);
+    const std::optional<TimeMajorScanInputs> in =
+        channel_major_inputs(u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization);
     if (!in) return std::nullopt;
-    return selective_scan_channel_major(*in);
+    return selective_scan_channel_major(*in).out;
 }
 
 std::optional<SelectiveScanGradients> selective_scan_backward_float32(
@@ -105,14 +104,11 @@ std::optional<SelectiveScanGradients> selective_scan_backward_float32(
     const Tensor& C, const Tensor& D, const Tensor& z, const Tensor& delta_bias,
     bool delta_softplus, std::string_view discretization) {
     if (dout.dtype() != DType::F32 || dout.shape() != u.shape()) return std::nullopt;
-    const std::optional<TimeMajorScanInputs> in = time_major_inputs(
-        u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization, true);
+    const std::optional<TimeMajorScanInputs> in =
+        channel_major_inputs(u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization);
     if (!in) return std::nullopt;
-    SelectiveScanGradients g = selective_scan_time_major_backward(*in, to_rows(dout));
+    SelectiveScanGradients g = selective_scan_channel_major_backward(*in, dout);
     const std::int64_t batch = u.dim(0);
-    g.du = from_rows(g.du, batch);
-    g.ddelta = from_rows(g.ddelta, batch);
-    if (g.dz.defined()) g.dz = from_rows(g.dz, batch);
     g.dB = from_rows(g.dB, batch).reshape(B.shape());
     g.dC = from_rows(g.dC, batch).reshape(C.shape());
     return g;

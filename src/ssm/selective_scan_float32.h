@@ -1,11 +1,11 @@
 #pragma once
 // selective_scan (selective_scan.h) on float32 operands with input-dependent, ungrouped B and C
 // — Mamba's case — runs in float32 through the time-major kernel
-// (selective_scan_time_major.h, channels in vector lanes): the forward reads u, delta, z in
-// place (selective_scan_channel_major); the backward transposes the operands to (batch·L, ·)
-// rows and the gradients back. Anything else (float64, mixed dtypes, fixed or grouped B
-// or C, a last state asked for) returns nullopt and takes the float64
-// path, which also checks the arguments and names what is wrong.
+// (selective_scan_time_major.h, channels in vector lanes), forward and backward reading u,
+// delta, z and dout in place and writing du, ddelta, dz in place (selective_scan_channel_major);
+// only B and C (and dB, dC) are transposed, to and from (batch·L, N) rows. Anything else (float64,
+// mixed dtypes, fixed or grouped B or C, a last state asked for) returns nullopt and takes the
+// float64 path, which also checks the arguments and names what is wrong.
 
 #include "structseq/core/tensor.h"
 #include "structseq/ssm/selective_scan.h"

@@ -192,14 +192,56 @@ STRUCTSEQ_ALWAYS_INLINE void prefetch_step(const Operands<Real>& op, std::int64_
     }
 }
 
-// Steps [t0, t1) of sequence b for the block at c0, from states x, given their Δ and σ(z).
+// (M, dim) rows, as op's rows, that a chunk writes (out in the forward; du, ddelta, dz in the
+// backward) or reads (dout); null when the pass has none.
+template <class Real>
+struct RowStreams {
+    Real* out = nullptr;
+    const Real* dout = nullptr;
+    Real *du = nullptr, *ddelta = nullptr, *dz = nullptr;
+};
+
+// The next chunk's stretches of channel-major arrays (up to 8: inputs, then outputs), brought
+// into the level-2 cache a line per array and step of the current chunk, so that the loads
+// overlap the computation (all at once, they would stall it on the cache's miss buffers).
+template <class Real>
+struct ChunkAhead {
+    static constexpr std::int64_t kLine = 64 / sizeof(Real);
+    const Real* start[8] = {};
+    int inputs = 0, arrays = 0;   // start[0, inputs) are read, [inputs, arrays) written
+    int lines = 0, rows = 0;      // per row; rows (channels) a stretch spans
+    std::int64_t row_stride = 0;  // L
+    // Step i's share: line i of each stretch, row-major over (row, line).
+    STRUCTSEQ_ALWAYS_INLINE void prefetch(std::int64_t i) const {
+        if (i >= std::int64_t{rows} * lines) return;
+        const std::int64_t at = (i / lines) * row_stride + (i % lines) * kLine;
+        for (int a = 0; a < inputs; ++a) __builtin_prefetch(start[a] + at, 0, 2);
+        for (int a = inputs; a < arrays; ++a) __builtin_prefetch(start[a] + at, 1, 2);
+    }
+};
+
+// Steps [t0, t1) of sequence b for the block at c0 of `op`, and the rows it writes: what the
+// chunk functions run on (a source's enter gives it); `ahead`, when not null, is what their
+// steps prefetch.
+template <class Real>
+struct ChunkView {
+    const Operands<Real>& op;
+    std::int64_t b, c0, t0, t1;
+    RowStreams<Real> rows;
+    const ChunkAhead<Real>* ahead = nullptr;
+};
+
+// The chunk's steps from states x, given their Δ and σ(z), into v.rows.out.
 template <class Real, bool Bilinear, int kN, bool InRange>
-STRUCTSEQ_ALWAYS_INLINE void forward_chunk(const Operands<Real>& op, const BlockConstants<Real>& k,
-                                           std::int64_t b, std::int64_t c0, std::int64_t t0,
-                                           std::int64_t t1, const Vec<Real>* steps,
-                                           const Vec<Real>* sigmoids, Vec<Real>* x, Real* out) {
+STRUCTSEQ_ALWAYS_INLINE void forward_chunk(const ChunkView<Real>& v, const BlockConstants<Real>& k,
+                                           const Vec<Real>* steps, const Vec<Real>* sigmoids,
+                                           Vec<Real>* x) {
+    const Operands<Real>& op = v.op;
+    const std::int64_t b = v.b, c0 = v.c0, t0 = v.t0, t1 = v.t1;
+    Real* out = v.rows.out;
     const int count = static_cast<int>(std::min<std::int64_t>(kLanes<Real>, op.dim - c0));
     for (std::int64_t t = t0; t < t1; ++t) {
+        if (v.ahead != nullptr) v.ahead->prefetch(t - t0);
         const std::int64_t row = b * op.L + t;
         const Vec<Real> u = load_lanes_partial<Vec<Real>>(op.u.row(row) + c0, count);
         Vec<Real> y = advance<Real, Bilinear, kN, InRange, false>(
@@ -211,87 +253,119 @@ STRUCTSEQ_ALWAYS_INLINE void forward_chunk(const Operands<Real>& op, const Block
     }
 }
 
-// Steps [t0, t1) of sequence b for the block at c0 of `op`, output rows into `out` ((M, dim) as
-// op's rows): what forward_block runs prepare_rows and forward_chunk on.
-template <class Real>
-struct ChunkView {
-    const Operands<Real>& op;
-    std::int64_t b, c0, t0, t1;
-    Real* out;
-};
-
-// A block's chunks read and written in place, for time-major rows (out (M, dim)).
+// A pass's chunks read and written in place, for time-major rows.
 template <class Real>
 struct RowsInPlace {
     const Operands<Real>& op;
-    std::int64_t b, c0;
-    Real* out;
-    STRUCTSEQ_ALWAYS_INLINE ChunkView<Real> enter(std::int64_t t0, std::int64_t t1) {
-        return {op, b, c0, t0, t1, out};
+    RowStreams<Real> rows;
+    STRUCTSEQ_ALWAYS_INLINE ChunkView<Real> enter(std::int64_t b, std::int64_t c0, std::int64_t t0,
+                                                  std::int64_t t1) {
+        return {op, b, c0, t0, t1, rows};
     }
-    STRUCTSEQ_ALWAYS_INLINE void leave(std::int64_t, std::int64_t) {}
+    // Nothing to do: the steps' prefetch_step brings rows in.
+    STRUCTSEQ_ALWAYS_INLINE void expect(std::int64_t, std::int64_t, std::int64_t, std::int64_t) {}
+    STRUCTSEQ_ALWAYS_INLINE void leave() {}
 };
 
-// Channel-major operands as selective_scan.h takes them: u, Δ, z and out (batch, dim, L)
-// contiguous (z null when absent).
+// Channel-major arrays as selective_scan.h takes them, (batch, dim, L) contiguous, null when
+// the pass has none: u, Δ, z and dout read; out, du, ddelta, dz written.
 template <class Real>
 struct ChannelMajorArrays {
-    const Real *u, *delta, *z;
-    Real* out;
+    const Real *u = nullptr, *delta = nullptr, *z = nullptr, *dout = nullptr;
+    Real *out = nullptr, *du = nullptr, *ddelta = nullptr, *dz = nullptr;
 };
 
-// A block's chunks of channel-major operands: the chunk's u, Δ, z (count channels × up to 64
-// steps) transposed into rows of W lanes that stay in L1 (lanes past the block's channels zero),
-// the chunk run on them as a sequence of its own, its output rows transposed back.
+// A pass's chunks of channel-major arrays: at enter, the chunk's inputs (count channels × up to
+// 64 steps) transposed into rows of W lanes that stay in L1 (lanes past the block's channels
+// zero), presented as a sequence of its own; at leave, its output rows transposed back.
 template <class Real>
-struct ChannelMajorStage {
+class ChannelMajorStage {
+public:
     static constexpr int W = kLanes<Real>;
-    const ChannelMajorArrays<Real>& arrays;
-    std::int64_t b, c0;
-    int count;
-    std::int64_t L, dim;
-    Operands<Real> chunk;  // op with the staged rows, L = the chunk's steps, dim = W
-    alignas(64) Real u[kCheckpointEvery * W] = {}, delta[kCheckpointEvery * W] = {},
-                                          z[kCheckpointEvery * W] = {},
-                                          out[kCheckpointEvery * W] = {};
+    static constexpr std::int64_t kSize = kCheckpointEvery * W;
 
-    ChannelMajorStage(const Operands<Real>& op, const ChannelMajorArrays<Real>& a, std::int64_t b_,
-                      std::int64_t c0_)
-        : arrays(a),
-          b(b_),
-          c0(c0_),
-          count(static_cast<int>(std::min<std::int64_t>(W, op.dim - c0_))),
-          L(op.L),
-          dim(op.dim),
-          chunk(op),
-          B(op.B),
-          C(op.C) {
-        chunk.batch = 1;
-        chunk.dim = W;
-        chunk.u = {u, W};
-        chunk.delta = {delta, W};
-        chunk.z = {a.z != nullptr ? z : nullptr, W};
+    ChannelMajorStage(const Operands<Real>& op, const ChannelMajorArrays<Real>& arrays)
+        : arrays_(arrays), L_(op.L), dim_(op.dim), chunk_(op), B_(op.B), C_(op.C) {
+        chunk_.batch = 1;
+        chunk_.dim = W;
+        chunk_.u = {u_, W};
+        chunk_.delta = {delta_, W};
+        chunk_.z = {arrays.z != nullptr ? z_ : nullptr, W};
     }
-    // (count, steps) at (b, c0, t0) of a channel-major array → rows of the stage.
-    STRUCTSEQ_ALWAYS_INLINE void gather(const Real* from, std::int64_t t0, std::int64_t steps,
-                                        Real* to) const {
-        linalg_detail::transpose(from + (b * dim + c0) * L + t0, count, steps, L, to, W);
+    STRUCTSEQ_ALWAYS_INLINE ChunkView<Real> enter(std::int64_t b, std::int64_t c0, std::int64_t t0,
+                                                  std::int64_t t1) {
+        count_ = static_cast<int>(std::min<std::int64_t>(W, dim_ - c0));
+        from_ = (b * dim_ + c0) * L_ + t0;
+        ahead_.rows = 0;  // until expect says
+        steps_ = t1 - t0;
+        gather(arrays_.u, u_);
+        gather(arrays_.delta, delta_);
+        gather(arrays_.z, z_);
+        gather(arrays_.dout, dout_);
+        chunk_.L = steps_;
+        chunk_.B.data = B_.row(b * L_ + t0);
+        chunk_.C.data = C_.row(b * L_ + t0);
+        return {chunk_,
+                0,
+                0,
+                0,
+                steps_,
+                {staged(arrays_.out, out_), staged(arrays_.dout, dout_), staged(arrays_.du, du_),
+                 staged(arrays_.ddelta, ddelta_), staged(arrays_.dz, dz_)},
+                &ahead_};
     }
-    STRUCTSEQ_ALWAYS_INLINE ChunkView<Real> enter(std::int64_t t0, std::int64_t t1) {
-        gather(arrays.u, t0, t1 - t0, u);
-        gather(arrays.delta, t0, t1 - t0, delta);
-        if (arrays.z != nullptr) gather(arrays.z, t0, t1 - t0, z);
-        chunk.L = t1 - t0;
-        chunk.B.data = B.row(b * L + t0);
-        chunk.C.data = C.row(b * L + t0);
-        return {chunk, 0, 0, 0, t1 - t0, out};
+    // The chunk the pass enters next, for the current one's steps to prefetch (ChunkAhead): its
+    // rows sit a whole sequence apart, each a separate stream for the hardware prefetcher.
+    STRUCTSEQ_ALWAYS_INLINE void expect(std::int64_t b, std::int64_t c0, std::int64_t t0,
+                                        std::int64_t t1) {
+        const std::int64_t from = (b * dim_ + c0) * L_ + t0;
+        ahead_.arrays = 0;
+        for (const Real* array : {arrays_.u, arrays_.delta, arrays_.z, arrays_.dout}) {
+            if (array != nullptr) ahead_.start[ahead_.arrays++] = array + from;
+        }
+        ahead_.inputs = ahead_.arrays;
+        for (const Real* array : {arrays_.out, arrays_.du, arrays_.ddelta, arrays_.dz}) {
+            if (array != nullptr) ahead_.start[ahead_.arrays++] = array + from;
+        }
+        ahead_.rows = static_cast<int>(std::min<std::int64_t>(W, dim_ - c0));
+        ahead_.lines =
+            static_cast<int>((t1 - t0 + ChunkAhead<Real>::kLine - 1) / ChunkAhead<Real>::kLine);
+        ahead_.row_stride = L_;
     }
-    STRUCTSEQ_ALWAYS_INLINE void leave(std::int64_t t0, std::int64_t t1) {
-        linalg_detail::transpose(out, t1 - t0, count, W, arrays.out + (b * dim + c0) * L + t0, L);
+    STRUCTSEQ_ALWAYS_INLINE void leave() {
+        scatter(out_, arrays_.out);
+        scatter(du_, arrays_.du);
+        scatter(ddelta_, arrays_.ddelta);
+        scatter(dz_, arrays_.dz);
     }
 
 private:
-    Rows<Real> B, C;  // the whole sequence's (M, N) rows
+    static Real* staged(const void* array, Real* buffer) {
+        return array != nullptr ? buffer : nullptr;
+    }
+    // The chunk's (count, steps) of `array` → rows of `buffer`, the other lanes zero.
+    STRUCTSEQ_ALWAYS_INLINE void gather(const Real* array, Real* buffer) const {
+        if (array == nullptr) return;
+        linalg_detail::transpose(array + from_, count_, steps_, L_, buffer, W);
+        if (count_ == W) return;
+        for (std::int64_t i = 0; i < steps_; ++i) {
+            std::fill(buffer + i * W + count_, buffer + (i + 1) * W, Real(0));
+        }
+    }
+    STRUCTSEQ_ALWAYS_INLINE void scatter(const Real* buffer, Real* array) const {
+        if (array != nullptr)
+            linalg_detail::transpose(buffer, steps_, count_, W, array + from_, L_);
+    }
+
+    const ChannelMajorArrays<Real>& arrays_;
+    std::int64_t L_, dim_;
+    Operands<Real> chunk_;               // op with the staged rows: L = the chunk's steps, dim = W
+    Rows<Real> B_, C_;                   // the whole sequence's (M, N) rows
+    std::int64_t from_ = 0, steps_ = 0;  // the chunk's first element in the arrays, its steps
+    int count_ = 0;                      // the block's channels
+    ChunkAhead<Real> ahead_;
+    alignas(64) Real u_[kSize], delta_[kSize], z_[kSize], dout_[kSize];
+    alignas(64) Real out_[kSize], du_[kSize], ddelta_[kSize], dz_[kSize];
 };
 
 // Sequence b, channels [c0, c0 + count), chunk by chunk as `source` presents them (RowsInPlace
@@ -317,17 +391,16 @@ STRUCTSEQ_ALWAYS_INLINE void forward_block(const Operands<Real>& op, std::int64_
 #pragma GCC unroll 16
             for (std::int64_t n = 0; n < N; ++n) store_lanes_partial(at + n * op.dim, x[n], count);
         }
-        const ChunkView<Real> v = source.enter(t0, t1);
+        const ChunkView<Real> v = source.enter(b, c0, t0, t1);
+        if (t1 < op.L) source.expect(b, c0, t1, std::min(op.L, t1 + kCheckpointEvery));
         const Vec<Real> step_max =
-            prepare_rows(v.op, k, v.b, v.c0, v.t0, v.t1, steps, nullptr, sigmoids, v.out);
+            prepare_rows(v.op, k, v.b, v.c0, v.t0, v.t1, steps, nullptr, sigmoids, v.rows.out);
         if (!Bilinear && exps_in_range(k, step_max)) {
-            forward_chunk<Real, Bilinear, kN, true>(v.op, k, v.b, v.c0, v.t0, v.t1, steps, sigmoids,
-                                                    x, v.out);
+            forward_chunk<Real, Bilinear, kN, true>(v, k, steps, sigmoids, x);
         } else {
-            forward_chunk<Real, Bilinear, kN, false>(v.op, k, v.b, v.c0, v.t0, v.t1, steps,
-                                                     sigmoids, x, v.out);
+            forward_chunk<Real, Bilinear, kN, false>(v, k, steps, sigmoids, x);
         }
-        source.leave(t0, t1);
+        source.leave();
     }
 }
 
@@ -353,50 +426,38 @@ STRUCTSEQ_ALWAYS_INLINE void forward_block_of(const Operands<Real>& op, std::int
     }
 }
 
+// Task (sequence b, block of channels): its forward on time-major rows (op's u, Δ, z; out
+// (M, dim)) or, with `arrays`, on channel-major ones; checkpoints as forward_block.
 template <class Real>
 STRUCTSEQ_ALWAYS_INLINE void forward_task(const Operands<Real>& op, std::int64_t task, Real* out,
+                                          const ChannelMajorArrays<Real>* arrays,
                                           Real* checkpoints) {
     const std::int64_t b = task / op.blocks(), c0 = (task % op.blocks()) * kLanes<Real>;
-    RowsInPlace<Real> source{op, b, c0, out};
-    forward_block_of(op, b, c0, source, checkpoints);
-}
-
-template <class Real>
-STRUCTSEQ_ALWAYS_INLINE void channel_major_task(const Operands<Real>& op,
-                                                const ChannelMajorArrays<Real>& arrays,
-                                                std::int64_t task) {
-    const std::int64_t b = task / op.blocks(), c0 = (task % op.blocks()) * kLanes<Real>;
-    ChannelMajorStage<Real> stage(op, arrays, b, c0);
-    forward_block_of(op, b, c0, stage, static_cast<Real*>(nullptr));
+    if (arrays != nullptr) {
+        ChannelMajorStage<Real> stage(op, *arrays);
+        forward_block_of(op, b, c0, stage, checkpoints);
+    } else {
+        RowsInPlace<Real> rows{op, {out}};
+        forward_block_of(op, b, c0, rows, checkpoints);
+    }
 }
 
 STRUCTSEQ_CPU_CLONES
 void forward_task_f32(const Operands<float>& op, std::int64_t task, float* out,
-                      float* checkpoints) {
-    forward_task(op, task, out, checkpoints);
+                      const ChannelMajorArrays<float>* arrays, float* checkpoints) {
+    forward_task(op, task, out, arrays, checkpoints);
 }
 STRUCTSEQ_CPU_CLONES
 void forward_task_f64(const Operands<double>& op, std::int64_t task, double* out,
-                      double* checkpoints) {
-    forward_task(op, task, out, checkpoints);
-}
-STRUCTSEQ_CPU_CLONES
-void channel_major_task_f32(const Operands<float>& op, const ChannelMajorArrays<float>& arrays,
-                            std::int64_t task) {
-    channel_major_task(op, arrays, task);
-}
-STRUCTSEQ_CPU_CLONES
-void channel_major_task_f64(const Operands<double>& op, const ChannelMajorArrays<double>& arrays,
-                            std::int64_t task) {
-    channel_major_task(op, arrays, task);
+                      const ChannelMajorArrays<double>* arrays, double* checkpoints) {
+    forward_task(op, task, out, arrays, checkpoints);
 }
 
-// Where the backward writes: du, ddelta, dz (M, dim); dA, dD and dbias per sequence
-// ((batch, dim, N), (batch, dim)); dB and dC summed over each group of blocks
-// ((batch, groups, L, N)), to be summed over the groups in order.
+// Where the backward writes the gradients of the parameters (those of u, Δ, z go to the chunk's
+// rows): dA, dD and dbias per sequence ((batch, dim, N), (batch, dim)); dB and dC summed over
+// each group of blocks ((batch, groups, L, N)), to be summed over the groups in order.
 template <class Real>
 struct Gradients {
-    Real *du, *ddelta, *dz;
     Real *dA, *dD, *dbias;
     Real *dB_groups, *dC_groups;
     std::int64_t groups;
@@ -431,11 +492,13 @@ struct BackwardScratch {
 // gradient terms that need no adjoint: dy = dout · z σ(z) (dout without z), dC, dD and
 // dz = dout · (C·x + D u) · σ(z) (1 + z (1 − σ(z))).
 template <class Real, bool Bilinear, int kN, bool InRange>
-STRUCTSEQ_ALWAYS_INLINE void recompute_chunk(const Operands<Real>& op, std::int64_t b,
-                                             std::int64_t c0, std::int64_t t0, std::int64_t t1,
-                                             const Real* dout, const Gradients<Real>& out,
-                                             BlockAdjoint<Real>& st, BackwardScratch<Real>& s) {
+STRUCTSEQ_ALWAYS_INLINE void recompute_chunk(const ChunkView<Real>& v, BlockAdjoint<Real>& st,
+                                             BackwardScratch<Real>& s) {
     constexpr int W = kLanes<Real>;
+    const Operands<Real>& op = v.op;
+    const std::int64_t b = v.b, c0 = v.c0, t0 = v.t0, t1 = v.t1;
+    const Real* dout = v.rows.dout;
+    Real* dz = v.rows.dz;
     const std::int64_t N = kN > 0 ? kN : op.N;
     const int count = static_cast<int>(std::min<std::int64_t>(W, op.dim - c0));
     const BlockConstants<Real>& k = st.k;
@@ -445,7 +508,8 @@ STRUCTSEQ_ALWAYS_INLINE void recompute_chunk(const Operands<Real>& op, std::int6
     for (std::int64_t n = 0; n < N; ++n) x[n] = s.entering[n];
     for (std::int64_t t = t0; t < t1; ++t) {
         const std::int64_t row = b * op.L + t, i = t - t0, at = row * op.dim + c0;
-        prefetch_step(op, b, t, 1, c0, {dout, out.dz});
+        prefetch_step(op, b, t, 1, c0, {dout, dz});
+        if (v.ahead != nullptr) v.ahead->prefetch(i);
         const Vec<Real> u = load_lanes_partial<Vec<Real>>(op.u.row(row) + c0, count);
         const Vec<Real> dout_t = load_lanes_partial<Vec<Real>>(dout + at, count);
         Vec<Real> z = {}, dy = dout_t;
@@ -459,8 +523,7 @@ STRUCTSEQ_ALWAYS_INLINE void recompute_chunk(const Operands<Real>& op, std::int6
             N, k, s.steps[i], u, op.B.row(row), op.C.row(row), x, record);
         if (op.z.data != nullptr) {
             const Vec<Real> sg = s.sigmoids[i];
-            store_lanes_partial(out.dz + at, dout_t * (y + k.D * u) * sg * (1 + z * (1 - sg)),
-                                count);
+            store_lanes_partial(dz + at, dout_t * (y + k.D * u) * sg * (1 + z * (1 - sg)), count);
         }
         st.dD += dy * u;
         s.dy[i] = dy;
@@ -474,11 +537,11 @@ STRUCTSEQ_ALWAYS_INLINE void recompute_chunk(const Operands<Real>& op, std::int6
 //   dA_n += Δ h_n,   dΔ = Σ_n A_n h_n + u Σ_n g_n B_n,   du = D dy + Δ Σ_n g_n B_n,
 //   dB_n += g_n Δ u,   g_n ← Ā_n g_n (after g_n += dy C_n).
 template <class Real, bool Bilinear, int kN>
-STRUCTSEQ_ALWAYS_INLINE void adjoint_chunk(const Operands<Real>& op, std::int64_t b,
-                                           std::int64_t c0, std::int64_t t0, std::int64_t t1,
-                                           const Gradients<Real>& out, BlockAdjoint<Real>& st,
+STRUCTSEQ_ALWAYS_INLINE void adjoint_chunk(const ChunkView<Real>& v, BlockAdjoint<Real>& st,
                                            BackwardScratch<Real>& s) {
     using V = Vec<Real>;
+    const Operands<Real>& op = v.op;
+    const std::int64_t b = v.b, c0 = v.c0, t0 = v.t0, t1 = v.t1;
     constexpr int W = kLanes<Real>;
     const std::int64_t N = kN > 0 ? kN : op.N, dim = op.dim;
     const int count = static_cast<int>(std::min<std::int64_t>(W, dim - c0));
@@ -495,7 +558,7 @@ STRUCTSEQ_ALWAYS_INLINE void adjoint_chunk(const Operands<Real>& op, std::int64_
     }
     for (std::int64_t t = t1 - 1; t >= t0; --t) {
         const std::int64_t row = b * op.L + t, i = t - t0, at = row * dim + c0;
-        prefetch_step(op, b, t, -1, c0, {out.du, out.ddelta});
+        prefetch_step(op, b, t, -1, c0, {v.rows.du, v.rows.ddelta});
         const V u = load_lanes_partial<Vec<Real>>(op.u.row(row) + c0, count), dt = s.steps[i],
                 dy = s.dy[i];
         const V dtu = dt * u;
@@ -531,8 +594,8 @@ STRUCTSEQ_ALWAYS_INLINE void adjoint_chunk(const Operands<Real>& op, std::int64_
         }
         const V ddelta = ddt * s.slopes[i];
         st.dbias += ddelta;
-        store_lanes_partial(out.du + at, du, count);
-        store_lanes_partial(out.ddelta + at, ddelta, count);
+        store_lanes_partial(v.rows.du + at, du, count);
+        store_lanes_partial(v.rows.ddelta + at, ddelta, count);
     }
     if constexpr (kN > 0) {
 #pragma GCC unroll 16
@@ -543,36 +606,29 @@ STRUCTSEQ_ALWAYS_INLINE void adjoint_chunk(const Operands<Real>& op, std::int64_
     }
 }
 
-// Chunk c of sequence b, block at c0: the steps, slopes and gates of its rows (which do not
-// depend on the states, so they run at throughput), its states again from the chunk's
-// checkpoint, then the adjoint recursion backwards over it.
+// A block's chunk, from its entering state in s.entering: the steps, slopes and gates of its
+// rows (which do not depend on the states, so they run at throughput), its states again, then
+// the adjoint recursion backwards over it.
 template <class Real, bool Bilinear, int kN>
-STRUCTSEQ_ALWAYS_INLINE void backward_chunk(const Operands<Real>& op, std::int64_t b,
-                                            std::int64_t c0, std::int64_t c, const Real* dout,
-                                            const Real* checkpoints, const Gradients<Real>& out,
-                                            BlockAdjoint<Real>& st, BackwardScratch<Real>& s) {
-    const std::int64_t N = kN > 0 ? kN : op.N, dim = op.dim;
-    const int count = static_cast<int>(std::min<std::int64_t>(kLanes<Real>, dim - c0));
-    const std::int64_t t0 = c * kCheckpointEvery, t1 = std::min(op.L, t0 + kCheckpointEvery);
-    const Real* entering = checkpoints + ((b * op.chunks() + c) * N) * dim + c0;
-    for (std::int64_t n = 0; n < N; ++n)
-        s.entering[n] = load_lanes_partial<Vec<Real>>(entering + n * dim, count);
-    const Vec<Real> step_max = prepare_rows<Real>(op, st.k, b, c0, t0, t1, s.steps.data(),
+STRUCTSEQ_ALWAYS_INLINE void backward_chunk(const ChunkView<Real>& v, BlockAdjoint<Real>& st,
+                                            BackwardScratch<Real>& s) {
+    const Vec<Real> step_max = prepare_rows<Real>(v.op, st.k, v.b, v.c0, v.t0, v.t1, s.steps.data(),
                                                   s.slopes.data(), s.sigmoids.data(), nullptr);
     if (!Bilinear && exps_in_range(st.k, step_max)) {
-        recompute_chunk<Real, Bilinear, kN, true>(op, b, c0, t0, t1, dout, out, st, s);
+        recompute_chunk<Real, Bilinear, kN, true>(v, st, s);
     } else {
-        recompute_chunk<Real, Bilinear, kN, false>(op, b, c0, t0, t1, dout, out, st, s);
+        recompute_chunk<Real, Bilinear, kN, false>(v, st, s);
     }
-    adjoint_chunk<Real, Bilinear, kN>(op, b, c0, t0, t1, out, st, s);
+    adjoint_chunk<Real, Bilinear, kN>(v, st, s);
 }
 
 // Task (sequence b, group of blocks): chunk by chunk from the last, every block of the group
 // over the chunk, so the chunk's dB and dC lanes (64 × N × lanes) stay in cache and are summed
-// over the lanes once per chunk.
-template <class Real, bool Bilinear>
+// over the lanes once per chunk; chunks as `source` presents them (RowsInPlace or
+// ChannelMajorStage), each block's from the checkpoint before it.
+template <class Real, bool Bilinear, class Source>
 STRUCTSEQ_ALWAYS_INLINE void backward_group(const Operands<Real>& op, std::int64_t task,
-                                            const Real* dout, const Real* checkpoints,
+                                            Source& source, const Real* checkpoints,
                                             const Gradients<Real>& out, BackwardScratch<Real>& s) {
     constexpr int W = kLanes<Real>;
     const std::int64_t N = op.N, L = op.L, dim = op.dim, groups = out.groups;
@@ -607,13 +663,23 @@ STRUCTSEQ_ALWAYS_INLINE void backward_group(const Operands<Real>& op, std::int64
         s.dC_lanes.assign(s.dB_lanes.size(), Real(0));
         for (std::int64_t k = first; k < last; ++k) {
             BlockAdjoint<Real>& block = s.blocks[static_cast<std::size_t>(k - first)];
-            if (N == kFixedN) {
-                backward_chunk<Real, Bilinear, kFixedN>(op, b, k * W, c, dout, checkpoints, out,
-                                                        block, s);
-            } else {
-                backward_chunk<Real, Bilinear, 0>(op, b, k * W, c, dout, checkpoints, out, block,
-                                                  s);
+            const std::int64_t c0 = k * W;
+            const int count = static_cast<int>(std::min<std::int64_t>(W, dim - c0));
+            const Real* entering = checkpoints + ((b * op.chunks() + c) * N) * dim + c0;
+            for (std::int64_t n = 0; n < N; ++n)
+                s.entering[n] = load_lanes_partial<Vec<Real>>(entering + n * dim, count);
+            const ChunkView<Real> v = source.enter(b, c0, t0, t0 + rows);
+            if (k + 1 < last) {
+                source.expect(b, c0 + W, t0, t0 + rows);
+            } else if (c > 0) {
+                source.expect(b, first * W, t0 - kCheckpointEvery, t0);
             }
+            if (N == kFixedN) {
+                backward_chunk<Real, Bilinear, kFixedN>(v, block, s);
+            } else {
+                backward_chunk<Real, Bilinear, 0>(v, block, s);
+            }
+            source.leave();
         }
         for (std::int64_t i = 0; i < rows * N; ++i) {
             Real sum_b = 0, sum_c = 0;
@@ -636,55 +702,67 @@ STRUCTSEQ_ALWAYS_INLINE void backward_group(const Operands<Real>& op, std::int64
     }
 }
 
+template <class Real, class Source>
+STRUCTSEQ_ALWAYS_INLINE void backward_task_from(const Operands<Real>& op, std::int64_t task,
+                                                Source& source, const Real* checkpoints,
+                                                const Gradients<Real>& out,
+                                                BackwardScratch<Real>& s) {
+    if (op.bilinear) {
+        backward_group<Real, true>(op, task, source, checkpoints, out, s);
+    } else {
+        backward_group<Real, false>(op, task, source, checkpoints, out, s);
+    }
+}
+
+// Task (sequence, group of blocks) of the backward on time-major rows (op's u, Δ, z; `rows`' dout,
+// du, ddelta, dz) or, with `arrays`, on channel-major ones.
 template <class Real>
 STRUCTSEQ_ALWAYS_INLINE void backward_task(const Operands<Real>& op, std::int64_t task,
-                                           const Real* dout, const Real* checkpoints,
-                                           const Gradients<Real>& out, BackwardScratch<Real>& s) {
-    if (op.bilinear) {
-        backward_group<Real, true>(op, task, dout, checkpoints, out, s);
+                                           const RowStreams<Real>& rows,
+                                           const ChannelMajorArrays<Real>* arrays,
+                                           const Real* checkpoints, const Gradients<Real>& out,
+                                           BackwardScratch<Real>& s) {
+    if (arrays != nullptr) {
+        ChannelMajorStage<Real> stage(op, *arrays);
+        backward_task_from(op, task, stage, checkpoints, out, s);
     } else {
-        backward_group<Real, false>(op, task, dout, checkpoints, out, s);
+        RowsInPlace<Real> in_place{op, rows};
+        backward_task_from(op, task, in_place, checkpoints, out, s);
     }
 }
 
 STRUCTSEQ_CPU_CLONES
-void backward_task_f32(const Operands<float>& op, std::int64_t task, const float* dout,
-                       const float* checkpoints, const Gradients<float>& out,
-                       BackwardScratch<float>& s) {
-    backward_task(op, task, dout, checkpoints, out, s);
+void backward_task_f32(const Operands<float>& op, std::int64_t task, const RowStreams<float>& rows,
+                       const ChannelMajorArrays<float>* arrays, const float* checkpoints,
+                       const Gradients<float>& out, BackwardScratch<float>& s) {
+    backward_task(op, task, rows, arrays, checkpoints, out, s);
 }
 STRUCTSEQ_CPU_CLONES
-void backward_task_f64(const Operands<double>& op, std::int64_t task, const double* dout,
+void backward_task_f64(const Operands<double>& op, std::int64_t task,
+                       const RowStreams<double>& rows, const ChannelMajorArrays<double>* arrays,
                        const double* checkpoints, const Gradients<double>& out,
                        BackwardScratch<double>& s) {
-    backward_task(op, task, dout, checkpoints, out, s);
+    backward_task(op, task, rows, arrays, checkpoints, out, s);
 }
 
 void forward_task_any(const Operands<float>& op, std::int64_t task, float* out,
-                      float* checkpoints) {
-    forward_task_f32(op, task, out, checkpoints);
+                      const ChannelMajorArrays<float>* arrays, float* checkpoints) {
+    forward_task_f32(op, task, out, arrays, checkpoints);
 }
 void forward_task_any(const Operands<double>& op, std::int64_t task, double* out,
-                      double* checkpoints) {
-    forward_task_f64(op, task, out, checkpoints);
+                      const ChannelMajorArrays<double>* arrays, double* checkpoints) {
+    forward_task_f64(op, task, out, arrays, checkpoints);
 }
-void channel_major_task_any(const Operands<float>& op, const ChannelMajorArrays<float>& arrays,
-                            std::int64_t task) {
-    channel_major_task_f32(op, arrays, task);
+void backward_task_any(const Operands<float>& op, std::int64_t task, const RowStreams<float>& rows,
+                       const ChannelMajorArrays<float>* arrays, const float* checkpoints,
+                       const Gradients<float>& out, BackwardScratch<float>& s) {
+    backward_task_f32(op, task, rows, arrays, checkpoints, out, s);
 }
-void channel_major_task_any(const Operands<double>& op, const ChannelMajorArrays<double>& arrays,
-                            std::int64_t task) {
-    channel_major_task_f64(op, arrays, task);
-}
-void backward_task_any(const Operands<float>& op, std::int64_t task, const float* dout,
-                       const float* checkpoints, const Gradients<float>& out,
-                       BackwardScratch<float>& s) {
-    backward_task_f32(op, task, dout, checkpoints, out, s);
-}
-void backward_task_any(const Operands<double>& op, std::int64_t task, const double* dout,
+void backward_task_any(const Operands<double>& op, std::int64_t task,
+                       const RowStreams<double>& rows, const ChannelMajorArrays<double>* arrays,
                        const double* checkpoints, const Gradients<double>& out,
                        BackwardScratch<double>& s) {
-    backward_task_f64(op, task, dout, checkpoints, out, s);
+    backward_task_f64(op, task, rows, arrays, checkpoints, out, s);
 }
 
 template <class Real>
@@ -768,64 +846,90 @@ void check_real_dtype(std::string_view where, const Tensor& u) {
                    "float32 or float64");
 }
 
+// The layout of a call's u, Δ, z, out, dout, du, ddelta, dz: (M, dim) rows or (batch, dim, L).
+enum class Layout { kRows, kChannelMajor };
+
+std::string_view forward_name(Layout layout) {
+    return layout == Layout::kRows ? "selective_scan_time_major" : "selective_scan_channel_major";
+}
+
+// The shape of u (and of out, z, dout, du, ddelta, dz) in `layout`.
 template <class Real>
-TimeMajorScanResult forward(const TimeMajorScanInputs& in, bool keep_checkpoints) {
+Shape operand_shape(const Operands<Real>& op, Layout layout) {
+    return layout == Layout::kRows ? Shape{op.batch * op.L, op.dim} : Shape{op.batch, op.dim, op.L};
+}
+
+// The channel-major arrays u, Δ, z of `in` (contiguous copies kept in `keep` where needed).
+template <class Real>
+ChannelMajorArrays<Real> channel_major_inputs(std::string_view where, const Operands<Real>& op,
+                                              const TimeMajorScanInputs& in,
+                                              std::vector<Tensor>& keep) {
+    const Shape shape = operand_shape(op, Layout::kChannelMajor);
+    check_argument(in.delta.defined(), where, "delta", "undefined", shape_string(shape));
+    ChannelMajorArrays<Real> arrays;
+    arrays.u = contiguous_of<Real>(where, "u", in.u, shape, keep);
+    arrays.delta = contiguous_of<Real>(where, "delta", in.delta, shape, keep);
+    arrays.z = contiguous_of<Real>(where, "z", in.z, shape, keep);
+    return arrays;
+}
+
+template <class Real>
+TimeMajorScanResult forward(const TimeMajorScanInputs& in, bool keep_checkpoints, Layout layout) {
+    const std::string_view where = forward_name(layout);
     std::vector<Tensor> keep;
-    const Operands<Real> op = operands_of<Real>("selective_scan_time_major", in, keep);
+    const Operands<Real> op = operands_of<Real>(where, in, keep, layout == Layout::kChannelMajor);
     TimeMajorScanResult result;
-    result.out = Tensor::empty({in.u.dim(0), op.dim}, dtype_of<Real>());
+    result.out = Tensor::empty(operand_shape(op, layout), dtype_of<Real>());
     if (keep_checkpoints) {
         result.checkpoints = Tensor::empty({op.batch, op.chunks(), op.N, op.dim}, dtype_of<Real>());
     }
     Real* po = result.out.data<Real>();
     Real* pc = keep_checkpoints ? result.checkpoints.data<Real>() : nullptr;
+    ChannelMajorArrays<Real> arrays;
+    if (layout == Layout::kChannelMajor) {
+        arrays = channel_major_inputs(where, op, in, keep);
+        arrays.out = po;
+    }
+    const ChannelMajorArrays<Real>* staged = layout == Layout::kChannelMajor ? &arrays : nullptr;
     const std::int64_t tasks = op.batch * op.blocks();
 #pragma omp parallel for num_threads(num_threads()) \
-    schedule(static) if (tasks > 1 && in.u.dim(0) * op.dim * op.N > 20000)
-    for (std::int64_t task = 0; task < tasks; ++task) forward_task_any(op, task, po, pc);
+    schedule(static) if (tasks > 1 && op.batch * op.L * op.dim * op.N > 20000)
+    for (std::int64_t task = 0; task < tasks; ++task) forward_task_any(op, task, po, staged, pc);
     return result;
 }
 
 template <class Real>
-Tensor forward_channel_major(const TimeMajorScanInputs& in) {
-    constexpr std::string_view where = "selective_scan_channel_major";
-    std::vector<Tensor> keep;
-    const Operands<Real> op = operands_of<Real>(where, in, keep, true);
-    check_argument(in.delta.defined(), where, "delta", "undefined", "(batch, dim, L)");
-    Tensor out = Tensor::empty({op.batch, op.dim, op.L}, dtype_of<Real>());
-    const Shape shape = {op.batch, op.dim, op.L};
-    const ChannelMajorArrays<Real> arrays{
-        contiguous_of<Real>(where, "u", in.u, shape, keep),
-        contiguous_of<Real>(where, "delta", in.delta, shape, keep),
-        contiguous_of<Real>(where, "z", in.z, shape, keep), out.data<Real>()};
-    const std::int64_t tasks = op.batch * op.blocks();
-#pragma omp parallel for num_threads(num_threads()) \
-    schedule(static) if (tasks > 1 && op.batch * op.L * op.dim * op.N > 20000)
-    for (std::int64_t task = 0; task < tasks; ++task) channel_major_task_any(op, arrays, task);
-    return out;
-}
-
-template <class Real>
 SelectiveScanGradients backward(const TimeMajorScanInputs& in, const Tensor& dout_in,
-                                const Tensor& checkpoints_in) {
-    constexpr std::string_view where = "selective_scan_time_major_backward";
+                                const Tensor& checkpoints_in, Layout layout) {
+    const std::string where = std::string(forward_name(layout)) + "_backward";
     std::vector<Tensor> keep;
-    const Operands<Real> op = operands_of<Real>(where, in, keep);
-    const Tensor& u = in.u;
+    const Operands<Real> op = operands_of<Real>(where, in, keep, layout == Layout::kChannelMajor);
     const std::int64_t batch = op.batch;
-    const std::int64_t M = u.dim(0), dim = op.dim, N = op.N;
-    check_shape(where, "dout", dout_in, {M, dim});
+    const std::int64_t M = batch * op.L, dim = op.dim, N = op.N;
+    const Shape shape = operand_shape(op, layout);
+    check_shape(where, "dout", dout_in, shape);
     const Tensor dout = dout_in.to(dtype_of<Real>()).contiguous();
     const DType dtype = dtype_of<Real>();
-    Tensor du = Tensor::empty({M, dim}, dtype), ddelta = Tensor::empty({M, dim}, dtype);
+    Tensor du = Tensor::empty(shape, dtype), ddelta = Tensor::empty(shape, dtype);
     Tensor checkpoints;
     if (checkpoints_in.defined()) {
         check_shape(where, "checkpoints", checkpoints_in, {batch, op.chunks(), N, dim});
         checkpoints = checkpoints_in.to(dtype).contiguous();
     } else {  // the states every 64 steps, from a forward pass
-        checkpoints = forward<Real>(in, true).checkpoints;
+        checkpoints = forward<Real>(in, true, layout).checkpoints;
     }
-    Tensor dz = in.z.defined() ? Tensor::empty({M, dim}, dtype) : Tensor();
+    Tensor dz = in.z.defined() ? Tensor::empty(shape, dtype) : Tensor();
+    const RowStreams<Real> rows{nullptr, dout.data<Real>(), du.data<Real>(), ddelta.data<Real>(),
+                                in.z.defined() ? dz.data<Real>() : nullptr};
+    ChannelMajorArrays<Real> arrays;
+    if (layout == Layout::kChannelMajor) {
+        arrays = channel_major_inputs<Real>(where, op, in, keep);
+        arrays.dout = rows.dout;
+        arrays.du = rows.du;
+        arrays.ddelta = rows.ddelta;
+        arrays.dz = rows.dz;
+    }
+    const ChannelMajorArrays<Real>* staged = layout == Layout::kChannelMajor ? &arrays : nullptr;
     Tensor dA_seq = Tensor::empty({batch, dim, N}, dtype);
     Tensor dD_seq = Tensor::empty({batch, dim}, dtype),
            dbias_seq = Tensor::empty({batch, dim}, dtype);
@@ -836,10 +940,9 @@ SelectiveScanGradients backward(const TimeMajorScanInputs& in, const Tensor& dou
     const std::int64_t groups = std::clamp<std::int64_t>(threads / batch, 1, op.blocks());
     const Tensor dB_groups = Tensor::empty({batch, groups, op.L, N}, dtype);
     const Tensor dC_groups = Tensor::empty({batch, groups, op.L, N}, dtype);
-    const Gradients<Real> grads{
-        du.data<Real>(),        ddelta.data<Real>(),    in.z.defined() ? dz.data<Real>() : nullptr,
-        dA_seq.data<Real>(),    dD_seq.data<Real>(),    dbias_seq.data<Real>(),
-        dB_groups.data<Real>(), dC_groups.data<Real>(), groups};
+    const Gradients<Real> grads{dA_seq.data<Real>(),    dD_seq.data<Real>(),
+                                dbias_seq.data<Real>(), dB_groups.data<Real>(),
+                                dC_groups.data<Real>(), groups};
     const std::int64_t tasks = batch * groups;
 #pragma omp parallel num_threads(static_cast <int>(threads)) if (parallel && tasks > 1)
     {
@@ -847,8 +950,7 @@ SelectiveScanGradients backward(const TimeMajorScanInputs& in, const Tensor& dou
         static thread_local BackwardScratch<Real> scratch;
 #pragma omp for schedule(static)
         for (std::int64_t task = 0; task < tasks; ++task) {
-            backward_task_any(op, task, dout.data<Real>(), checkpoints.data<Real>(), grads,
-                              scratch);
+            backward_task_any(op, task, rows, staged, checkpoints.data<Real>(), grads, scratch);
         }
     }
     SelectiveScanGradients g;
@@ -869,8 +971,8 @@ SelectiveScanGradients backward(const TimeMajorScanInputs& in, const Tensor& dou
     };
     g.dB = over_groups(dB_groups);
     g.dC = over_groups(dC_groups);
-    const auto over_sequences = [&](const Tensor& per_seq, Shape shape) {
-        Tensor sum(std::move(shape), dtype);
+    const auto over_sequences = [&](const Tensor& per_seq, Shape summed) {
+        Tensor sum(std::move(summed), dtype);
         const std::int64_t width = sum.numel();
         Real* p = sum.data<Real>();
         const Real* q = per_seq.data<Real>();
@@ -890,22 +992,33 @@ SelectiveScanGradients backward(const TimeMajorScanInputs& in, const Tensor& dou
 TimeMajorScanResult selective_scan_time_major(const TimeMajorScanInputs& in,
                                               bool keep_checkpoints) {
     check_real_dtype("selective_scan_time_major", in.u);
-    return in.u.dtype() == DType::F32 ? forward<float>(in, keep_checkpoints)
-                                      : forward<double>(in, keep_checkpoints);
+    return in.u.dtype() == DType::F32 ? forward<float>(in, keep_checkpoints, Layout::kRows)
+                                      : forward<double>(in, keep_checkpoints, Layout::kRows);
 }
 
-Tensor selective_scan_channel_major(const TimeMajorScanInputs& in) {
+TimeMajorScanResult selective_scan_channel_major(const TimeMajorScanInputs& in,
+                                                 bool keep_checkpoints) {
     check_real_dtype("selective_scan_channel_major", in.u);
-    return in.u.dtype() == DType::F32 ? forward_channel_major<float>(in)
-                                      : forward_channel_major<double>(in);
+    return in.u.dtype() == DType::F32
+               ? forward<float>(in, keep_checkpoints, Layout::kChannelMajor)
+               : forward<double>(in, keep_checkpoints, Layout::kChannelMajor);
 }
 
 SelectiveScanGradients selective_scan_time_major_backward(const TimeMajorScanInputs& in,
                                                           const Tensor& dout,
                                                           const Tensor& checkpoints) {
     check_real_dtype("selective_scan_time_major_backward", in.u);
-    return in.u.dtype() == DType::F32 ? backward<float>(in, dout, checkpoints)
-                                      : backward<double>(in, dout, checkpoints);
+    return in.u.dtype() == DType::F32 ? backward<float>(in, dout, checkpoints, Layout::kRows)
+                                      : backward<double>(in, dout, checkpoints, Layout::kRows);
+}
+
+SelectiveScanGradients selective_scan_channel_major_backward(const TimeMajorScanInputs& in,
+                                                             const Tensor& dout,
+                                                             const Tensor& checkpoints) {
+    check_real_dtype("selective_scan_channel_major_backward", in.u);
+    return in.u.dtype() == DType::F32
+               ? backward<float>(in, dout, checkpoints, Layout::kChannelMajor)
+               : backward<double>(in, dout, checkpoints, Layout::kChannelMajor);
 }
 
 }  // namespace structseq

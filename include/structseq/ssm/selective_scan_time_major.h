@@ -45,17 +45,22 @@ struct TimeMajorScanResult {
 TimeMajorScanResult selective_scan_time_major(const TimeMajorScanInputs& in,
                                               bool keep_checkpoints = false);
 
-// The same forward on operands laid out as selective_scan.h takes them: u, delta, z and the
-// result (batch, dim, L) (in.batch = u's first extent); B, C (M, N) rows, A, D, delta_bias as
-// above. Each block's 64-step chunk is transposed into rows of vector lanes in L1, and its output
-// back, so no (M, dim) copy of an operand is made. No checkpoints: the backward takes rows.
-Tensor selective_scan_channel_major(const TimeMajorScanInputs& in);
-
 // Gradients shaped like their inputs (du, ddelta, dz (M, dim); dB, dC (M, N); dA (dim, N);
 // dD, ddelta_bias (dim)); the optional ones only for inputs that were given. `checkpoints`
 // from the forward pass, or undefined to recompute them.
 SelectiveScanGradients selective_scan_time_major_backward(const TimeMajorScanInputs& in,
                                                           const Tensor& dout,
                                                           const Tensor& checkpoints = Tensor());
+
+// The same forward and backward on operands laid out as selective_scan.h takes them: u, delta,
+// z, the result, dout, du, ddelta and dz (batch, dim, L) (in.batch = u's first extent); B, C, dB
+// and dC (M, N) rows, the rest as above. Each block's 64-step chunk is transposed into rows of
+// vector lanes in L1, and its results back, so no (M, dim) copy of an operand is made; the
+// results are those of the time-major kernel on the transposed operands, bit for bit.
+TimeMajorScanResult selective_scan_channel_major(const TimeMajorScanInputs& in,
+                                                 bool keep_checkpoints = false);
+SelectiveScanGradients selective_scan_channel_major_backward(const TimeMajorScanInputs& in,
+                                                             const Tensor& dout,
+                                                             const Tensor& checkpoints = Tensor());
 
 }  // namespace structseq

@@ -2,7 +2,10 @@
 
 #include "test_util.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
+#include <string>
 
 namespace structseq {
 namespace {
@@ -111,9 +114,9 @@ TEST(SelectiveScanTimeMajor, Float32AgreesWithFloat64) {
     }
 }
 
-// Operands in selective_scan.h's layout, (batch, dim, L), give the time-major kernel's output in
-// that layout, bit for bit: partial blocks (dim 19), a partial last chunk (L 70), with and
-// without z.
+// Operands in selective_scan.h's layout, (batch, dim, L), give the time-major kernel's output,
+// checkpoints and gradients in that layout, bit for bit: partial blocks (dim 19), a partial last
+// chunk (L 70), with and without z, the backward with checkpoints from the forward and without.
 TEST(SelectiveScanTimeMajor, ChannelMajorOperandsGiveTheSameBits) {
     for (const auto& [N, huge_decay] : kVariants) {
         for (const DType dtype : {DType::F64, DType::F32}) {
@@ -121,19 +124,43 @@ TEST(SelectiveScanTimeMajor, ChannelMajorOperandsGiveTheSameBits) {
             const auto channel_major = [&](const Tensor& t) {
                 return t.reshape({p.batch, p.L, p.dim}).transpose(1, 2).contiguous();
             };
+            const Tensor dout = normal_tensor({p.batch * p.L, p.dim}, 10).to(dtype);
             for (const char* method : {"zoh", "bilinear"}) {
                 for (const bool gated : {true, false}) {
+                    const std::string what =
+                        fmt::format("{} N {} huge_decay {} {} gated {}", method, N, huge_decay,
+                                    dtype_name(dtype), gated);
                     TimeMajorScanInputs rows = p.inputs(method);
                     if (!gated) rows.z = Tensor();
                     TimeMajorScanInputs channels = rows;
                     channels.u = channel_major(rows.u);
                     channels.delta = channel_major(rows.delta);
                     if (gated) channels.z = channel_major(rows.z);
-                    const Tensor out = selective_scan_channel_major(channels);
-                    EXPECT_EQ(out.shape(), (Shape{p.batch, p.dim, p.L}));
-                    EXPECT_EQ(values_of(out),
-                              values_of(channel_major(selective_scan_time_major(rows).out)))
-                        << method << " N " << N << " gated " << gated;
+                    const TimeMajorScanResult mine = selective_scan_channel_major(channels, true);
+                    const TimeMajorScanResult theirs = selective_scan_time_major(rows, true);
+                    EXPECT_EQ(mine.out.shape(), (Shape{p.batch, p.dim, p.L}));
+                    EXPECT_EQ(values_of(mine.out), values_of(channel_major(theirs.out))) << what;
+                    EXPECT_EQ(values_of(mine.checkpoints), values_of(theirs.checkpoints)) << what;
+
+                    const SelectiveScanGradients g =
+                        selective_scan_time_major_backward(rows, dout, theirs.checkpoints);
+                    for (const Tensor& checkpoints : {mine.checkpoints, Tensor()}) {
+                        const SelectiveScanGradients c = selective_scan_channel_major_backward(
+                            channels, channel_major(dout), checkpoints);
+                        EXPECT_EQ(c.du.shape(), (Shape{p.batch, p.dim, p.L}));
+                        EXPECT_EQ(values_of(c.du), values_of(channel_major(g.du))) << what;
+                        EXPECT_EQ(values_of(c.ddelta), values_of(channel_major(g.ddelta))) << what;
+                        EXPECT_EQ(c.dz.defined(), gated) << what;
+                        if (gated) {
+                            EXPECT_EQ(values_of(c.dz), values_of(channel_major(g.dz))) << what;
+                        }
+                        for (const auto& [a, b] : {std::pair{&c.dA, &g.dA}, std::pair{&c.dB, &g.dB},
+                                                   std::pair{&c.dC, &g.dC}, std::pair{&c.dD, &g.dD},
+                                                   std::pair{&c.ddelta_bias, &g.ddelta_bias}}) {
+                            EXPECT_EQ(a->shape(), b->shape()) << what;
+                            EXPECT_EQ(values_of(*a), values_of(*b)) << what;
+                        }
+                    }
                 }
             }
         }
@@ -252,6 +279,7 @@ TEST(SelectiveScanTimeMajor, RejectsBadInput) {
                           "discretization");
     TimeMajorScanInputs channels = p.inputs("zoh");  // still rows: not (batch, dim, L)
     EXPECT_ERROR_CONTAINS(selective_scan_channel_major(channels), "u");
+    EXPECT_ERROR_CONTAINS(selective_scan_channel_major_backward(channels, p.u), "u");
     const Tensor wrong({p.batch, 3, p.N, p.dim}, DType::F64);
     EXPECT_ERROR_CONTAINS(selective_scan_time_major_backward(p.inputs("zoh"), p.u, wrong),
                           "checkpoints");
