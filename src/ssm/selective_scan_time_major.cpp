@@ -268,11 +268,11 @@ struct RowsInPlace {
 };
 
 // Channel-major arrays as selective_scan.h takes them, (batch, dim, L) contiguous, null when
-// the pass has none: u, Δ, z and dout read; out, du, ddelta, dz written.
+// absent: u, Δ, z read, and the pass's streams (out; dout, du, ddelta, dz) in that layout.
 template <class Real>
 struct ChannelMajorArrays {
-    const Real *u = nullptr, *delta = nullptr, *z = nullptr, *dout = nullptr;
-    Real *out = nullptr, *du = nullptr, *ddelta = nullptr, *dz = nullptr;
+    const Real *u = nullptr, *delta = nullptr, *z = nullptr;
+    RowStreams<Real> streams;
 };
 
 // A pass's chunks of channel-major arrays: at enter, the chunk's inputs (count channels × up to
@@ -301,17 +301,18 @@ public:
         gather(arrays_.u, u_);
         gather(arrays_.delta, delta_);
         gather(arrays_.z, z_);
-        gather(arrays_.dout, dout_);
+        gather(arrays_.streams.dout, dout_);
         chunk_.L = steps_;
         chunk_.B.data = B_.row(b * L_ + t0);
         chunk_.C.data = C_.row(b * L_ + t0);
+        const RowStreams<Real>& streams = arrays_.streams;
         return {chunk_,
                 0,
                 0,
                 0,
                 steps_,
-                {staged(arrays_.out, out_), staged(arrays_.dout, dout_), staged(arrays_.du, du_),
-                 staged(arrays_.ddelta, ddelta_), staged(arrays_.dz, dz_)},
+                {staged(streams.out, out_), staged(streams.dout, dout_), staged(streams.du, du_),
+                 staged(streams.ddelta, ddelta_), staged(streams.dz, dz_)},
                 &ahead_};
     }
     // The chunk the pass enters next, for the current one's steps to prefetch (ChunkAhead): its
@@ -320,11 +321,12 @@ public:
                                         std::int64_t t1) {
         const std::int64_t from = (b * dim_ + c0) * L_ + t0;
         ahead_.arrays = 0;
-        for (const Real* array : {arrays_.u, arrays_.delta, arrays_.z, arrays_.dout}) {
+        const RowStreams<Real>& streams = arrays_.streams;
+        for (const Real* array : {arrays_.u, arrays_.delta, arrays_.z, streams.dout}) {
             if (array != nullptr) ahead_.start[ahead_.arrays++] = array + from;
         }
         ahead_.inputs = ahead_.arrays;
-        for (const Real* array : {arrays_.out, arrays_.du, arrays_.ddelta, arrays_.dz}) {
+        for (const Real* array : {streams.out, streams.du, streams.ddelta, streams.dz}) {
             if (array != nullptr) ahead_.start[ahead_.arrays++] = array + from;
         }
         ahead_.rows = static_cast<int>(std::min<std::int64_t>(W, dim_ - c0));
@@ -333,10 +335,11 @@ public:
         ahead_.row_stride = L_;
     }
     STRUCTSEQ_ALWAYS_INLINE void leave() {
-        scatter(out_, arrays_.out);
-        scatter(du_, arrays_.du);
-        scatter(ddelta_, arrays_.ddelta);
-        scatter(dz_, arrays_.dz);
+        const RowStreams<Real>& streams = arrays_.streams;
+        scatter(out_, streams.out);
+        scatter(du_, streams.du);
+        scatter(ddelta_, streams.ddelta);
+        scatter(dz_, streams.dz);
     }
 
 private:
@@ -859,10 +862,12 @@ Shape operand_shape(const Operands<Real>& op, Layout layout) {
     return layout == Layout::kRows ? Shape{op.batch * op.L, op.dim} : Shape{op.batch, op.dim, op.L};
 }
 
-// The channel-major arrays u, Δ, z of `in` (contiguous copies kept in `keep` where needed).
+// The channel-major arrays of `in` (u, Δ, z: contiguous copies kept in `keep` where needed) and
+// the pass's `streams`.
 template <class Real>
-ChannelMajorArrays<Real> channel_major_inputs(std::string_view where, const Operands<Real>& op,
+ChannelMajorArrays<Real> channel_major_arrays(std::string_view where, const Operands<Real>& op,
                                               const TimeMajorScanInputs& in,
+                                              const RowStreams<Real>& streams,
                                               std::vector<Tensor>& keep) {
     const Shape shape = operand_shape(op, Layout::kChannelMajor);
     check_argument(in.delta.defined(), where, "delta", "undefined", shape_string(shape));
@@ -870,6 +875,7 @@ ChannelMajorArrays<Real> channel_major_inputs(std::string_view where, const Oper
     arrays.u = contiguous_of<Real>(where, "u", in.u, shape, keep);
     arrays.delta = contiguous_of<Real>(where, "delta", in.delta, shape, keep);
     arrays.z = contiguous_of<Real>(where, "z", in.z, shape, keep);
+    arrays.streams = streams;
     return arrays;
 }
 
@@ -886,10 +892,8 @@ TimeMajorScanResult forward(const TimeMajorScanInputs& in, bool keep_checkpoints
     Real* po = result.out.data<Real>();
     Real* pc = keep_checkpoints ? result.checkpoints.data<Real>() : nullptr;
     ChannelMajorArrays<Real> arrays;
-    if (layout == Layout::kChannelMajor) {
-        arrays = channel_major_inputs(where, op, in, keep);
-        arrays.out = po;
-    }
+    if (layout == Layout::kChannelMajor)
+        arrays = channel_major_arrays<Real>(where, op, in, {po}, keep);
     const ChannelMajorArrays<Real>* staged = layout == Layout::kChannelMajor ? &arrays : nullptr;
     const std::int64_t tasks = op.batch * op.blocks();
 #pragma omp parallel for num_threads(num_threads()) \
@@ -922,13 +926,7 @@ SelectiveScanGradients backward(const TimeMajorScanInputs& in, const Tensor& dou
     const RowStreams<Real> rows{nullptr, dout.data<Real>(), du.data<Real>(), ddelta.data<Real>(),
                                 in.z.defined() ? dz.data<Real>() : nullptr};
     ChannelMajorArrays<Real> arrays;
-    if (layout == Layout::kChannelMajor) {
-        arrays = channel_major_inputs<Real>(where, op, in, keep);
-        arrays.dout = rows.dout;
-        arrays.du = rows.du;
-        arrays.ddelta = rows.ddelta;
-        arrays.dz = rows.dz;
-    }
+    if (layout == Layout::kChannelMajor) arrays = channel_major_arrays(where, op, in, rows, keep);
     const ChannelMajorArrays<Real>* staged = layout == Layout::kChannelMajor ? &arrays : nullptr;
     Tensor dA_seq = Tensor::empty({batch, dim, N}, dtype);
     Tensor dD_seq = Tensor::empty({batch, dim}, dtype),
