@@ -129,12 +129,12 @@ STRUCTSEQ_ALWAYS_INLINE Vec<Real> prepare_rows(const Operands<Real>& op,
 // What the backward keeps of a step (all null in the forward): per state n, Ā_n into a_bar[n],
 // the term its adjoint needs into carried[n] (ZOH: Ā_n ⊙ x_n before the step, so that the
 // adjoint skips a product; bilinear: x_n before the step), and dy ⊙ x_n after the step added
-// into the chunk's dC lanes at dC + n · lanes.
+// into the chunk's dC lanes dC[n].
 template <class Real>
 struct StepRecord {
     Vec<Real>* a_bar = nullptr;
     Vec<Real>* carried = nullptr;
-    Real* dC = nullptr;
+    Vec<Real>* dC = nullptr;
     Vec<Real> dy = {};
 };
 
@@ -165,10 +165,8 @@ STRUCTSEQ_ALWAYS_INLINE Vec<Real> advance(std::int64_t N, const BlockConstants<R
         }
         (n % 2 == 0 ? y_even : y_odd) += Ct[n] * x[n];
         if constexpr (Record) {
-            constexpr int W = kLanes<Real>;
             record.a_bar[n] = decay;
-            store_lanes(record.dC + n * W,
-                        load_lanes<Vec<Real>>(record.dC + n * W) + record.dy * x[n]);
+            record.dC[n] += record.dy * x[n];
         }
     }
     return y_even + y_odd;
@@ -201,22 +199,44 @@ struct RowStreams {
     Real *du = nullptr, *ddelta = nullptr, *dz = nullptr;
 };
 
-// The next chunk's stretches of channel-major arrays (up to 8: inputs, then outputs), brought
-// into the level-2 cache a line per array and step of the current chunk, so that the loads
-// overlap the computation (all at once, they would stall it on the cache's miss buffers).
+// The next chunk's stretches of the arrays a pass reads and writes (up to 4 each), brought into
+// the level-2 cache a line per array and step of the current chunk, so that the loads overlap
+// the computation (all at once, they would stall it on the cache's miss buffers). A stretch is
+// `rows` rows of `lines` lines each: channels × steps of channel-major arrays, steps × one
+// block of time-major rows.
 template <class Real>
 struct ChunkAhead {
     static constexpr std::int64_t kLine = 64 / sizeof(Real);
-    const Real* start[8] = {};
-    int inputs = 0, arrays = 0;   // start[0, inputs) are read, [inputs, arrays) written
-    int lines = 0, rows = 0;      // per row; rows (channels) a stretch spans
-    std::int64_t row_stride = 0;  // L
+    struct Stretch {
+        const Real* start;
+        std::int64_t row_stride;  // elements from one row's start to the next's
+    };
+    Stretch read[4] = {}, written[4] = {};
+    int reads = 0, writes = 0, rows = 0, lines = 0;
+    // No stretches yet, each `row_count` rows of `line_count` lines.
+    STRUCTSEQ_ALWAYS_INLINE void aim(std::int64_t row_count, std::int64_t line_count) {
+        reads = writes = 0;
+        rows = static_cast<int>(row_count);
+        lines = static_cast<int>(line_count);
+    }
+    // The stretch of `array` from element `start`, its rows `row_stride` apart, read or written
+    // (nothing when the array is absent, null).
+    STRUCTSEQ_ALWAYS_INLINE void add_read(const Real* array, std::int64_t start,
+                                          std::int64_t row_stride) {
+        if (array != nullptr) read[reads++] = {array + start, row_stride};
+    }
+    STRUCTSEQ_ALWAYS_INLINE void add_written(const Real* array, std::int64_t start,
+                                             std::int64_t row_stride) {
+        if (array != nullptr) written[writes++] = {array + start, row_stride};
+    }
     // Step i's share: line i of each stretch, row-major over (row, line).
     STRUCTSEQ_ALWAYS_INLINE void prefetch(std::int64_t i) const {
         if (i >= std::int64_t{rows} * lines) return;
-        const std::int64_t at = (i / lines) * row_stride + (i % lines) * kLine;
-        for (int a = 0; a < inputs; ++a) __builtin_prefetch(start[a] + at, 0, 2);
-        for (int a = inputs; a < arrays; ++a) __builtin_prefetch(start[a] + at, 1, 2);
+        const std::int64_t row = i / lines, line = (i % lines) * kLine;
+        for (int a = 0; a < reads; ++a)
+            __builtin_prefetch(read[a].start + row * read[a].row_stride + line, 0, 2);
+        for (int a = 0; a < writes; ++a)
+            __builtin_prefetch(written[a].start + row * written[a].row_stride + line, 1, 2);
     }
 };
 
@@ -258,12 +278,25 @@ template <class Real>
 struct RowsInPlace {
     const Operands<Real>& op;
     RowStreams<Real> rows;
+    ChunkAhead<Real> ahead = {};
     STRUCTSEQ_ALWAYS_INLINE ChunkView<Real> enter(std::int64_t b, std::int64_t c0, std::int64_t t0,
                                                   std::int64_t t1) {
-        return {op, b, c0, t0, t1, rows};
+        ahead.rows = 0;  // until expect says
+        return {op, b, c0, t0, t1, rows, &ahead};
     }
-    // Nothing to do: the steps' prefetch_step brings rows in.
-    STRUCTSEQ_ALWAYS_INLINE void expect(std::int64_t, std::int64_t, std::int64_t, std::int64_t) {}
+    // The chunk the pass enters next, a line per row and array, for the current one's steps to
+    // prefetch (ChunkAhead): prefetch_step's few steps ahead are too late for a chunk's first
+    // rows, which prepare_rows reads at once.
+    STRUCTSEQ_ALWAYS_INLINE void expect(std::int64_t b, std::int64_t c0, std::int64_t t0,
+                                        std::int64_t t1) {
+        const std::int64_t row = b * op.L + t0;
+        ahead.aim(t1 - t0, 1);
+        for (const Rows<Real>& array : {op.u, op.delta, op.z})
+            ahead.add_read(array.data, row * array.stride + c0, array.stride);
+        ahead.add_read(rows.dout, row * op.dim + c0, op.dim);
+        for (Real* array : {rows.out, rows.du, rows.ddelta, rows.dz})
+            ahead.add_written(array, row * op.dim + c0, op.dim);
+    }
     STRUCTSEQ_ALWAYS_INLINE void leave() {}
 };
 
@@ -320,19 +353,13 @@ public:
     STRUCTSEQ_ALWAYS_INLINE void expect(std::int64_t b, std::int64_t c0, std::int64_t t0,
                                         std::int64_t t1) {
         const std::int64_t from = (b * dim_ + c0) * L_ + t0;
-        ahead_.arrays = 0;
         const RowStreams<Real>& streams = arrays_.streams;
-        for (const Real* array : {arrays_.u, arrays_.delta, arrays_.z, streams.dout}) {
-            if (array != nullptr) ahead_.start[ahead_.arrays++] = array + from;
-        }
-        ahead_.inputs = ahead_.arrays;
-        for (const Real* array : {streams.out, streams.du, streams.ddelta, streams.dz}) {
-            if (array != nullptr) ahead_.start[ahead_.arrays++] = array + from;
-        }
-        ahead_.rows = static_cast<int>(std::min<std::int64_t>(W, dim_ - c0));
-        ahead_.lines =
-            static_cast<int>((t1 - t0 + ChunkAhead<Real>::kLine - 1) / ChunkAhead<Real>::kLine);
-        ahead_.row_stride = L_;
+        ahead_.aim(std::min<std::int64_t>(W, dim_ - c0),
+                   (t1 - t0 + ChunkAhead<Real>::kLine - 1) / ChunkAhead<Real>::kLine);
+        for (const Real* array : {arrays_.u, arrays_.delta, arrays_.z, streams.dout})
+            ahead_.add_read(array, from, L_);
+        for (const Real* array : {streams.out, streams.du, streams.ddelta, streams.dz})
+            ahead_.add_written(array, from, L_);
     }
     STRUCTSEQ_ALWAYS_INLINE void leave() {
         const RowStreams<Real>& streams = arrays_.streams;
@@ -487,7 +514,7 @@ struct BlockAdjoint {
 template <class Real>
 struct BackwardScratch {
     LaneArray<Vec<Real>> entering, x, a_bar, carried, steps, slopes, sigmoids, dy;
-    std::vector<Real> dB_lanes, dC_lanes;
+    LaneArray<Vec<Real>> dB_lanes, dC_lanes;  // typed, so that their stores alias no pointer
     std::vector<BlockAdjoint<Real>, LaneAllocator<BlockAdjoint<Real>>> blocks;  // a task's
 };
 
@@ -521,7 +548,7 @@ STRUCTSEQ_ALWAYS_INLINE void recompute_chunk(const ChunkView<Real>& v, BlockAdjo
             dy *= z * s.sigmoids[i];
         }
         const StepRecord<Real> record{s.a_bar.data() + i * N, s.carried.data() + i * N,
-                                      s.dC_lanes.data() + i * N * W, dy};
+                                      s.dC_lanes.data() + i * N, dy};
         const Vec<Real> y = advance<Real, Bilinear, kN, InRange, true>(
             N, k, s.steps[i], u, op.B.row(row), op.C.row(row), x, record);
         if (op.z.data != nullptr) {
@@ -570,7 +597,7 @@ STRUCTSEQ_ALWAYS_INLINE void adjoint_chunk(const ChunkView<Real>& v, BlockAdjoin
         const V* a_bar = s.a_bar.data() + i * N;
         const Real* Bt = op.B.row(row);
         const Real* Ct = op.C.row(row);
-        Real* dBt = s.dB_lanes.data() + i * N * W;
+        V* dBt = s.dB_lanes.data() + i * N;
 #pragma GCC unroll 16
         for (std::int64_t n = 0; n < N; ++n) {
             const V g = adjoint[n] + dy * Ct[n];
@@ -580,14 +607,14 @@ STRUCTSEQ_ALWAYS_INLINE void adjoint_chunk(const ChunkView<Real>& v, BlockAdjoin
                 ddt += g * inv2 * (A[n] * xp + Bt[n] * u);
                 dA[n] += g * dt * inv2 * (xp + dt * Bt[n] * u * Real(0.5));
                 const V g_gain = g * dt * inv;  // ∂B̄u/∂(B u) = Δ / (1 − Δ A / 2)
-                store_lanes(dBt + n * W, load_lanes<V>(dBt + n * W) + g_gain * u);
+                dBt[n] += g_gain * u;
                 du += g_gain * Bt[n];
             } else {
                 const V h = g * carried[n];
                 dA[n] += dt * h;
                 ddt += A[n] * h;
                 gB += g * Bt[n];
-                store_lanes(dBt + n * W, load_lanes<V>(dBt + n * W) + g * dtu);
+                dBt[n] += g * dtu;
             }
             adjoint[n] = g * a_bar[n];
         }
@@ -662,8 +689,8 @@ STRUCTSEQ_ALWAYS_INLINE void backward_group(const Operands<Real>& op, std::int64
     for (std::int64_t c = op.chunks() - 1; c >= 0; --c) {
         const std::int64_t t0 = c * kCheckpointEvery,
                            rows = std::min(L, t0 + kCheckpointEvery) - t0;
-        s.dB_lanes.assign(static_cast<std::size_t>(rows * N * W), Real(0));
-        s.dC_lanes.assign(s.dB_lanes.size(), Real(0));
+        size(s.dB_lanes, rows * N);
+        size(s.dC_lanes, rows * N);
         for (std::int64_t k = first; k < last; ++k) {
             BlockAdjoint<Real>& block = s.blocks[static_cast<std::size_t>(k - first)];
             const std::int64_t c0 = k * W;
@@ -672,11 +699,17 @@ STRUCTSEQ_ALWAYS_INLINE void backward_group(const Operands<Real>& op, std::int64
             for (std::int64_t n = 0; n < N; ++n)
                 s.entering[n] = load_lanes_partial<Vec<Real>>(entering + n * dim, count);
             const ChunkView<Real> v = source.enter(b, c0, t0, t0 + rows);
+            // The next block's chunk, and its entering state (N lines a row of dim apart).
+            const Real* next_entering = nullptr;
             if (k + 1 < last) {
                 source.expect(b, c0 + W, t0, t0 + rows);
+                next_entering = entering + W;
             } else if (c > 0) {
                 source.expect(b, first * W, t0 - kCheckpointEvery, t0);
+                next_entering = checkpoints + ((b * op.chunks() + c - 1) * N) * dim + first * W;
             }
+            for (std::int64_t n = 0; next_entering != nullptr && n < N; ++n)
+                __builtin_prefetch(next_entering + n * dim);
             if (N == kFixedN) {
                 backward_chunk<Real, Bilinear, kFixedN>(v, block, s);
             } else {
@@ -687,8 +720,8 @@ STRUCTSEQ_ALWAYS_INLINE void backward_group(const Operands<Real>& op, std::int64
         for (std::int64_t i = 0; i < rows * N; ++i) {
             Real sum_b = 0, sum_c = 0;
             for (int l = 0; l < W; ++l) {
-                sum_b += s.dB_lanes[static_cast<std::size_t>(i * W + l)];
-                sum_c += s.dC_lanes[static_cast<std::size_t>(i * W + l)];
+                sum_b += s.dB_lanes[static_cast<std::size_t>(i)][l];
+                sum_c += s.dC_lanes[static_cast<std::size_t>(i)][l];
             }
             dB_rows[t0 * N + i] = sum_b;
             dC_rows[t0 * N + i] = sum_c;
