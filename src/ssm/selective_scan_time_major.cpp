@@ -44,6 +44,11 @@ struct Operands {
     bool softplus = false, bilinear = false;
     std::int64_t blocks() const { return (dim + kLanes<Real> - 1) / kLanes<Real>; }
     std::int64_t chunks() const { return (L + kCheckpointEvery - 1) / kCheckpointEvery; }
+    // Where sequence b's states before chunk c start for the block at c0, in (batch, chunks, N,
+    // dim) checkpoints: N rows of the block's lanes, dim apart.
+    std::int64_t checkpoint_at(std::int64_t b, std::int64_t c, std::int64_t c0) const {
+        return ((b * chunks() + c) * N) * dim + c0;
+    }
 };
 
 // A block's per-lane constants: A and A·log₂e (N vectors each, zero in missing lanes), the
@@ -416,8 +421,7 @@ STRUCTSEQ_ALWAYS_INLINE void forward_block(const Operands<Real>& op, std::int64_
     for (std::int64_t t0 = 0; t0 < op.L; t0 += kCheckpointEvery) {
         const std::int64_t t1 = std::min(op.L, t0 + kCheckpointEvery);
         if (checkpoints != nullptr) {
-            Real* at =
-                checkpoints + ((b * op.chunks() + t0 / kCheckpointEvery) * op.N) * op.dim + c0;
+            Real* at = checkpoints + op.checkpoint_at(b, t0 / kCheckpointEvery, c0);
 #pragma GCC unroll 16
             for (std::int64_t n = 0; n < N; ++n) store_lanes_partial(at + n * op.dim, x[n], count);
         }
@@ -695,7 +699,7 @@ STRUCTSEQ_ALWAYS_INLINE void backward_group(const Operands<Real>& op, std::int64
             BlockAdjoint<Real>& block = s.blocks[static_cast<std::size_t>(k - first)];
             const std::int64_t c0 = k * W;
             const int count = static_cast<int>(std::min<std::int64_t>(W, dim - c0));
-            const Real* entering = checkpoints + ((b * op.chunks() + c) * N) * dim + c0;
+            const Real* entering = checkpoints + op.checkpoint_at(b, c, c0);
             for (std::int64_t n = 0; n < N; ++n)
                 s.entering[n] = load_lanes_partial<Vec<Real>>(entering + n * dim, count);
             const ChunkView<Real> v = source.enter(b, c0, t0, t0 + rows);
@@ -703,10 +707,10 @@ STRUCTSEQ_ALWAYS_INLINE void backward_group(const Operands<Real>& op, std::int64
             const Real* next_entering = nullptr;
             if (k + 1 < last) {
                 source.expect(b, c0 + W, t0, t0 + rows);
-                next_entering = entering + W;
+                next_entering = checkpoints + op.checkpoint_at(b, c, c0 + W);
             } else if (c > 0) {
                 source.expect(b, first * W, t0 - kCheckpointEvery, t0);
-                next_entering = checkpoints + ((b * op.chunks() + c - 1) * N) * dim + first * W;
+                next_entering = checkpoints + op.checkpoint_at(b, c - 1, first * W);
             }
             for (std::int64_t n = 0; next_entering != nullptr && n < N; ++n)
                 __builtin_prefetch(next_entering + n * dim);
