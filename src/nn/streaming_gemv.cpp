@@ -39,9 +39,11 @@ STRUCTSEQ_ALWAYS_INLINE Real weight_value(Weight w) {
     }
 }
 
-// How far ahead of its loads the product asks for W's lines, into the level-2 cache. The
+// How far ahead of its loads the float32 product asks for W's lines, into the level-2 cache. The
 // hardware prefetcher stops at every 4 KiB page and ramps up again after it; on the Zen 4 machine
-// of docs/benchmarks.md, 2 KiB ahead read 5–20 % faster than none, 8 KiB ahead slower than none.
+// of docs/benchmarks.md, 2 KiB ahead read float32 weights 5–20 % faster than none, 8 KiB ahead
+// slower than none. bfloat16 weights read 40 % slower with it, at 1, 2 or 4 KiB and whatever the
+// cache level asked for, so they (and float64, not measured) are left to the hardware.
 constexpr std::int64_t kPrefetchBytes = 2048;
 
 // Rows [begin, end) of y = β·y + W·x; β = 0 never reads y, which may be uninitialized. One row
@@ -58,11 +60,14 @@ STRUCTSEQ_ALWAYS_INLINE void gemv_rows(const Weight* W, const Real* x, Real* y, 
         V even = {}, odd = {};
         std::int64_t k = 0;
         for (; k + 2 * lanes <= in; k += 2 * lanes) {
-            // An address, not a pointer: past W's last row it points at nothing (a prefetch
-            // never faults).
-            const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(w + k) + kPrefetchBytes;
-            for (std::int64_t line = 0; line < step_bytes; line += 64) {
-                __builtin_prefetch(reinterpret_cast<const void*>(ahead + line), 0, 2);  // into L2
+            if constexpr (std::is_same_v<Weight, float>) {
+                // An address, not a pointer: past W's last row it points at nothing (a prefetch
+                // never faults).
+                const std::uintptr_t ahead =
+                    reinterpret_cast<std::uintptr_t>(w + k) + kPrefetchBytes;
+                for (std::int64_t line = 0; line < step_bytes; line += 64) {
+                    __builtin_prefetch(reinterpret_cast<const void*>(ahead + line), 0, 2);  // L2
+                }
             }
             even += load_weights<V>(w + k) * load_lanes<V>(x + k);
             odd += load_weights<V>(w + k + lanes) * load_lanes<V>(x + k + lanes);
