@@ -47,19 +47,23 @@ void set_counters(benchmark::State& state, std::int64_t batch, std::int64_t dim,
         benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 
-// args: batch, dim, L, backward (0 forward only, 1 forward + backward).
+// args: batch, dim, L, backward (0 forward only; 1 forward + backward, which runs the forward
+// again for its checkpoints; 2 forward keeping its checkpoints + backward from them).
 void BM_SelectiveScan(benchmark::State& state) {
     const ThreadScope threads(1);
     const std::int64_t batch = state.range(0), dim = state.range(1), L = state.range(2);
     const ScanOperands x(batch, dim, L, false);
     const Tensor dout = Rng(8).normal({batch, dim, L}, DType::F32);
+    const bool keep = state.range(3) == 2;
     for (auto _ : state) {
-        benchmark::DoNotOptimize(
-            selective_scan(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.bias, true).out.raw_data());
-        if (state.range(3) == 1) {
-            benchmark::DoNotOptimize(
-                selective_scan_backward(dout, x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.bias, true)
-                    .du.raw_data());
+        const SelectiveScanResult r = selective_scan(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.bias,
+                                                     true, false, "zoh", false, keep);
+        benchmark::DoNotOptimize(r.out.raw_data());
+        if (state.range(3) > 0) {
+            benchmark::DoNotOptimize(selective_scan_backward(dout, x.u, x.delta, x.A, x.B, x.C, x.D,
+                                                             x.z, x.bias, true, "zoh",
+                                                             r.checkpoints)
+                                         .du.raw_data());
         }
     }
     set_counters(state, batch, dim, L);
@@ -108,8 +112,8 @@ void BM_SelectiveScanTimeMajor(benchmark::State& state) {
 
 // The target shapes (batch, dim, L) = (2, 1536, 2048) and (1, 768, 8192), N = 16.
 void issue_shapes(benchmark::internal::Benchmark* b) {
-    b->ArgsProduct({{2}, {1536}, {2048}, {0, 1}})
-        ->ArgsProduct({{1}, {768}, {8192}, {0, 1}})
+    b->ArgsProduct({{2}, {1536}, {2048}, {0, 1, 2}})
+        ->ArgsProduct({{1}, {768}, {8192}, {0, 1, 2}})
         ->ArgNames({"batch", "dim", "L", "backward"})
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();

@@ -183,7 +183,8 @@ void bind_ssm(py::module_& m) {
         [](const py::handle& u, const py::handle& delta, const py::handle& A, const py::handle& B,
            const py::handle& C, const py::handle& D, const py::handle& z,
            const py::handle& delta_bias, bool delta_softplus, bool return_last_state,
-           const std::string& discretization, bool use_parallel_scan) -> py::object {
+           const std::string& discretization, bool use_parallel_scan,
+           bool return_checkpoints) -> py::object {
             const Arguments arg{"selective_scan"};
             const Tensor tu = arg(u, "u"), td = arg(delta, "delta"), tA = arg(A, "A"),
                          tB = arg(B, "B"), tC = arg(C, "C"), tD = arg(D, "D"), tz = arg(z, "z"),
@@ -192,36 +193,51 @@ void bind_ssm(py::module_& m) {
             {
                 py::gil_scoped_release release;
                 r = selective_scan(tu, td, tA, tB, tC, tD, tz, tbias, delta_softplus,
-                                   return_last_state, discretization, use_parallel_scan);
+                                   return_last_state, discretization, use_parallel_scan,
+                                   return_checkpoints);
             }
-            if (!return_last_state) return numpy_from_tensor(r.out);
-            return arrays({r.out, r.last_state});
+            if (!return_last_state && !return_checkpoints) return numpy_from_tensor(r.out);
+            py::list results;
+            results.append(numpy_from_tensor(r.out));
+            if (return_last_state) results.append(numpy_from_tensor(r.last_state));
+            if (return_checkpoints) {
+                results.append(r.checkpoints.defined() ? numpy_from_tensor(r.checkpoints)
+                                                       : py::object(py::none()));
+            }
+            return py::tuple(results);
         },
         py::arg("u"), py::arg("delta"), py::arg("A"), py::arg("B"), py::arg("C"),
         py::arg("D") = py::none(), py::arg("z") = py::none(), py::arg("delta_bias") = py::none(),
         py::arg("delta_softplus") = false, py::arg("return_last_state") = false, py::kw_only(),
         py::arg("discretization") = "zoh", py::arg("use_parallel_scan") = false,
+        py::arg("return_checkpoints") = false,
         "Mamba's selective scan with the semantics of mamba_ssm's selective_scan_ref:\n"
         "u, delta, z (batch, dim, L); A (dim, N); B, C (dim, N), (batch, N, L) or\n"
         "(batch, G, N, L); D, delta_bias (dim,). Returns out (batch, dim, L), and the last\n"
         "state (batch, dim, N) when return_last_state. discretization 'zoh' or 'bilinear'.\n"
         "use_parallel_scan: chunks of time run on separate threads (for long L with few\n"
-        "channels); the same result up to rounding.");
+        "channels); the same result up to rounding.\n"
+        "return_checkpoints: also return the states every 64 steps (batch, ceil(L/64), N, dim)\n"
+        "float32, last in the tuple, for selective_scan_backward(..., checkpoints=...) to\n"
+        "start from instead of running the forward again (what an autograd function saves);\n"
+        "None when the operands take the float64 path (anything but float32 operands with\n"
+        "input-dependent, ungrouped B and C and no last state), which keeps none.");
     m.def(
         "selective_scan_backward",
         [](const py::handle& dout, const py::handle& u, const py::handle& delta,
            const py::handle& A, const py::handle& B, const py::handle& C, const py::handle& D,
            const py::handle& z, const py::handle& delta_bias, bool delta_softplus,
-           const std::string& discretization) {
+           const std::string& discretization, const py::handle& checkpoints) {
             const Arguments arg{"selective_scan_backward"};
             const Tensor tg = arg(dout, "dout"), tu = arg(u, "u"), td = arg(delta, "delta"),
                          tA = arg(A, "A"), tB = arg(B, "B"), tC = arg(C, "C"), tD = arg(D, "D"),
-                         tz = arg(z, "z"), tbias = arg(delta_bias, "delta_bias");
+                         tz = arg(z, "z"), tbias = arg(delta_bias, "delta_bias"),
+                         tcheck = arg(checkpoints, "checkpoints");
             SelectiveScanGradients grads;
             {
                 py::gil_scoped_release release;
                 grads = selective_scan_backward(tg, tu, td, tA, tB, tC, tD, tz, tbias,
-                                                delta_softplus, discretization);
+                                                delta_softplus, discretization, tcheck);
             }
             py::dict out;
             out["du"] = numpy_from_tensor(grads.du);
@@ -238,8 +254,11 @@ void bind_ssm(py::module_& m) {
         py::arg("dout"), py::arg("u"), py::arg("delta"), py::arg("A"), py::arg("B"), py::arg("C"),
         py::arg("D") = py::none(), py::arg("z") = py::none(), py::arg("delta_bias") = py::none(),
         py::arg("delta_softplus") = false, py::kw_only(), py::arg("discretization") = "zoh",
+        py::arg("checkpoints") = py::none(),
         "Gradients of selective_scan for the output gradient dout: a dict with du, ddelta,\n"
-        "dA, dB, dC and, for the inputs given, dD, dz, ddelta_bias, each shaped like its input.");
+        "dA, dB, dC and, for the inputs given, dD, dz, ddelta_bias, each shaped like its input.\n"
+        "checkpoints: selective_scan's (return_checkpoints=True) for the same operands, so the\n"
+        "backward skips the forward pass it otherwise runs to recompute them; same results.");
 }
 
 }  // namespace structseq::python

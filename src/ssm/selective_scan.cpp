@@ -453,11 +453,12 @@ SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const T
                                    const Tensor& B, const Tensor& C, const Tensor& D,
                                    const Tensor& z, const Tensor& delta_bias, bool delta_softplus,
                                    bool return_last_state, std::string_view discretization,
-                                   bool use_parallel_scan) {
+                                   bool use_parallel_scan, bool return_checkpoints) {
     if (!return_last_state) {
-        if (std::optional<Tensor> out = selective_scan_float32(u, delta, A, B, C, D, z, delta_bias,
-                                                               delta_softplus, discretization)) {
-            return {*out, Tensor()};
+        if (std::optional<SelectiveScanResult> r =
+                selective_scan_float32(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                       discretization, return_checkpoints)) {
+            return *r;
         }
     }
     const Inputs in = read_inputs("selective_scan", u, delta, A, B, C, D, z, delta_bias,
@@ -520,13 +521,18 @@ SelectiveScanGradients selective_scan_backward(const Tensor& dout_in, const Tens
                                                const Tensor& delta, const Tensor& A,
                                                const Tensor& B, const Tensor& C, const Tensor& D,
                                                const Tensor& z, const Tensor& delta_bias,
-                                               bool delta_softplus,
-                                               std::string_view discretization) {
-    if (std::optional<SelectiveScanGradients> g = selective_scan_backward_float32(
-            dout_in, u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization)) {
+                                               bool delta_softplus, std::string_view discretization,
+                                               const Tensor& checkpoints) {
+    if (std::optional<SelectiveScanGradients> g =
+            selective_scan_backward_float32(dout_in, u, delta, A, B, C, D, z, delta_bias,
+                                            delta_softplus, discretization, checkpoints)) {
         return *g;
     }
     constexpr std::string_view where = "selective_scan_backward";
+    check_argument(!checkpoints.defined(), where, "checkpoints",
+                   "given for operands that take the float64 path",
+                   "none: only float32 operands with input-dependent, ungrouped B and C keep "
+                   "checkpoints (selective_scan's return_checkpoints)");
     const Inputs in =
         read_inputs(where, u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization);
     const Geometry& g = in.g;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <utility>
 
 namespace structseq::ssm_detail {
 
@@ -89,25 +90,29 @@ std::optional<TimeMajorScanInputs> channel_major_inputs(const Tensor& u, const T
 
 }  // namespace
 
-std::optional<Tensor> selective_scan_float32(const Tensor& u, const Tensor& delta, const Tensor& A,
-                                             const Tensor& B, const Tensor& C, const Tensor& D,
-                                             const Tensor& z, const Tensor& delta_bias,
-                                             bool delta_softplus, std::string_view discretization) {
+std::optional<SelectiveScanResult> selective_scan_float32(
+    const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
+    const Tensor& D, const Tensor& z, const Tensor& delta_bias, bool delta_softplus,
+    std::string_view discretization, bool keep_checkpoints) {
     const std::optional<TimeMajorScanInputs> in =
         channel_major_inputs(u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization);
     if (!in) return std::nullopt;
-    return selective_scan_channel_major(*in).out;
+    TimeMajorScanResult r = selective_scan_channel_major(*in, keep_checkpoints);
+    SelectiveScanResult result;
+    result.out = std::move(r.out);
+    result.checkpoints = std::move(r.checkpoints);
+    return result;
 }
 
 std::optional<SelectiveScanGradients> selective_scan_backward_float32(
     const Tensor& dout, const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
     const Tensor& C, const Tensor& D, const Tensor& z, const Tensor& delta_bias,
-    bool delta_softplus, std::string_view discretization) {
+    bool delta_softplus, std::string_view discretization, const Tensor& checkpoints) {
     if (dout.dtype() != DType::F32 || dout.shape() != u.shape()) return std::nullopt;
     const std::optional<TimeMajorScanInputs> in =
         channel_major_inputs(u, delta, A, B, C, D, z, delta_bias, delta_softplus, discretization);
     if (!in) return std::nullopt;
-    SelectiveScanGradients g = selective_scan_channel_major_backward(*in, dout);
+    SelectiveScanGradients g = selective_scan_channel_major_backward(*in, dout, checkpoints);
     const std::int64_t batch = u.dim(0);
     g.dB = from_rows(g.dB, batch).reshape(B.shape());
     g.dC = from_rows(g.dC, batch).reshape(C.shape());

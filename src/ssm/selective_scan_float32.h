@@ -15,14 +15,16 @@
 
 namespace structseq::ssm_detail {
 
-std::optional<Tensor> selective_scan_float32(const Tensor& u, const Tensor& delta, const Tensor& A,
-                                             const Tensor& B, const Tensor& C, const Tensor& D,
-                                             const Tensor& z, const Tensor& delta_bias,
-                                             bool delta_softplus, std::string_view discretization);
+// out, and the checkpoints when keep_checkpoints.
+std::optional<SelectiveScanResult> selective_scan_float32(
+    const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
+    const Tensor& D, const Tensor& z, const Tensor& delta_bias, bool delta_softplus,
+    std::string_view discretization, bool keep_checkpoints);
 
+// From `checkpoints` (selective_scan_float32's) when defined, else recomputing them.
 std::optional<SelectiveScanGradients> selective_scan_backward_float32(
     const Tensor& dout, const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
     const Tensor& C, const Tensor& D, const Tensor& z, const Tensor& delta_bias,
-    bool delta_softplus, std::string_view discretization);
+    bool delta_softplus, std::string_view discretization, const Tensor& checkpoints);
 
 }  // namespace structseq::ssm_detail

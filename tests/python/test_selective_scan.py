@@ -122,6 +122,52 @@ def test_float32_runs_in_float32_and_agrees_with_float64(discretization, c_kind)
 
 
 @pytest.mark.parametrize("discretization", ["zoh", "bilinear"])
+def test_backward_from_forward_checkpoints_gives_the_same_bits(discretization):
+    # The float32 kernel's checkpoints (states every 64 steps) let the backward skip its own
+    # forward pass; it must give exactly what the recomputing backward gives. L = 150 ends in a
+    # partial chunk.
+    x = make(8, batch=2, dim=21, L=150, N=16, b_kind="variable", c_kind="variable")
+    x32 = {k: v.astype(np.float32) for k, v in x.items()}
+    dout = np.random.default_rng(9).standard_normal(x["u"].shape).astype(np.float32)
+    out, checkpoints = ss.selective_scan(**x32, delta_softplus=True,
+                                         discretization=discretization, return_checkpoints=True)
+    np.testing.assert_array_equal(
+        out, ss.selective_scan(**x32, delta_softplus=True, discretization=discretization))
+    assert checkpoints.shape == (2, 3, 16, 21) and checkpoints.dtype == np.float32
+    # The state before step 0 is zero; before step 64, the reference's state after 64 steps.
+    assert not checkpoints[:, 0].any()
+    head = {k: (v[..., :64] if v.ndim == 3 and v.shape[-1] == 150 else v) for k, v in x.items()}
+    _, state_64 = reference(**head, delta_softplus=True, discretization=discretization)
+    np.testing.assert_allclose(checkpoints[:, 1], state_64.transpose(0, 2, 1), rtol=1e-4,
+                               atol=1e-5)
+    recomputed = ss.selective_scan_backward(dout, **x32, delta_softplus=True,
+                                            discretization=discretization)
+    saved = ss.selective_scan_backward(dout, **x32, delta_softplus=True,
+                                       discretization=discretization, checkpoints=checkpoints)
+    assert sorted(saved) == sorted(recomputed)
+    for key in recomputed:
+        np.testing.assert_array_equal(saved[key], recomputed[key], err_msg=key)
+
+
+def test_checkpoints_only_where_the_float32_kernel_runs():
+    x = make(10, batch=1, dim=3, L=70, N=4, b_kind="variable", c_kind="variable")
+    out, checkpoints = ss.selective_scan(**x, return_checkpoints=True)  # float64: none kept
+    assert checkpoints is None
+    out, last, checkpoints = ss.selective_scan(
+        **{k: v.astype(np.float32) for k, v in x.items()}, return_last_state=True,
+        return_checkpoints=True)
+    assert last.shape == (1, 3, 4) and checkpoints is None  # a last state takes float64 too
+    x32 = {k: v.astype(np.float32) for k, v in x.items()}
+    _, checkpoints = ss.selective_scan(**x32, return_checkpoints=True)
+    dout = np.ones_like(x["u"])
+    with pytest.raises(ValueError, match="checkpoints.*float64"):
+        ss.selective_scan_backward(dout, **x, checkpoints=checkpoints)
+    with pytest.raises(ValueError, match="checkpoints"):
+        ss.selective_scan_backward(dout.astype(np.float32), **x32,
+                                   checkpoints=checkpoints[:, :1])
+
+
+@pytest.mark.parametrize("discretization", ["zoh", "bilinear"])
 def test_parallel_scan_matches_reference(discretization):
     # L = 1100: four time chunks of ≥ 256 steps, run from their entering states.
     x = make(5, batch=1, dim=2, L=1100, N=5, b_kind="variable", c_kind="grouped", groups=2)

@@ -35,6 +35,10 @@ namespace structseq {
 struct SelectiveScanResult {
     Tensor out;         // (batch, dim, L)
     Tensor last_state;  // (batch, dim, N), when return_last_state
+    // When return_checkpoints and the operands take the float32 kernel: the states before steps
+    // 0, 64, 128, … (batch, ⌈L/64⌉, N, dim) float32, for selective_scan_backward to start from
+    // instead of running the forward again. Undefined otherwise.
+    Tensor checkpoints;
 };
 
 SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A,
@@ -42,17 +46,20 @@ SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const T
                                    const Tensor& z = Tensor(), const Tensor& delta_bias = Tensor(),
                                    bool delta_softplus = false, bool return_last_state = false,
                                    std::string_view discretization = "zoh",
-                                   bool use_parallel_scan = false);
+                                   bool use_parallel_scan = false, bool return_checkpoints = false);
 
 struct SelectiveScanGradients {
     Tensor du, ddelta, dA, dB, dC;
     Tensor dD, dz, ddelta_bias;  // undefined when the input was not given
 };
 
+// `checkpoints`: selective_scan's, from the same operands with return_checkpoints, or undefined
+// to recompute them (a forward pass). Given for operands that take the float64 path, which keeps
+// none, or of the wrong shape, it is an error.
 SelectiveScanGradients selective_scan_backward(
     const Tensor& dout, const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
     const Tensor& C, const Tensor& D = Tensor(), const Tensor& z = Tensor(),
     const Tensor& delta_bias = Tensor(), bool delta_softplus = false,
-    std::string_view discretization = "zoh");
+    std::string_view discretization = "zoh", const Tensor& checkpoints = Tensor());
 
 }  // namespace structseq

@@ -3,6 +3,7 @@
 #include "test_util.h"
 
 #include <cmath>
+#include <utility>
 
 namespace structseq {
 namespace {
@@ -61,6 +62,46 @@ TEST(SelectiveScan, BackwardIsTheAdjointInUAndC) {
         EXPECT_NEAR(via_c, expected, 1e-10 * std::abs(expected)) << method;
         EXPECT_FALSE(g.dD.defined());
     }
+}
+
+// float32 with input-dependent B and C: the backward from the forward's checkpoints gives the
+// recomputing backward's bits; float64 operands keep none and refuse them.
+TEST(SelectiveScan, BackwardFromTheForwardsCheckpoints) {
+    const std::int64_t batch = 2, dim = 19, L = 130, N = 16;
+    const Tensor u = normal_tensor({batch, dim, L}, 2).to(DType::F32);
+    const Tensor delta = normal_tensor({batch, dim, L}, 3).to(DType::F32);
+    std::vector<double> a = values_of(normal_tensor({dim, N}, 4));
+    for (double& v : a) v = -0.2 - std::abs(v);
+    const Tensor A = tensor_of(a, {dim, N}).to(DType::F32);
+    const Tensor B = normal_tensor({batch, N, L}, 5).to(DType::F32);
+    const Tensor C = normal_tensor({batch, N, L}, 6).to(DType::F32);
+    const Tensor D = normal_tensor({dim}, 7).to(DType::F32), z = normal_tensor({batch, dim, L}, 8);
+    const Tensor z32 = z.to(DType::F32), dout = normal_tensor({batch, dim, L}, 9).to(DType::F32);
+    const SelectiveScanResult r =
+        selective_scan(u, delta, A, B, C, D, z32, Tensor(), true, false, "zoh", false, true);
+    ASSERT_EQ(r.checkpoints.shape(), (Shape{batch, 3, N, dim}));
+    const SelectiveScanGradients recomputed =
+        selective_scan_backward(dout, u, delta, A, B, C, D, z32, Tensor(), true);
+    const SelectiveScanGradients saved = selective_scan_backward(
+        dout, u, delta, A, B, C, D, z32, Tensor(), true, "zoh", r.checkpoints);
+    const std::pair<const Tensor*, const Tensor*> gradients[] = {
+        {&recomputed.du, &saved.du}, {&recomputed.ddelta, &saved.ddelta},
+        {&recomputed.dA, &saved.dA}, {&recomputed.dB, &saved.dB},
+        {&recomputed.dC, &saved.dC}, {&recomputed.dD, &saved.dD},
+        {&recomputed.dz, &saved.dz}};
+    for (const auto& [without, with] : gradients) {
+        EXPECT_EQ(values_of(*without), values_of(*with));
+    }
+    const Tensor u64 = u.to(DType::F64);
+    EXPECT_FALSE(selective_scan(u64, delta.to(DType::F64), A.to(DType::F64), B.to(DType::F64),
+                                C.to(DType::F64), Tensor(), Tensor(), Tensor(), false, false, "zoh",
+                                false, true)
+                     .checkpoints.defined());
+    EXPECT_ERROR_CONTAINS(
+        selective_scan_backward(dout.to(DType::F64), u64, delta.to(DType::F64), A.to(DType::F64),
+                                B.to(DType::F64), C.to(DType::F64), Tensor(), Tensor(), Tensor(),
+                                false, "zoh", r.checkpoints),
+        "checkpoints");
 }
 
 TEST(SelectiveScan, RejectsBadShapes) {
