@@ -1,7 +1,7 @@
-// Selective scan at the target shapes, one core: the (batch, dim, L) kernel of
-// selective_scan.h (float64 inside) and the time-major kernel the Mamba mixer runs (float32),
-// forward and forward + backward, in ns per state element (batch · dim · L · N); and the
-// chunked time-parallel forward against the sequential one for a long sequence with few channels.
+// Selective scan at the target shapes, one core, float32: selective_scan.h's call on
+// (batch, dim, L) operands and the time-major kernel the Mamba mixer runs, forward and
+// forward + backward, in ns per state element (batch · dim · L · N); and the chunked
+// time-parallel forward against the sequential one for a long sequence with few channels.
 
 #include "median.h"
 #include "structseq/core/rng.h"
@@ -12,6 +12,8 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace structseq {
@@ -41,38 +43,62 @@ struct ScanOperands {
     }
 };
 
-void set_counters(benchmark::State& state, std::int64_t batch, std::int64_t dim, std::int64_t L) {
-    state.counters["ns_per_state_element"] = benchmark::Counter(
-        static_cast<double>(batch * dim * L * kN) * 1e-9,
-        benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+// Forward and forward + backward alternating: each iteration times `forward`, then each of
+// `with_backward` (a forward and a backward), so that all see the same state of a shared
+// machine. Counters, in ns per state element (batch · dim · L · N): the medians of each, and
+// the medians of the iterations' ratios to the forward (`<name>_over_fwd`).
+template <class Forward, class... WithBackward>
+void time_alternating(benchmark::State& state, double elements, Forward&& forward,
+                      std::pair<const char*, WithBackward>... with_backward) {
+    using Clock = std::chrono::steady_clock;
+    const auto seconds = [](auto&& run) {
+        const auto start = Clock::now();
+        run();
+        return std::chrono::duration<double>(Clock::now() - start).count();
+    };
+    constexpr std::size_t kBoth = sizeof...(WithBackward);
+    std::vector<double> forward_seconds, both_seconds[kBoth], ratios[kBoth];
+    for (auto _ : state) {
+        forward_seconds.push_back(seconds(forward));
+        std::size_t k = 0;
+        ((both_seconds[k].push_back(seconds(with_backward.second)),
+          ratios[k].push_back(both_seconds[k].back() / forward_seconds.back()), ++k),
+         ...);
+        state.SetIterationTime(both_seconds[0].back());
+    }
+    state.counters["fwd_ns_per_state_element"] = median(forward_seconds) * 1e9 / elements;
+    std::size_t k = 0;
+    ((state.counters[std::string(with_backward.first) + "_ns_per_state_element"] =
+          median(both_seconds[k]) * 1e9 / elements,
+      state.counters[std::string(with_backward.first) + "_over_fwd"] = median(ratios[k]), ++k),
+     ...);
 }
 
-// args: batch, dim, L, backward (0 forward only; 1 forward + backward, which runs the forward
-// again for its checkpoints; 2 forward keeping its checkpoints + backward from them).
+// selective_scan.h's call on (batch, dim, L) operands: the forward; the forward keeping its
+// checkpoints and the backward from them (fwd_bwd, what a training step runs); the forward and
+// a backward that runs the forward again for its checkpoints (recomputing_fwd_bwd).
 void BM_SelectiveScan(benchmark::State& state) {
     const ThreadScope threads(1);
     const std::int64_t batch = state.range(0), dim = state.range(1), L = state.range(2);
     const ScanOperands x(batch, dim, L, false);
     const Tensor dout = Rng(8).normal({batch, dim, L}, DType::F32);
-    const bool keep = state.range(3) == 2;
-    for (auto _ : state) {
+    const auto run = [&](bool keep, bool backward) {
         const SelectiveScanResult r = selective_scan(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.bias,
                                                      true, false, "zoh", false, keep);
         benchmark::DoNotOptimize(r.out.raw_data());
-        if (state.range(3) > 0) {
-            benchmark::DoNotOptimize(selective_scan_backward(dout, x.u, x.delta, x.A, x.B, x.C, x.D,
-                                                             x.z, x.bias, true, "zoh",
-                                                             r.checkpoints)
-                                         .du.raw_data());
-        }
-    }
-    set_counters(state, batch, dim, L);
+        if (!backward) return;
+        benchmark::DoNotOptimize(selective_scan_backward(dout, x.u, x.delta, x.A, x.B, x.C, x.D,
+                                                         x.z, x.bias, true, "zoh", r.checkpoints)
+                                     .du.raw_data());
+    };
+    time_alternating(
+        state, static_cast<double>(batch * dim * L * kN), [&] { run(false, false); },
+        std::pair{"fwd_bwd", [&] { run(true, true); }},
+        std::pair{"recomputing_fwd_bwd", [&] { run(false, true); }});
 }
 
-// The same through the time-major kernel, forward and forward + backward alternating: each
-// iteration times a forward, then a forward that keeps its checkpoints and the backward from
-// them (as the mixer does), so that both see the same state of a shared machine. Counters: the
-// medians of each, and the median of the iterations' ratios (fwd_bwd_over_fwd).
+// The same through the time-major kernel (what the Mamba mixer runs): the forward; the forward
+// keeping its checkpoints and the backward from them.
 void BM_SelectiveScanTimeMajor(benchmark::State& state) {
     const ThreadScope threads(1);
     const std::int64_t batch = state.range(0), dim = state.range(1), L = state.range(2);
@@ -89,45 +115,29 @@ void BM_SelectiveScanTimeMajor(benchmark::State& state) {
     in.delta_bias = x.bias;
     in.delta_softplus = true;
     const Tensor dout = Rng(8).normal({batch * L, dim}, DType::F32);
-    std::vector<double> forward_seconds, both_seconds, ratios;
-    using Clock = std::chrono::steady_clock;
-    for (auto _ : state) {
-        const auto start = Clock::now();
-        benchmark::DoNotOptimize(selective_scan_time_major(in).out.raw_data());
-        const auto middle = Clock::now();
-        const TimeMajorScanResult r = selective_scan_time_major(in, true);
-        benchmark::DoNotOptimize(
-            selective_scan_time_major_backward(in, dout, r.checkpoints).du.raw_data());
-        const auto end = Clock::now();
-        forward_seconds.push_back(std::chrono::duration<double>(middle - start).count());
-        both_seconds.push_back(std::chrono::duration<double>(end - middle).count());
-        ratios.push_back(both_seconds.back() / forward_seconds.back());
-        state.SetIterationTime(both_seconds.back());
-    }
-    const double elements = static_cast<double>(batch * dim * L * kN);
-    state.counters["fwd_ns_per_state_element"] = median(forward_seconds) * 1e9 / elements;
-    state.counters["fwd_bwd_ns_per_state_element"] = median(both_seconds) * 1e9 / elements;
-    state.counters["fwd_bwd_over_fwd"] = median(ratios);
+    time_alternating(
+        state, static_cast<double>(batch * dim * L * kN),
+        [&] { benchmark::DoNotOptimize(selective_scan_time_major(in).out.raw_data()); },
+        std::pair{
+            "fwd_bwd", [&] {
+                const TimeMajorScanResult r = selective_scan_time_major(in, true);
+                benchmark::DoNotOptimize(
+                    selective_scan_time_major_backward(in, dout, r.checkpoints).du.raw_data());
+            }});
 }
 
 // The target shapes (batch, dim, L) = (2, 1536, 2048) and (1, 768, 8192), N = 16.
 void issue_shapes(benchmark::internal::Benchmark* b) {
-    b->ArgsProduct({{2}, {1536}, {2048}, {0, 1, 2}})
-        ->ArgsProduct({{1}, {768}, {8192}, {0, 1, 2}})
-        ->ArgNames({"batch", "dim", "L", "backward"})
+    b->ArgsProduct({{2}, {1536}, {2048}})
+        ->ArgsProduct({{1}, {768}, {8192}})
+        ->ArgNames({"batch", "dim", "L"})
         ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
+        ->MinTime(5.0)
+        ->UseManualTime();
 }
 
 BENCHMARK(BM_SelectiveScan)->Name("selective_scan")->Apply(issue_shapes);
-BENCHMARK(BM_SelectiveScanTimeMajor)
-    ->Name("selective_scan_time_major")
-    ->ArgsProduct({{2}, {1536}, {2048}})
-    ->ArgsProduct({{1}, {768}, {8192}})
-    ->ArgNames({"batch", "dim", "L"})
-    ->Unit(benchmark::kMillisecond)
-    ->MinTime(5.0)
-    ->UseManualTime();
+BENCHMARK(BM_SelectiveScanTimeMajor)->Name("selective_scan_time_major")->Apply(issue_shapes);
 
 // One sequence of 2¹⁸ steps, one channel, float64 (the path use_parallel_scan applies to); args:
 // use_parallel_scan, threads.
