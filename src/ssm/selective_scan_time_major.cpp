@@ -8,9 +8,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>  // non-temporal stores (ChannelMajorStage)
+#endif
 
 namespace structseq {
 
@@ -313,9 +318,29 @@ struct ChannelMajorArrays {
     RowStreams<Real> streams;
 };
 
+// to[0, n) = from[0, n) by non-temporal stores (16 bytes each, SSE2, which every x86-64 has),
+// `to` 16-byte aligned; plain stores elsewhere.
+STRUCTSEQ_ALWAYS_INLINE void stream_out(const float* from, std::int64_t n, float* to) {
+#if defined(__SSE2__)
+    for (std::int64_t i = 0; i < n; i += 4) _mm_stream_ps(to + i, _mm_load_ps(from + i));
+#else
+    std::copy_n(from, n, to);
+#endif
+}
+STRUCTSEQ_ALWAYS_INLINE void stream_out(const double* from, std::int64_t n, double* to) {
+#if defined(__SSE2__)
+    for (std::int64_t i = 0; i < n; i += 2) _mm_stream_pd(to + i, _mm_load_pd(from + i));
+#else
+    std::copy_n(from, n, to);
+#endif
+}
+
 // A pass's chunks of channel-major arrays: at enter, the chunk's inputs (count channels × up to
 // 64 steps) transposed into rows of W lanes that stay in L1 (lanes past the block's channels
-// zero), presented as a sequence of its own; at leave, its output rows transposed back.
+// zero), presented as a sequence of its own; at leave, its output rows transposed back. Where
+// the chunk's output rows are whole aligned 64-byte lines (a full block, L and the steps
+// multiples of a line), they go out by non-temporal stores: no line is read before it is
+// overwritten, and none of the arrays, read again only by the caller, fills the cache.
 template <class Real>
 class ChannelMajorStage {
 public:
@@ -330,6 +355,14 @@ public:
         chunk_.delta = {delta_, W};
         chunk_.z = {arrays.z != nullptr ? z_ : nullptr, W};
     }
+    // Non-temporal stores are weakly ordered: fence them before the arrays are read elsewhere.
+    ~ChannelMajorStage() {
+#if defined(__SSE2__)
+        _mm_sfence();
+#endif
+    }
+    ChannelMajorStage(const ChannelMajorStage&) = delete;
+    ChannelMajorStage& operator=(const ChannelMajorStage&) = delete;
     STRUCTSEQ_ALWAYS_INLINE ChunkView<Real> enter(std::int64_t b, std::int64_t c0, std::int64_t t0,
                                                   std::int64_t t1) {
         count_ = static_cast<int>(std::min<std::int64_t>(W, dim_ - c0));
@@ -359,12 +392,13 @@ public:
                                         std::int64_t t1) {
         const std::int64_t from = (b * dim_ + c0) * L_ + t0;
         const RowStreams<Real>& streams = arrays_.streams;
-        ahead_.aim(std::min<std::int64_t>(W, dim_ - c0),
-                   (t1 - t0 + ChunkAhead<Real>::kLine - 1) / ChunkAhead<Real>::kLine);
+        const std::int64_t count = std::min<std::int64_t>(W, dim_ - c0);
+        ahead_.aim(count, (t1 - t0 + ChunkAhead<Real>::kLine - 1) / ChunkAhead<Real>::kLine);
         for (const Real* array : {arrays_.u, arrays_.delta, arrays_.z, streams.dout})
             ahead_.add_read(array, from, L_);
-        for (const Real* array : {streams.out, streams.du, streams.ddelta, streams.dz})
-            ahead_.add_written(array, from, L_);
+        for (Real* array : {streams.out, streams.du, streams.ddelta, streams.dz}) {
+            if (!whole_lines(array, count, t1 - t0)) ahead_.add_written(array, from, L_);
+        }
     }
     STRUCTSEQ_ALWAYS_INLINE void leave() {
         const RowStreams<Real>& streams = arrays_.streams;
@@ -387,9 +421,25 @@ private:
             std::fill(buffer + i * W + count_, buffer + (i + 1) * W, Real(0));
         }
     }
-    STRUCTSEQ_ALWAYS_INLINE void scatter(const Real* buffer, Real* array) const {
-        if (array != nullptr)
+    // Whether the chunk's (count, steps) of `array` are whole, aligned lines (to go out by
+    // non-temporal stores).
+    STRUCTSEQ_ALWAYS_INLINE bool whole_lines(const Real* array, std::int64_t count,
+                                             std::int64_t steps) const {
+        constexpr std::int64_t line = ChunkAhead<Real>::kLine;
+        return array != nullptr && count == W && L_ % line == 0 && steps % line == 0 &&
+               reinterpret_cast<std::uintptr_t>(array) % 64 == 0;
+    }
+    STRUCTSEQ_ALWAYS_INLINE void scatter(const Real* buffer, Real* array) {
+        if (array == nullptr) return;
+        if (!whole_lines(array, count_, steps_)) {
             linalg_detail::transpose(buffer, steps_, count_, W, array + from_, L_);
+            return;
+        }
+        // Through u_'s buffer, whose chunk is done with (the next enter gathers it again).
+        linalg_detail::transpose(buffer, steps_, W, W, u_, kCheckpointEvery);
+        for (int c = 0; c < W; ++c) {
+            stream_out(u_ + c * kCheckpointEvery, steps_, array + from_ + c * L_);
+        }
     }
 
     const ChannelMajorArrays<Real>& arrays_;

@@ -23,8 +23,9 @@ struct Problem {
     std::int64_t batch = 2, L = 70, dim = 19, N = 5;
     Tensor u, delta, A, x_dbl, B, C, D, z, bias;
 
-    explicit Problem(DType dtype = DType::F64, std::int64_t state_size = 5, bool huge_decay = false)
-        : N(state_size) {
+    explicit Problem(DType dtype = DType::F64, std::int64_t state_size = 5, bool huge_decay = false,
+                     std::int64_t length = 70)
+        : L(length), N(state_size) {
         const std::int64_t M = batch * L;
         u = normal_tensor({M, dim}, 1).to(dtype);
         delta = normal_tensor({M, dim}, 2, 0.5).to(dtype);  // softplus'd with bias −1
@@ -117,10 +118,13 @@ TEST(SelectiveScanTimeMajor, Float32AgreesWithFloat64) {
 // Operands in selective_scan.h's layout, (batch, dim, L), give the time-major kernel's output,
 // checkpoints and gradients in that layout, bit for bit: partial blocks (dim 19), a partial last
 // chunk (L 70), with and without z, the backward with checkpoints from the forward and without.
+// L = 80 makes every chunk whole 64-byte lines, so the staged outputs of the full block go out by
+// non-temporal stores; L = 70 takes plain stores.
 TEST(SelectiveScanTimeMajor, ChannelMajorOperandsGiveTheSameBits) {
     for (const auto& [N, huge_decay] : kVariants) {
-        for (const DType dtype : {DType::F64, DType::F32}) {
-            const Problem p(dtype, N, huge_decay);
+        for (const auto& [dtype, L] : {std::pair{DType::F64, 70}, std::pair{DType::F32, 70},
+                                       std::pair{DType::F64, 80}, std::pair{DType::F32, 80}}) {
+            const Problem p(dtype, N, huge_decay, L);
             const auto channel_major = [&](const Tensor& t) {
                 return t.reshape({p.batch, p.L, p.dim}).transpose(1, 2).contiguous();
             };
@@ -128,8 +132,8 @@ TEST(SelectiveScanTimeMajor, ChannelMajorOperandsGiveTheSameBits) {
             for (const char* method : {"zoh", "bilinear"}) {
                 for (const bool gated : {true, false}) {
                     const std::string what =
-                        fmt::format("{} N {} huge_decay {} {} gated {}", method, N, huge_decay,
-                                    dtype_name(dtype), gated);
+                        fmt::format("{} N {} huge_decay {} {} L {} gated {}", method, N, huge_decay,
+                                    dtype_name(dtype), L, gated);
                     TimeMajorScanInputs rows = p.inputs(method);
                     if (!gated) rows.z = Tensor();
                     TimeMajorScanInputs channels = rows;
