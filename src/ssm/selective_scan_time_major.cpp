@@ -319,17 +319,15 @@ struct ChannelMajorArrays {
 };
 
 // to[0, n) = from[0, n) by non-temporal stores (16 bytes each, SSE2, which every x86-64 has),
-// `to` 16-byte aligned; plain stores elsewhere.
-STRUCTSEQ_ALWAYS_INLINE void stream_out(const float* from, std::int64_t n, float* to) {
+// both 16-byte aligned, n · sizeof(Real) a multiple of 16; plain stores elsewhere.
+template <class Real>
+STRUCTSEQ_ALWAYS_INLINE void stream_out(const Real* from, std::int64_t n, Real* to) {
 #if defined(__SSE2__)
-    for (std::int64_t i = 0; i < n; i += 4) _mm_stream_ps(to + i, _mm_load_ps(from + i));
-#else
-    std::copy_n(from, n, to);
-#endif
-}
-STRUCTSEQ_ALWAYS_INLINE void stream_out(const double* from, std::int64_t n, double* to) {
-#if defined(__SSE2__)
-    for (std::int64_t i = 0; i < n; i += 2) _mm_stream_pd(to + i, _mm_load_pd(from + i));
+    const auto* src = reinterpret_cast<const __m128i*>(from);
+    auto* dst = reinterpret_cast<__m128i*>(to);
+    for (std::int64_t i = 0; i < n * std::int64_t{sizeof(Real)} / 16; ++i) {
+        _mm_stream_si128(dst + i, _mm_load_si128(src + i));
+    }
 #else
     std::copy_n(from, n, to);
 #endif
