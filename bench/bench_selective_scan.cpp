@@ -127,7 +127,7 @@ void BM_SelectiveScanTimeMajor(benchmark::State& state) {
 }
 
 // The target shapes (batch, dim, L) = (2, 1536, 2048) and (1, 768, 8192), N = 16.
-void issue_shapes(benchmark::internal::Benchmark* b) {
+void target_shapes(benchmark::internal::Benchmark* b) {
     b->ArgsProduct({{2}, {1536}, {2048}})
         ->ArgsProduct({{1}, {768}, {8192}})
         ->ArgNames({"batch", "dim", "L"})
@@ -136,8 +136,8 @@ void issue_shapes(benchmark::internal::Benchmark* b) {
         ->UseManualTime();
 }
 
-BENCHMARK(BM_SelectiveScan)->Name("selective_scan")->Apply(issue_shapes);
-BENCHMARK(BM_SelectiveScanTimeMajor)->Name("selective_scan_time_major")->Apply(issue_shapes);
+BENCHMARK(BM_SelectiveScan)->Name("selective_scan")->Apply(target_shapes);
+BENCHMARK(BM_SelectiveScanTimeMajor)->Name("selective_scan_time_major")->Apply(target_shapes);
 
 // One sequence of 2¹⁸ steps, one channel, float64 (the path use_parallel_scan applies to); args:
 // use_parallel_scan, threads.
