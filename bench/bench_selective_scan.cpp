@@ -12,6 +12,7 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,34 +45,35 @@ struct ScanOperands {
 };
 
 // Forward and forward + backward alternating: each iteration times `forward`, then each of
-// `with_backward` (a forward and a backward), so that all see the same state of a shared
-// machine. Counters, in ns per state element (batch · dim · L · N): the medians of each, and
-// the medians of the iterations' ratios to the forward (`<name>_over_fwd`).
-template <class Forward, class... WithBackward>
-void time_alternating(benchmark::State& state, double elements, Forward&& forward,
-                      std::pair<const char*, WithBackward>... with_backward) {
+// `with_backward` (named runs of a forward and a backward), so that all see the same state of a
+// shared machine. Counters, in ns per state element (batch · dim · L · N): the medians of each,
+// and the medians of the iterations' ratios to the forward (`<name>_over_fwd`).
+void time_alternating(
+    benchmark::State& state, double elements, const std::function<void()>& forward,
+    const std::vector<std::pair<std::string, std::function<void()>>>& with_backward) {
     using Clock = std::chrono::steady_clock;
-    const auto seconds = [](auto&& run) {
+    const auto seconds = [](const std::function<void()>& run) {
         const auto start = Clock::now();
         run();
         return std::chrono::duration<double>(Clock::now() - start).count();
     };
-    constexpr std::size_t kBoth = sizeof...(WithBackward);
-    std::vector<double> forward_seconds, both_seconds[kBoth], ratios[kBoth];
+    std::vector<double> forward_seconds;
+    std::vector<std::vector<double>> both_seconds(with_backward.size()),
+        ratios(with_backward.size());
     for (auto _ : state) {
         forward_seconds.push_back(seconds(forward));
-        std::size_t k = 0;
-        ((both_seconds[k].push_back(seconds(with_backward.second)),
-          ratios[k].push_back(both_seconds[k].back() / forward_seconds.back()), ++k),
-         ...);
+        for (std::size_t k = 0; k < with_backward.size(); ++k) {
+            both_seconds[k].push_back(seconds(with_backward[k].second));
+            ratios[k].push_back(both_seconds[k].back() / forward_seconds.back());
+        }
         state.SetIterationTime(both_seconds[0].back());
     }
     state.counters["fwd_ns_per_state_element"] = median(forward_seconds) * 1e9 / elements;
-    std::size_t k = 0;
-    ((state.counters[std::string(with_backward.first) + "_ns_per_state_element"] =
-          median(both_seconds[k]) * 1e9 / elements,
-      state.counters[std::string(with_backward.first) + "_over_fwd"] = median(ratios[k]), ++k),
-     ...);
+    for (std::size_t k = 0; k < with_backward.size(); ++k) {
+        const std::string& name = with_backward[k].first;
+        state.counters[name + "_ns_per_state_element"] = median(both_seconds[k]) * 1e9 / elements;
+        state.counters[name + "_over_fwd"] = median(ratios[k]);
+    }
 }
 
 // selective_scan.h's call on (batch, dim, L) operands: the forward; the forward keeping its
@@ -91,10 +93,9 @@ void BM_SelectiveScan(benchmark::State& state) {
                                                          x.z, x.bias, true, "zoh", r.checkpoints)
                                      .du.raw_data());
     };
-    time_alternating(
-        state, static_cast<double>(batch * dim * L * kN), [&] { run(false, false); },
-        std::pair{"fwd_bwd", [&] { run(true, true); }},
-        std::pair{"recomputing_fwd_bwd", [&] { run(false, true); }});
+    time_alternating(state, static_cast<double>(batch * dim * L * kN), [&] { run(false, false); },
+                     {{"fwd_bwd", [&] { run(true, true); }},
+                      {"recomputing_fwd_bwd", [&] { run(false, true); }}});
 }
 
 // The same through the time-major kernel (what the Mamba mixer runs): the forward; the forward
@@ -118,12 +119,11 @@ void BM_SelectiveScanTimeMajor(benchmark::State& state) {
     time_alternating(
         state, static_cast<double>(batch * dim * L * kN),
         [&] { benchmark::DoNotOptimize(selective_scan_time_major(in).out.raw_data()); },
-        std::pair{
-            "fwd_bwd", [&] {
-                const TimeMajorScanResult r = selective_scan_time_major(in, true);
-                benchmark::DoNotOptimize(
-                    selective_scan_time_major_backward(in, dout, r.checkpoints).du.raw_data());
-            }});
+        {{"fwd_bwd", [&] {
+              const TimeMajorScanResult r = selective_scan_time_major(in, true);
+              benchmark::DoNotOptimize(
+                  selective_scan_time_major_backward(in, dout, r.checkpoints).du.raw_data());
+          }}});
 }
 
 // The target shapes (batch, dim, L) = (2, 1536, 2048) and (1, 768, 8192), N = 16.

@@ -53,7 +53,6 @@ template <class Real, class Weight>
 STRUCTSEQ_ALWAYS_INLINE void gemv_rows(const Weight* W, const Real* x, Real* y, std::int64_t begin,
                                        std::int64_t end, std::int64_t in, Real beta) {
     constexpr int lanes = 64 / static_cast<int>(sizeof(Real));
-    constexpr std::int64_t step_bytes = 2 * lanes * static_cast<std::int64_t>(sizeof(Weight));
     using V = LaneVector<Real, lanes>;
     for (std::int64_t r = begin; r < end; ++r) {
         const Weight* w = W + r * in;
@@ -65,7 +64,7 @@ STRUCTSEQ_ALWAYS_INLINE void gemv_rows(const Weight* W, const Real* x, Real* y, 
                 // never faults).
                 const std::uintptr_t ahead =
                     reinterpret_cast<std::uintptr_t>(w + k) + kPrefetchBytes;
-                for (std::int64_t line = 0; line < step_bytes; line += 64) {
+                for (int line = 0; line < 2 * 64; line += 64) {  // the step's two vectors
                     __builtin_prefetch(reinterpret_cast<const void*>(ahead + line), 0, 2);  // L2
                 }
             }
