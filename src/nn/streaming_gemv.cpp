@@ -81,36 +81,37 @@ STRUCTSEQ_ALWAYS_INLINE void gemv_rows(const Weight* W, const Real* x, Real* y, 
     }
 }
 
-// The clones sit below the parallel region: GCC outlines an OpenMP region into a function of
-// its own, compiled for the baseline target whatever the enclosing function's clone.
-STRUCTSEQ_CPU_CLONES void gemv_range(const float* W, const float* x, float* y, std::int64_t begin,
-                                     std::int64_t end, std::int64_t in, float beta) {
-    gemv_rows(W, x, y, begin, end, in, beta);
-}
-
-STRUCTSEQ_CPU_CLONES void gemv_range(const double* W, const double* x, double* y,
-                                     std::int64_t begin, std::int64_t end, std::int64_t in,
-                                     double beta) {
-    gemv_rows(W, x, y, begin, end, in, beta);
-}
-
-STRUCTSEQ_CPU_CLONES void gemv_range(const std::uint16_t* W, const float* x, float* y,
-                                     std::int64_t begin, std::int64_t end, std::int64_t in,
-                                     float beta) {
-    gemv_rows(W, x, y, begin, end, in, beta);
-}
-
 template <class Weight, class Real>
 void gemv_threaded(const Weight* W, const Real* x, Real* y, std::int64_t rows, std::int64_t in,
                    Real beta) {
     const int threads = rows * in < (std::int64_t{1} << 15) ? 1 : num_threads();
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int part = 0; part < threads; ++part) {
-        gemv_range(W, x, y, rows * part / threads, rows * (part + 1) / threads, in, beta);
+        streaming_gemv_rows(W, x, y, rows * part / threads, rows * (part + 1) / threads, in, beta);
     }
 }
 
 }  // namespace
+
+// The clones sit below the parallel regions: GCC outlines an OpenMP region into a function of
+// its own, compiled for the baseline target whatever the enclosing function's clone.
+STRUCTSEQ_CPU_CLONES void streaming_gemv_rows(const float* W, const float* x, float* y,
+                                              std::int64_t begin, std::int64_t end, std::int64_t in,
+                                              float beta) {
+    gemv_rows(W, x, y, begin, end, in, beta);
+}
+
+STRUCTSEQ_CPU_CLONES void streaming_gemv_rows(const double* W, const double* x, double* y,
+                                              std::int64_t begin, std::int64_t end, std::int64_t in,
+                                              double beta) {
+    gemv_rows(W, x, y, begin, end, in, beta);
+}
+
+STRUCTSEQ_CPU_CLONES void streaming_gemv_rows(const std::uint16_t* W, const float* x, float* y,
+                                              std::int64_t begin, std::int64_t end, std::int64_t in,
+                                              float beta) {
+    gemv_rows(W, x, y, begin, end, in, beta);
+}
 
 void streaming_gemv(const float* W, const float* x, float* y, std::int64_t rows, std::int64_t in,
                     float beta) {

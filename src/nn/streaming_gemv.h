@@ -19,4 +19,13 @@ void streaming_gemv(const double* W, const double* x, double* y, std::int64_t ro
 void streaming_gemv(const std::uint16_t* W, const float* x, float* y, std::int64_t rows,
                     std::int64_t in, float beta);
 
+// Rows [begin, end) of the same product on the calling thread: a part of a product that the
+// caller's own parallel region shares out.
+void streaming_gemv_rows(const float* W, const float* x, float* y, std::int64_t begin,
+                         std::int64_t end, std::int64_t in, float beta);
+void streaming_gemv_rows(const double* W, const double* x, double* y, std::int64_t begin,
+                         std::int64_t end, std::int64_t in, double beta);
+void streaming_gemv_rows(const std::uint16_t* W, const float* x, float* y, std::int64_t begin,
+                         std::int64_t end, std::int64_t in, float beta);
+
 }  // namespace structseq

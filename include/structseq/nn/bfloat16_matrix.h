@@ -30,10 +30,10 @@ public:
     Tensor to_float() const;
     // y = x Wᵀ (+ b): x float32 (M, cols), b (rows) → (M, rows), one streaming GEMV per row of x.
     Tensor apply(const Tensor& x, const Tensor* bias = nullptr) const;
-
-private:
+    // The stored values, row-major: the high 16 bits of each float32 (core/float16.h).
     const std::uint16_t* bits() const;
 
+private:
     // The values' bytes, uint8 (2 · rows · cols): a Tensor for its storage, aligned and on huge
     // pages when large, shared by copies.
     Tensor bytes_;

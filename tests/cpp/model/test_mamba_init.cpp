@@ -1,4 +1,5 @@
 #include "structseq/core/float16.h"
+#include "structseq/core/rng.h"
 #include "structseq/model/mamba_init.h"
 
 #include "test_util.h"
@@ -222,6 +223,45 @@ TEST(MambaInit, HybridModelStepsLikeItsSequenceForm) {
     EXPECT_ERROR_CONTAINS(MambaModel(wrong, init_mamba_weights(c)), "layers.1");
     wrong.mixers = {"ssm", "bk", "lstm", "bk"};
     EXPECT_ERROR_CONTAINS(MambaModel(wrong, init_mamba_weights(c)), "mixers[2]");
+}
+
+// One sequence with dense projections steps in one parallel region (model/dense_mixer_step.h):
+// on 1, 2 and 3 threads (3 splits 16 channel blocks 5 + 5 + 6), with float32 and bfloat16
+// weights and in_proj and out_proj biases, its steps give the sequence form's logits, and the
+// same thread count gives the same bits twice.
+TEST(MambaInit, OneSequenceStepsLikeItsSequenceFormOnEveryThreadCount) {
+    MambaConfig c = config();
+    c.d_model = 128;  // in_proj 512 × 128 (above 2^15 weights): threaded
+    c.d_inner = 256;
+    c.d_state = 16;  // the vectorized scan
+    MambaWeights weights = init_mamba_weights(c);
+    Rng rng(17);
+    for (MambaLayerWeights& layer : weights.layers) {
+        layer.mixer.in_proj_bias = rng.uniform({2 * c.d_inner}, DType::F32, -0.5, 0.5);
+        layer.mixer.out_proj_bias = rng.uniform({c.d_model}, DType::F32, -0.5, 0.5);
+    }
+    const MambaModel model(c, weights);
+    MambaModel quantized = model;
+    quantized.quantize_weights_to_bfloat16();
+    Tensor tokens({1, 9}, DType::I64);
+    for (std::int64_t t = 0; t < 9; ++t)
+        tokens.data<std::int64_t>()[t] = (41 * t + 7) % c.vocab_size;
+    const auto steps = [&](const MambaModel& m) {
+        MambaState state = m.initial_state(1);
+        std::vector<double> all;
+        for (std::int64_t t = 0; t < 9; ++t) {
+            const std::vector<double> step =
+                testing::values_of(m.step(tokens.select(1, t).contiguous(), state));
+            all.insert(all.end(), step.begin(), step.end());
+        }
+        return all;
+    };
+    for (const int threads : {1, 2, 3}) {
+        const testing::ThreadCount scope(threads);
+        EXPECT_LT(step_error(model, tokens), 1e-4) << threads << " threads";
+        EXPECT_LT(step_error(quantized, tokens), 1e-5) << threads << " threads";
+        EXPECT_EQ(steps(model), steps(model)) << threads << " threads";
+    }
 }
 
 TEST(MambaInit, RejectsBadOptions) {
