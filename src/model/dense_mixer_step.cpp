@@ -1,6 +1,7 @@
 #include "dense_mixer_step.h"
 
 #include "mixer_step_kernels.h"
+#include "nn/row_shares.h"
 #include "nn/streaming_gemv.h"
 #include "structseq/core/threads.h"
 
@@ -19,21 +20,30 @@ struct StepBuffers {
     float *xz, *xc, *delta, *y, *x_dbl;
 };
 
+// in_proj's z rows and out_proj's rows, shared out as they stream (nn/row_shares.h).
+struct StepShares {
+    RowShares& z_rows;
+    RowShares& out_rows;
+};
+
 // Thread `part` of `parts`; the barriers bind to the caller's parallel region.
 template <class Weight>
 void step_part(const DenseMixerStep<Weight>& s, const float* h, float* x, const StepBuffers& b,
-               int part, int parts) {
+               const StepShares& shares, int part, int parts) {
     const std::int64_t di = s.d_inner, dm = s.d_model, n = s.d_state, r = s.dt_rank;
     const std::int64_t R = r + 2 * n, blocks = (di + 15) / 16;
     const std::int64_t c0 = std::min(di, 16 * (blocks * part / parts));
     const std::int64_t c1 = std::min(di, 16 * (blocks * (part + 1) / parts));
-    for (const std::int64_t half : {std::int64_t{0}, di}) {  // the channels' x rows, then z rows
-        if (s.in_bias != nullptr)
-            std::copy(s.in_bias + half + c0, s.in_bias + half + c1, b.xz + half + c0);
-        streaming_gemv_rows(s.in_proj, h, b.xz, half + c0, half + c1, dm,
-                            s.in_bias != nullptr ? 1.0f : 0.0f);
-    }
+    const float in_beta = s.in_bias != nullptr ? 1.0f : 0.0f;
+    const auto in_proj_rows = [&](std::int64_t first, std::int64_t last) {
+        if (s.in_bias != nullptr) std::copy(s.in_bias + first, s.in_bias + last, b.xz + first);
+        streaming_gemv_rows(s.in_proj, h, b.xz, first, last, dm, in_beta);
+    };
+    in_proj_rows(c0, c1);  // the block's x rows, which its convolution needs at once
     conv_silu_step(s.window, b.xz, s.conv_weight, s.conv_bias, b.xc, s.d_conv, c0, c1);
+    for (RowShares::Rows z = shares.z_rows.next(part); !z.empty(); z = shares.z_rows.next(part)) {
+        in_proj_rows(z.first, z.last);
+    }
 #pragma omp barrier
     // [δ, B, C] = W_x xc, this part's rows: one stream of whole rows (each thread's half of
     // every row, which needs no barrier before it, read markedly slower).
@@ -47,23 +57,29 @@ void step_part(const DenseMixerStep<Weight>& s, const float* h, float* x, const 
                               x_dbl + r, x_dbl + r + n, s.D, s.state, b.y};
     scan_step(op, c0, c1);
 #pragma omp barrier
-    const std::int64_t row0 = dm * part / parts, row1 = dm * (part + 1) / parts;
-    streaming_gemv_rows(s.out_proj, b.y, x, row0, row1, di, 1.0f);
-    if (s.out_bias != nullptr) {
-        for (std::int64_t k = row0; k < row1; ++k) x[k] += s.out_bias[k];
+    for (RowShares::Rows o = shares.out_rows.next(part); !o.empty();
+         o = shares.out_rows.next(part)) {
+        streaming_gemv_rows(s.out_proj, b.y, x, o.first, o.last, di, 1.0f);
+        if (s.out_bias != nullptr) {
+            for (std::int64_t k = o.first; k < o.last; ++k) x[k] += s.out_bias[k];
+        }
     }
 }
 
 template <class Weight>
 void run_step(const DenseMixerStep<Weight>& s, const float* h, float* x) {
-    const std::int64_t di = s.d_inner, R = s.dt_rank + 2 * s.d_state;
+    const std::int64_t di = s.d_inner, dm = s.d_model, R = s.dt_rank + 2 * s.d_state;
     // As streaming_gemv: below 2^15 weights in in_proj a fork and join cost more than the step.
-    const int threads = 2 * di * s.d_model < (std::int64_t{1} << 15) ? 1 : num_threads();
+    const int threads = 2 * di * dm < (std::int64_t{1} << 15) ? 1 : num_threads();
     std::vector<float> scratch(static_cast<std::size_t>(5 * di + R));
     float* p = scratch.data();
     const StepBuffers b{p, p + 2 * di, p + 3 * di, p + 4 * di, p + 5 * di};
+    constexpr auto weight_bytes = static_cast<std::int64_t>(sizeof(Weight));
+    RowShares z_rows(di, 2 * di, threads, RowShares::block_rows(dm * weight_bytes));
+    RowShares out_rows(0, dm, threads, RowShares::block_rows(di * weight_bytes));
+    const StepShares shares{z_rows, out_rows};
 #pragma omp parallel num_threads(threads) if (threads > 1)
-    step_part(s, h, x, b, omp_get_thread_num(), omp_get_num_threads());
+    step_part(s, h, x, b, shares, omp_get_thread_num(), omp_get_num_threads());
 }
 
 }  // namespace

@@ -1,9 +1,13 @@
 #include "streaming_gemv.h"
 
+#include "row_shares.h"
+
 #include "structseq/core/cpu_dispatch.h"
 #include "structseq/core/float16.h"
 #include "structseq/core/lane_vector.h"
 #include "structseq/core/threads.h"
+
+#include <omp.h>
 
 #include <cstdint>
 #include <type_traits>
@@ -85,9 +89,18 @@ template <class Weight, class Real>
 void gemv_threaded(const Weight* W, const Real* x, Real* y, std::int64_t rows, std::int64_t in,
                    Real beta) {
     const int threads = rows * in < (std::int64_t{1} << 15) ? 1 : num_threads();
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int part = 0; part < threads; ++part) {
-        streaming_gemv_rows(W, x, y, rows * part / threads, rows * (part + 1) / threads, in, beta);
+    if (threads == 1) {
+        streaming_gemv_rows(W, x, y, 0, rows, in, beta);
+        return;
+    }
+    RowShares shares(0, rows, threads,
+                     RowShares::block_rows(in * static_cast<std::int64_t>(sizeof(Weight))));
+#pragma omp parallel num_threads(threads)
+    {
+        const int part = omp_get_thread_num();
+        for (RowShares::Rows r = shares.next(part); !r.empty(); r = shares.next(part)) {
+            streaming_gemv_rows(W, x, y, r.first, r.last, in, beta);
+        }
     }
 }
 

@@ -4,8 +4,9 @@
 // a time, front to back, so that each thread is a single sequential stream: on some CPUs (AMD
 // Zen 4 measured) a GEMV that walks four or eight rows side by side, as OpenBLAS's does, reaches
 // half the bandwidth of one stream. float32 rows are prefetched 2 KiB ahead, across the 4 KiB
-// page boundaries where the hardware prefetcher stops. Threads take contiguous row ranges;
-// products under 2^15 weights run on one thread, since a fork and join cost more than they do.
+// page boundaries where the hardware prefetcher stops. Threads take contiguous row ranges and
+// then the rest of the slower one's (nn/row_shares.h); products under 2^15 weights run on one
+// thread, since a fork and join cost more than they do.
 
 #include <cstdint>
 
