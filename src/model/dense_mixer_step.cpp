@@ -1,6 +1,7 @@
 #include "dense_mixer_step.h"
 
 #include "mixer_step_kernels.h"
+#include "nn/rms_norm_row.h"
 #include "nn/row_shares.h"
 #include "nn/streaming_gemv.h"
 #include "structseq/core/threads.h"
@@ -8,16 +9,16 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <vector>
+#include <memory>
 
 namespace structseq::model_detail {
 
 namespace {
 
 // The step's intermediate vectors: xz (2 d_inner), xc, delta, y (d_inner), x_dbl (dt_rank +
-// 2 d_state).
+// 2 d_state), and each thread's copy of h (d_model).
 struct StepBuffers {
-    float *xz, *xc, *delta, *y, *x_dbl;
+    float *xz, *xc, *delta, *y, *x_dbl, *h;
 };
 
 // in_proj's z rows and out_proj's rows, shared out as they stream (nn/row_shares.h).
@@ -28,12 +29,14 @@ struct StepShares {
 
 // Thread `part` of `parts`; the barriers bind to the caller's parallel region.
 template <class Weight>
-void step_part(const DenseMixerStep<Weight>& s, const float* h, float* x, const StepBuffers& b,
+void step_part(const DenseMixerStep<Weight>& s, float* x, const StepBuffers& b,
                const StepShares& shares, int part, int parts) {
     const std::int64_t di = s.d_inner, dm = s.d_model, n = s.d_state, r = s.dt_rank;
     const std::int64_t R = r + 2 * n, blocks = (di + 15) / 16;
     const std::int64_t c0 = std::min(di, 16 * (blocks * part / parts));
     const std::int64_t c1 = std::min(di, 16 * (blocks * (part + 1) / parts));
+    float* h = b.h + part * dm;
+    nn_detail::rms_norm_row(x, s.norm_weight, h, dm, s.norm_eps);
     const float in_beta = s.in_bias != nullptr ? 1.0f : 0.0f;
     const auto in_proj_rows = [&](std::int64_t first, std::int64_t last) {
         if (s.in_bias != nullptr) std::copy(s.in_bias + first, s.in_bias + last, b.xz + first);
@@ -67,29 +70,30 @@ void step_part(const DenseMixerStep<Weight>& s, const float* h, float* x, const 
 }
 
 template <class Weight>
-void run_step(const DenseMixerStep<Weight>& s, const float* h, float* x) {
+void run_step(const DenseMixerStep<Weight>& s, float* x) {
     const std::int64_t di = s.d_inner, dm = s.d_model, R = s.dt_rank + 2 * s.d_state;
     // As streaming_gemv: below 2^15 weights in in_proj a fork and join cost more than the step.
     const int threads = 2 * di * dm < (std::int64_t{1} << 15) ? 1 : num_threads();
-    std::vector<float> scratch(static_cast<std::size_t>(5 * di + R));
-    float* p = scratch.data();
-    const StepBuffers b{p, p + 2 * di, p + 3 * di, p + 4 * di, p + 5 * di};
+    const auto scratch = std::make_unique_for_overwrite<float[]>(
+        static_cast<std::size_t>(5 * di + R + threads * dm));
+    float* p = scratch.get();
+    const StepBuffers b{p, p + 2 * di, p + 3 * di, p + 4 * di, p + 5 * di, p + 5 * di + R};
     constexpr auto weight_bytes = static_cast<std::int64_t>(sizeof(Weight));
     RowShares z_rows(di, 2 * di, threads, RowShares::block_rows(dm * weight_bytes));
     RowShares out_rows(0, dm, threads, RowShares::block_rows(di * weight_bytes));
     const StepShares shares{z_rows, out_rows};
 #pragma omp parallel num_threads(threads) if (threads > 1)
-    step_part(s, h, x, b, shares, omp_get_thread_num(), omp_get_num_threads());
+    step_part(s, x, b, shares, omp_get_thread_num(), omp_get_num_threads());
 }
 
 }  // namespace
 
-void dense_mixer_step(const DenseMixerStep<float>& step, const float* h, float* x) {
-    run_step(step, h, x);
+void dense_mixer_step(const DenseMixerStep<float>& step, float* x) {
+    run_step(step, x);
 }
 
-void dense_mixer_step(const DenseMixerStep<std::uint16_t>& step, const float* h, float* x) {
-    run_step(step, h, x);
+void dense_mixer_step(const DenseMixerStep<std::uint16_t>& step, float* x) {
+    run_step(step, x);
 }
 
 }  // namespace structseq::model_detail

@@ -85,10 +85,9 @@ Tensor MambaModel::step(const Tensor& tokens_in, MambaState& state) const {
     Tensor x = embed(tokens_in.contiguous(), state.tokens_seen);
     float* px = x.data<float>();
     for (std::int64_t l = 0; l < config_.n_layer; ++l) {
-        const Tensor h = rms_norm_forward(x, weights_.layers[static_cast<std::size_t>(l)].norm,
-                                          config_.norm_eps);
         const MambaLayerWeights& weights = weights_.layers[static_cast<std::size_t>(l)];
         if (is_attention_layer(l) || is_bk_layer(l)) {
+            const Tensor h = rms_norm_forward(x, weights.norm, config_.norm_eps);
             const Tensor out =
                 is_attention_layer(l)
                     ? attention_mixer_step(weights.attention, attention_options(), h,
@@ -98,7 +97,7 @@ Tensor MambaModel::step(const Tensor& tokens_in, MambaState& state) const {
             const float* po = out.data<float>();
             for (std::int64_t k = 0; k < x.numel(); ++k) px[k] += po[k];
         } else {
-            mixer_step(l, h, x, state);
+            mixer_step(l, x, state);
         }
         if (config_.ffn_dim == 0) continue;
         const MambaLayerWeights& layer = weights_.layers[static_cast<std::size_t>(l)];
@@ -111,12 +110,13 @@ Tensor MambaModel::step(const Tensor& tokens_in, MambaState& state) const {
     return bf16_head_.apply(rms_norm_forward(x, weights_.norm_f, config_.norm_eps));
 }
 
-// One token per sequence: the mixer of mamba_model.h with the convolution window shifted by one
-// and the scan advanced by one step (model/mixer_step_kernels.h); adds its output into x. One
+// One token per sequence: the layer's RMSNorm and the mixer of mamba_model.h with the
+// convolution window shifted by one and the scan advanced by one step
+// (model/mixer_step_kernels.h); adds the mixer's output into x. One
 // sequence with dense projections runs in one parallel region (model/dense_mixer_step.h); a
 // batch, or structured projections, goes product by product, each over the batch.
-void MambaModel::mixer_step(std::int64_t layer, const Tensor& h, Tensor& x,
-                            MambaState& state) const {
+void MambaModel::mixer_step(std::int64_t layer, Tensor& x, MambaState& state) const {
+    const Tensor& norm = weights_.layers[static_cast<std::size_t>(layer)].norm;
     const MambaMixerWeights& w = weights_.layers[static_cast<std::size_t>(layer)].mixer;
     const std::int64_t di = config_.d_inner, n = config_.d_state, r = config_.dt_rank;
     const std::int64_t kc = config_.d_conv, batch = state.batch;
@@ -133,6 +133,7 @@ void MambaModel::mixer_step(std::int64_t layer, const Tensor& h, Tensor& x,
                        w.x_proj.kind == Projection::Kind::Dense &&
                        w.out_proj.kind == Projection::Kind::Dense;
     if (batch == 1 && dense) {
+        const Tensor norm_weight = norm.contiguous();
         const auto fill = [&]<class Weight>(model_detail::DenseMixerStep<Weight>& s) {
             s.d_model = config_.d_model;
             s.d_inner = di;
@@ -147,6 +148,8 @@ void MambaModel::mixer_step(std::int64_t layer, const Tensor& h, Tensor& x,
             s.A = A;
             s.D = D.data<float>();
             s.out_bias = data_or_null(w.out_proj_bias);
+            s.norm_weight = norm_weight.data<float>();
+            s.norm_eps = config_.norm_eps;
             s.window = window;
             s.state = ssm;
         };
@@ -157,7 +160,7 @@ void MambaModel::mixer_step(std::int64_t layer, const Tensor& h, Tensor& x,
             s.x_proj = half.x_proj.bits();
             s.dt_proj = half.dt_proj.bits();
             s.out_proj = half.out_proj.bits();
-            model_detail::dense_mixer_step(s, h.data<float>(), x.data<float>());
+            model_detail::dense_mixer_step(s, x.data<float>());
         } else {
             const Tensor in_proj = w.in_proj.weight.contiguous();
             const Tensor x_proj = w.x_proj.weight.contiguous();
@@ -169,10 +172,11 @@ void MambaModel::mixer_step(std::int64_t layer, const Tensor& h, Tensor& x,
             s.x_proj = x_proj.data<float>();
             s.dt_proj = dt_proj.data<float>();
             s.out_proj = out_proj.data<float>();
-            model_detail::dense_mixer_step(s, h.data<float>(), x.data<float>());
+            model_detail::dense_mixer_step(s, x.data<float>());
         }
         return;
     }
+    const Tensor h = rms_norm_forward(x, norm, config_.norm_eps);
     const Tensor xz = step_projection(half.in_proj, w.in_proj, h, if_defined(w.in_proj_bias));
     Tensor xc = Tensor::empty({batch, di}, DType::F32);
     const float* pxz = xz.data<float>();

@@ -2,6 +2,8 @@
 
 #include "structseq/core/error.h"
 
+#include "rms_norm_row.h"
+
 #include <cmath>
 #include <string>
 #include <string_view>
@@ -23,14 +25,6 @@ void check_operands(std::string_view where, const Tensor& x, const Tensor& weigh
                    "a finite number > 0");
 }
 
-template <class Real>
-double inverse_rms(const Real* x, std::int64_t d, double eps) {
-    double sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (std::int64_t j = 0; j < d; ++j) sum += static_cast<double>(x[j]) * x[j];
-    return 1.0 / std::sqrt(sum / static_cast<double>(d) + eps);
-}
-
 }  // namespace
 
 Tensor rms_norm_forward(const Tensor& x_in, const Tensor& w_in, double eps) {
@@ -44,9 +38,7 @@ Tensor rms_norm_forward(const Tensor& x_in, const Tensor& w_in, double eps) {
         Real* py = y.data<Real>();
 #pragma omp parallel for schedule(static) if (m * d > 65536)
         for (std::int64_t r = 0; r < m; ++r) {
-            const Real scale = static_cast<Real>(inverse_rms(px + r * d, d, eps));
-#pragma omp simd
-            for (std::int64_t j = 0; j < d; ++j) py[r * d + j] = px[r * d + j] * scale * pw[j];
+            nn_detail::rms_norm_row(px + r * d, pw, py + r * d, d, eps);
         }
     };
     x.dtype() == DType::F32 ? run(0.0f) : run(0.0);
@@ -75,7 +67,7 @@ Tensor rms_norm_backward(const Tensor& dy_in, const Tensor& x_in, const Tensor& 
         for (std::int64_t r = 0; r < m; ++r) {
             const Real* xr = px + r * d;
             const Real* gr = pdy + r * d;
-            const double s = inverse_rms(xr, d, eps);
+            const double s = nn_detail::inverse_rms(xr, d, eps);
             double dot = 0;  // Σ dy ⊙ w ⊙ x
 #pragma omp simd reduction(+ : dot)
             for (std::int64_t j = 0; j < d; ++j) dot += static_cast<double>(gr[j]) * pw[j] * xr[j];

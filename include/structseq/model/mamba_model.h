@@ -222,8 +222,8 @@ private:
     // Layer l on its input x (batch·L, d_model); fills `record` when given.
     Tensor layer_forward(std::int64_t l, Tensor x, std::int64_t batch, std::int64_t length,
                          LayerRecord* record) const;
-    // h (batch, d_model) the normed input; adds the mixer's output into x (batch, d_model).
-    void mixer_step(std::int64_t layer, const Tensor& h, Tensor& x, MambaState& state) const;
+    // Adds layer `layer`'s mixer block, the mixer of its RMSNorm, into x (batch, d_model).
+    void mixer_step(std::int64_t layer, Tensor& x, MambaState& state) const;
 
     MambaConfig config_;
     MambaWeights weights_;
