@@ -63,6 +63,13 @@ void zoh_step(const ScanStepOperands& op, std::int64_t c0, std::int64_t c1) {
         store_lanes(gate, zv * ssm_detail::lane_sigmoid(zv));
         for (std::int64_t k = 0; k < count; ++k) {
             const std::int64_t c = base + k;
+            if (op.warm != nullptr) {
+                const std::int64_t from = op.warm_lines * (c - c0) / (c1 - c0);
+                const std::int64_t to = op.warm_lines * (c + 1 - c0) / (c1 - c0);
+                for (std::int64_t line = from; line < to; ++line) {
+                    __builtin_prefetch(op.warm + 64 * line, 0, 2);
+                }
+            }
             const float step = dt[k], gain = step * op.u[c];
             float* st = op.state + c * op.n;
             Lanes16f acc = {};

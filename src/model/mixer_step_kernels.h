@@ -22,6 +22,10 @@ struct ScanStepOperands {
     bool bilinear = false;
     const float *A, *delta, *u, *z, *Bt, *Ct, *D;
     float *state, *y;
+    // Lines to bring into the level-2 cache while the vectorized scan computes (what the caller
+    // reads next), spread over the channels; none when null.
+    const char* warm = nullptr;
+    std::int64_t warm_lines = 0;
 };
 
 // ZOH with N a multiple of 16 runs vectorized over the states; the rest one state at a time.

@@ -25,8 +25,9 @@ public:
         std::int64_t first = 0, last = 0;  // [first, last); empty when no rows are left
         bool empty() const { return first >= last; }
     };
-    // The next block for thread `part` (0 ≤ part < parts).
-    Rows next(int part);
+    // The next block for thread `part` (0 ≤ part < parts); up to `blocks` consecutive ones while
+    // its own share lasts (a taken block is always one).
+    Rows next(int part, std::int64_t blocks = 1);
 
 private:
     // A share's blocks still to take, [front, back) packed as front << 32 | back, on a cache line
@@ -34,7 +35,8 @@ private:
     struct alignas(64) Share {
         std::atomic<std::uint64_t> blocks;
     };
-    Rows rows_of(std::int64_t block) const;
+    // Rows of blocks [first, last).
+    Rows rows_of(std::int64_t first, std::int64_t last) const;
 
     std::int64_t begin_ = 0, end_ = 0, block_ = 1;
     int parts_ = 1;

@@ -26,6 +26,18 @@ TEST(RowShares, AThreadAloneTakesItsShareThenTheOthersFromTheBack) {
     EXPECT_TRUE(shares.next(2).empty());
 }
 
+// Several blocks at once come from the thread's own share, as far as it lasts; a taken block is
+// one.
+TEST(RowShares, SeveralBlocksAtOnceFromTheOwnShare) {
+    RowShares shares(0, 95, 2, 10);  // 10 blocks: shares [0, 5), [5, 10); the last block 5 rows
+    const auto rows = [](RowShares::Rows r) { return std::pair{r.first, r.last}; };
+    EXPECT_EQ(rows(shares.next(0, 3)), (std::pair<std::int64_t, std::int64_t>{0, 30}));
+    EXPECT_EQ(rows(shares.next(0, 3)), (std::pair<std::int64_t, std::int64_t>{30, 50}));
+    EXPECT_EQ(rows(shares.next(0, 3)), (std::pair<std::int64_t, std::int64_t>{90, 95}));
+    EXPECT_EQ(rows(shares.next(1, 8)), (std::pair<std::int64_t, std::int64_t>{50, 90}));
+    EXPECT_TRUE(shares.next(1, 8).empty());
+}
+
 // Threads racing for blocks take every row exactly once, whatever their speeds.
 TEST(RowShares, RacingThreadsTakeEveryRowOnce) {
     for (const int threads : {2, 3, 4}) {
@@ -35,7 +47,8 @@ TEST(RowShares, RacingThreadsTakeEveryRowOnce) {
 #pragma omp parallel num_threads(threads)
         {
             const int part = omp_get_thread_num();
-            for (RowShares::Rows r = shares.next(part); !r.empty(); r = shares.next(part)) {
+            for (RowShares::Rows r = shares.next(part, part + 1); !r.empty();
+                 r = shares.next(part, part + 1)) {
                 for (std::int64_t k = r.first; k < r.last; ++k) count[k].fetch_add(1);
                 // Uneven work per block, so that threads finish their own shares apart.
                 volatile double sink = 0;
