@@ -7,7 +7,8 @@
 // Each thread normalizes x into a copy of its own, takes a contiguous block of channels (a
 // multiple of 16) through in_proj's x rows and the convolution, then shares out in_proj's z rows
 // (nn/row_shares.h); a barrier; x_proj's rows split evenly; a barrier; the block's dt_proj
-// rows and scan; a barrier; out_proj's rows shared out, added into x. Three barriers replace a
+// rows and scan, prefetching the thread's first out_proj rows meanwhile; a barrier; out_proj's
+// rows shared out, added into x. Three barriers replace a
 // fork and join per product and leave no phase on one thread (the composed step of
 // mamba_recurrent.cpp runs the convolution on one).
 // Weights in float32 or bfloat16 (nn/bfloat16_matrix.h); everything else float32.

@@ -24,6 +24,11 @@ Tensor step_projection(const BFloat16Matrix& half, const Projection& p, const Te
     return half.defined() ? half.apply(x, bias) : projection_forward(p, x, bias);
 }
 
+// An optional weight, contiguous, or undefined.
+Tensor contiguous_if_defined(const Tensor& t) {
+    return t.defined() ? t.contiguous() : Tensor();
+}
+
 const float* data_or_null(const Tensor& t) {
     return t.defined() ? t.data<float>() : nullptr;
 }
@@ -110,11 +115,11 @@ Tensor MambaModel::step(const Tensor& tokens_in, MambaState& state) const {
     return bf16_head_.apply(rms_norm_forward(x, weights_.norm_f, config_.norm_eps));
 }
 
-// One token per sequence: the layer's RMSNorm and the mixer of mamba_model.h with the
+// One token per sequence: the layer's RMSNorm, then the mixer of mamba_model.h with the
 // convolution window shifted by one and the scan advanced by one step
-// (model/mixer_step_kernels.h); adds the mixer's output into x. One
-// sequence with dense projections runs in one parallel region (model/dense_mixer_step.h); a
-// batch, or structured projections, goes product by product, each over the batch.
+// (model/mixer_step_kernels.h); adds the mixer's output into x. One sequence with dense
+// projections runs in one parallel region (model/dense_mixer_step.h); a batch, or structured
+// projections, goes product by product, each over the batch.
 void MambaModel::mixer_step(std::int64_t layer, Tensor& x, MambaState& state) const {
     const Tensor& norm = weights_.layers[static_cast<std::size_t>(layer)].norm;
     const MambaMixerWeights& w = weights_.layers[static_cast<std::size_t>(layer)].mixer;
@@ -122,7 +127,7 @@ void MambaModel::mixer_step(std::int64_t layer, Tensor& x, MambaState& state) co
     const std::int64_t kc = config_.d_conv, batch = state.batch;
     const BFloat16Mixer& half = bf16_mixers_[static_cast<std::size_t>(layer)];
     const Tensor W = w.conv_weight.contiguous();
-    const Tensor conv_bias = w.conv_bias.defined() ? w.conv_bias.contiguous() : Tensor();
+    const Tensor conv_bias = contiguous_if_defined(w.conv_bias);
     const Tensor D = w.D.contiguous();
     const Tensor dt_bias = w.dt_proj_bias.contiguous();
     const float* A = A_[static_cast<std::size_t>(layer)].data<float>();
@@ -134,6 +139,8 @@ void MambaModel::mixer_step(std::int64_t layer, Tensor& x, MambaState& state) co
                        w.out_proj.kind == Projection::Kind::Dense;
     if (batch == 1 && dense) {
         const Tensor norm_weight = norm.contiguous();
+        const Tensor in_bias = contiguous_if_defined(w.in_proj_bias);
+        const Tensor out_bias = contiguous_if_defined(w.out_proj_bias);
         const auto fill = [&]<class Weight>(model_detail::DenseMixerStep<Weight>& s) {
             s.d_model = config_.d_model;
             s.d_inner = di;
@@ -141,13 +148,13 @@ void MambaModel::mixer_step(std::int64_t layer, Tensor& x, MambaState& state) co
             s.dt_rank = r;
             s.d_conv = kc;
             s.bilinear = bilinear;
-            s.in_bias = data_or_null(w.in_proj_bias);
+            s.in_bias = data_or_null(in_bias);
             s.conv_weight = W.data<float>();
             s.conv_bias = data_or_null(conv_bias);
             s.dt_bias = dt_bias.data<float>();
             s.A = A;
             s.D = D.data<float>();
-            s.out_bias = data_or_null(w.out_proj_bias);
+            s.out_bias = data_or_null(out_bias);
             s.norm_weight = norm_weight.data<float>();
             s.norm_eps = config_.norm_eps;
             s.window = window;

@@ -222,7 +222,7 @@ private:
     // Layer l on its input x (batch·L, d_model); fills `record` when given.
     Tensor layer_forward(std::int64_t l, Tensor x, std::int64_t batch, std::int64_t length,
                          LayerRecord* record) const;
-    // Adds layer `layer`'s mixer block, the mixer of its RMSNorm, into x (batch, d_model).
+    // x (batch, d_model) += layer `layer`'s mixer applied to the layer's RMSNorm of x.
     void mixer_step(std::int64_t layer, Tensor& x, MambaState& state) const;
 
     MambaConfig config_;
