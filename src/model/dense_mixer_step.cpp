@@ -4,7 +4,6 @@
 #include "nn/rms_norm_row.h"
 #include "nn/row_shares.h"
 #include "nn/streaming_gemv.h"
-#include "structseq/core/threads.h"
 
 #include <omp.h>
 
@@ -80,8 +79,7 @@ void step_part(const DenseMixerStep<Weight>& s, float* x, const StepBuffers& b,
 template <class Weight>
 void run_step(const DenseMixerStep<Weight>& s, float* x) {
     const std::int64_t di = s.d_inner, dm = s.d_model, R = s.dt_rank + 2 * s.d_state;
-    // As streaming_gemv: below 2^15 weights in in_proj a fork and join cost more than the step.
-    const int threads = 2 * di * dm < (std::int64_t{1} << 15) ? 1 : num_threads();
+    const int threads = streaming_threads(2 * di * dm);  // as for in_proj alone
     const auto scratch = std::make_unique_for_overwrite<float[]>(
         static_cast<std::size_t>(5 * di + R + threads * dm));
     float* p = scratch.get();

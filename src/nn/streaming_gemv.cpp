@@ -88,7 +88,7 @@ STRUCTSEQ_ALWAYS_INLINE void gemv_rows(const Weight* W, const Real* x, Real* y, 
 template <class Weight, class Real>
 void gemv_threaded(const Weight* W, const Real* x, Real* y, std::int64_t rows, std::int64_t in,
                    Real beta) {
-    const int threads = rows * in < (std::int64_t{1} << 15) ? 1 : num_threads();
+    const int threads = streaming_threads(rows * in);
     if (threads == 1) {
         streaming_gemv_rows(W, x, y, 0, rows, in, beta);
         return;
@@ -105,6 +105,10 @@ void gemv_threaded(const Weight* W, const Real* x, Real* y, std::int64_t rows, s
 }
 
 }  // namespace
+
+int streaming_threads(std::int64_t weights) {
+    return weights < (std::int64_t{1} << 15) ? 1 : num_threads();
+}
 
 // The clones sit below the parallel regions: GCC outlines an OpenMP region into a function of
 // its own, compiled for the baseline target whatever the enclosing function's clone.

@@ -5,8 +5,8 @@
 // Zen 4 measured) a GEMV that walks four or eight rows side by side, as OpenBLAS's does, reaches
 // half the bandwidth of one stream. float32 rows are prefetched 2 KiB ahead, across the 4 KiB
 // page boundaries where the hardware prefetcher stops. Threads take contiguous row ranges and
-// then the rest of the slower one's (nn/row_shares.h); products under 2^15 weights run on one
-// thread, since a fork and join cost more than they do.
+// then the rest of the slower one's (nn/row_shares.h); small products run on one thread
+// (streaming_threads).
 
 #include <cstdint>
 
@@ -19,6 +19,10 @@ void streaming_gemv(const double* W, const double* x, double* y, std::int64_t ro
 // W in bfloat16 (core/float16.h): half the bytes of float32, widened in registers; float32 sums.
 void streaming_gemv(const std::uint16_t* W, const float* x, float* y, std::int64_t rows,
                     std::int64_t in, float beta);
+
+// The threads for a product of `weights` weights: one below 2^15, where a fork and join cost more
+// than the product, else num_threads().
+int streaming_threads(std::int64_t weights);
 
 // Rows [begin, end) of the same product on the calling thread: a part of a product that the
 // caller's own parallel region shares out.
